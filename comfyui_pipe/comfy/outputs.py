@@ -1,0 +1,119 @@
+"""Files a finished job produced, as found in history or ``executed`` events.
+
+ComfyUI reports output files per node under a few keys: ``images`` (with
+``animated: [true]`` for animated WEBP/PNG and core video nodes), ``gifs``
+(VideoHelperSuite), ``video``/``videos`` and ``audio``. ``text`` carries no
+file and is ignored.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any, Literal
+
+OutputKind = Literal["image", "animated", "video", "audio", "gif"]
+
+_FILE_KEYS = ("images", "gifs", "video", "videos", "audio")
+_CONTENT_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+    ".mov": "video/quicktime",
+    ".mkv": "video/x-matroska",
+    ".flac": "audio/flac",
+    ".mp3": "audio/mpeg",
+    ".wav": "audio/wav",
+    ".ogg": "audio/ogg",
+    ".opus": "audio/opus",
+}
+_FILE_TYPES = ("output", "input", "temp")
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+@dataclass(frozen=True)
+class OutputRef:
+    """One file on the server, addressable through ``GET /view``."""
+
+    filename: str
+    subfolder: str
+    type: str
+    kind: OutputKind
+    node_id: str
+    content_type: str
+
+    @property
+    def unsafe_reason(self) -> str | None:
+        """Why this ref must not be requested, or None when it is a plain relative name."""
+        if self.type not in _FILE_TYPES:
+            return f"unknown file type '{self.type}'"
+        if not self.filename:
+            return "empty file name"
+        for part_name, value in (("file name", self.filename), ("subfolder", self.subfolder)):
+            if "\x00" in value:
+                return f"{part_name} contains a NUL byte"
+            if value.startswith(("/", "\\")) or _WINDOWS_DRIVE.match(value):
+                return f"{part_name} '{value}' is an absolute path"
+            if ".." in re.split(r"[/\\]", value):
+                return f"{part_name} '{value}' leaves its folder"
+        return None
+
+
+def content_type_for(filename: str) -> str:
+    suffix = PurePosixPath(filename).suffix.lower()
+    return (
+        _CONTENT_TYPES.get(suffix)
+        or mimetypes.guess_type(filename)[0]
+        or "application/octet-stream"
+    )
+
+
+def _kind_for(key: str, animated: bool, content_type: str) -> OutputKind:
+    if key == "audio" or content_type.startswith("audio/"):
+        return "audio"
+    if content_type.startswith("video/"):
+        return "video"
+    if key in ("video", "videos"):
+        return "video"
+    if key == "gifs" or animated:
+        return "gif" if content_type == "image/gif" else "animated"
+    return "image"
+
+
+def outputs_from_executed(output: Mapping[str, Any], node_id: str) -> list[OutputRef]:
+    """The files in one node's output dict (``executed.output`` or ``history.outputs[id]``)."""
+    animated = any(bool(flag) for flag in output.get("animated") or ())
+    refs: list[OutputRef] = []
+    for key in _FILE_KEYS:
+        for item in output.get(key) or ():
+            if not isinstance(item, Mapping) or not item.get("filename"):
+                continue
+            filename = str(item["filename"])
+            content_type = content_type_for(filename)
+            refs.append(
+                OutputRef(
+                    filename=filename,
+                    subfolder=str(item.get("subfolder") or ""),
+                    type=str(item.get("type") or "output"),
+                    kind=_kind_for(key, animated, content_type),
+                    node_id=str(node_id),
+                    content_type=content_type,
+                )
+            )
+    return refs
+
+
+def outputs_from_history(entry: Mapping[str, Any]) -> list[OutputRef]:
+    """All files of one ``/history/{id}`` entry, in the server's node order."""
+    refs: list[OutputRef] = []
+    for node_id, output in (entry.get("outputs") or {}).items():
+        if isinstance(output, Mapping):
+            refs.extend(outputs_from_executed(output, str(node_id)))
+    return refs

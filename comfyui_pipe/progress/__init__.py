@@ -1,0 +1,6 @@
+"""Progress of a ComfyUI job: a pure state machine fed by comfy events."""
+
+from .snapshot import ProgressSnapshot
+from .tracker import ProgressTracker
+
+__all__ = ["ProgressSnapshot", "ProgressTracker"]

@@ -1,0 +1,196 @@
+"""A pure state machine turning one job's ComfyUI events into progress snapshots."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from comfyui_pipe.comfy.events import (
+    Event,
+    Executed,
+    Executing,
+    ExecutionCached,
+    ExecutionError,
+    ExecutionInterrupted,
+    ExecutionStart,
+    ExecutionSuccess,
+    Preview,
+    Progress,
+    ProgressState,
+)
+
+from . import phases
+from .graph import estimated_steps, node_weights
+from .rate import StepRate, StepTick
+from .snapshot import ProgressSnapshot
+
+# 100 % means the job succeeded; all nodes finishing (or cached) is not quite that yet.
+_CEILING_BEFORE_SUCCESS = 99.0
+
+
+class ProgressTracker:
+    """Feed it the events of one prompt; ask it for snapshots.
+
+    ``prompt`` is the API-format graph that was submitted. Node ids that are
+    not in it (nodes expanded at run time) are tolerated and ignored.
+    """
+
+    def __init__(
+        self, prompt: Mapping[str, Any], clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._graph = prompt
+        self._weights = node_weights(prompt)
+        self._sampler_steps = estimated_steps(prompt)
+        self._clock = clock
+        self._created_at = clock()
+        self._finished_at: float | None = None
+        self._outcome: str | None = None
+        self._started = False
+        self._current: str | None = None
+        self._done: set[str] = set()
+        self._partial: dict[str, float] = {}
+        self._percent = 0.0
+        self._step: int | None = None
+        self._steps: int | None = None
+        self._rate = StepRate()
+        self._queue_position: int | None = None
+        self._queue_total: int | None = None
+        self._preview: Preview | None = None
+
+    def set_queue_position(self, position: int | None, total: int | None) -> None:
+        self._queue_position = position
+        self._queue_total = total
+
+    def feed(self, event: Event) -> None:
+        if self._outcome is not None:
+            return
+        match event:
+            case ExecutionStart():
+                self._started = True
+            case ExecutionCached(nodes=nodes):
+                self._mark_done(*nodes)
+            case Executing(node=None):
+                # Old servers end a prompt with this alone; newer ones after the terminal event.
+                self._finish(phases.DONE)
+            case Executing(node=node):
+                self._enter(node)
+            case Progress():
+                self._progress(event)
+            case ProgressState(nodes=nodes):
+                self._progress_state(nodes)
+            case Executed(node=node):
+                self._mark_done(node)
+            case ExecutionSuccess():
+                self._finish(phases.DONE)
+            case ExecutionError() if event.blocked:
+                # Only this branch stops; the rest of the prompt goes on.
+                self._mark_done(event.node_id)
+            case ExecutionError():
+                self._finish(phases.FAILED)
+            case ExecutionInterrupted():
+                self._finish(phases.CANCELLED)
+            case Preview():
+                self._preview = event
+        if self._outcome == phases.DONE:
+            self._percent = 100.0
+        else:
+            self._percent = max(self._percent, self._work_done())
+
+    def snapshot(self) -> ProgressSnapshot:
+        now = self._clock() if self._finished_at is None else self._finished_at
+        return ProgressSnapshot(
+            percent=self._percent,
+            phase=self._phase(),
+            step=self._step,
+            steps=self._steps,
+            queue_position=self._queue_position,
+            queue_total=self._queue_total,
+            eta_seconds=self._eta(now),
+            preview=self._preview,
+            started=self._started,
+            finished=self._outcome is not None,
+            elapsed_seconds=now - self._created_at,
+        )
+
+    def _enter(self, node: str) -> None:
+        if node not in self._weights:
+            return
+        self._started = True
+        if self._current is not None and self._current != node:
+            self._mark_done(self._current)
+        self._current = node
+        if node in self._sampler_steps:
+            self._step = 0
+            self._steps = self._sampler_steps[node]
+
+    def _progress(self, event: Progress) -> None:
+        node = event.node or self._current
+        if node is None or node not in self._weights:
+            return
+        self._set_partial(node, event.value, event.max)
+        if node in self._sampler_steps:
+            self._step, self._steps = event.value, event.max
+            self._rate.observe(StepTick(node, event.value, self._clock()))
+
+    def _progress_state(self, nodes: Mapping[str, Any]) -> None:
+        for node, state in nodes.items():
+            if node not in self._weights or not isinstance(state, Mapping):
+                continue
+            if state.get("state") == "finished":
+                self._mark_done(node)
+            elif state.get("state") == "running":
+                self._set_partial(node, state.get("value"), state.get("max"))
+
+    def _set_partial(self, node: str, value: Any, maximum: Any) -> None:
+        numbers = isinstance(value, int | float) and isinstance(maximum, int | float)
+        if numbers and maximum > 0:
+            self._partial[node] = min(value / maximum, 1.0)
+
+    def _mark_done(self, *nodes: str | None) -> None:
+        self._done.update(node for node in nodes if node in self._weights)
+
+    def _finish(self, outcome: str) -> None:
+        self._outcome = outcome
+        self._finished_at = self._clock()
+
+    def _work_done(self) -> float:
+        done = sum(self._weights[node] for node in self._done)
+        partial = sum(
+            self._weights[node] * fraction
+            for node, fraction in self._partial.items()
+            if node not in self._done
+        )
+        return min(_CEILING_BEFORE_SUCCESS, 100.0 * (done + partial))
+
+    def _phase(self) -> str:
+        if self._outcome is not None:
+            return self._outcome
+        if self._current is not None:
+            if self._current in self._sampler_steps:
+                return phases.sampling(self._step or 0, self._steps or 0)
+            return phases.node_activity(self._graph, self._current)
+        if self._started or self._queue_position == 0:
+            return phases.STARTING
+        if self._queue_position is not None:
+            return phases.queued(self._queue_position, self._queue_total)
+        return phases.WAITING
+
+    def _eta(self, now: float) -> float | None:
+        seconds_per_step = self._rate.seconds_per_step
+        if self._outcome is not None or seconds_per_step is None:
+            return None
+        remaining = sum(
+            steps
+            for node, steps in self._sampler_steps.items()
+            if node not in self._done and node != self._current
+        )
+        since_last_step = 0.0
+        if self._current in self._sampler_steps:
+            remaining += (self._steps or 0) - (self._step or 0)
+            last = self._rate.last
+            if last is not None and last.node == self._current:
+                since_last_step = now - last.at
+        if remaining <= 0:
+            return None
+        return max(0.0, remaining * seconds_per_step - since_last_step)
