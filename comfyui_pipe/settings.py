@@ -43,7 +43,5 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         environ = os.environ if environ is None else environ
-        values = {
-            field: environ[env] for field, env in cls.env_names().items() if environ.get(env)
-        }
+        values = {field: environ[env] for field, env in cls.env_names().items() if environ.get(env)}
         return cls(**values)

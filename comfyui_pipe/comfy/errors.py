@@ -123,17 +123,17 @@ def _looks_like_model_file(value: Any) -> bool:
     return isinstance(value, str) and value.lower().endswith(MODEL_FILE_SUFFIXES)
 
 
-def _model_noun(input_name: str) -> str:
-    name = input_name.lower()
+def _model_noun(input_name: str, class_type: str | None) -> str:
+    name = f"{class_type or ''} {input_name}".lower()
     if "lora" in name:
         return "LoRA"
-    if name.startswith("vae"):
+    if "vae" in name:
         return "VAE"
     if "upscale" in name:
         return "upscale model"
     if "control" in name:
         return "ControlNet model"
-    if name.startswith("clip") or "text_encoder" in name:
+    if "clip" in name or "text_encoder" in name:
         return "text encoder"
     return "model"
 
@@ -170,7 +170,7 @@ def describe_input_error(
             match = re.search(r":\s*'(.*)' not in", details)
             received = match.group(1) if match else "?"
         if _looks_like_model_file(received):
-            return f"{_model_noun(input_name)} '{received}' is not installed on this ComfyUI"
+            return f"{_model_noun(input_name, class_type)} '{received}' is not installed on this ComfyUI"
         allowed = _allowed_values(config)
         suffix = f" (allowed: {allowed})" if allowed else ""
         return f"{input_name} {_fmt(received)} is not an allowed value{suffix}"
@@ -237,7 +237,9 @@ def describe_rejection(
 ) -> list[str]:
     """Sentences for a ``POST /prompt`` 400 body (``{error, node_errors}``)."""
     node_errors = body.get("node_errors") or {}
-    sentences = describe_node_errors(node_errors, prompt) if isinstance(node_errors, Mapping) else []
+    sentences = (
+        describe_node_errors(node_errors, prompt) if isinstance(node_errors, Mapping) else []
+    )
     if sentences:
         return sentences
     error = body.get("error") or {}

@@ -176,7 +176,9 @@ def _decode(kind: str, data: dict[str, Any], prompt_id: str | None) -> Event:
     if kind == "executing":
         return Executing(prompt_id, _str_or_none(data.get("node")))
     if kind == "progress":
-        return Progress(prompt_id, _str_or_none(data.get("node")), int(data["value"]), int(data["max"]))
+        return Progress(
+            prompt_id, _str_or_none(data.get("node")), int(data["value"]), int(data["max"])
+        )
     if kind == "progress_state":
         return ProgressState(prompt_id, dict(data.get("nodes") or {}))
     if kind == "executed":

@@ -1,0 +1,224 @@
+"""Check a graph against a server's ``/object_info`` before queueing it.
+
+Problems are reported in the shape ComfyUI's own ``POST /prompt`` 400 answer
+uses (``error`` + ``node_errors``), so the one sentence builder in
+:mod:`comfyui_pipe.comfy.errors` words them for the user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from comfyui_pipe.comfy.errors import PromptRejected, describe_node_errors, describe_rejection
+from comfyui_pipe.workflow.graph import Graph, is_link, sort_ids
+
+# Combo flags meaning "a file uploaded just before the prompt": the list is stale by design.
+_UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload", "upload")
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """``errors``: top-level 400 ``error`` objects; ``node_errors``: per node, as ComfyUI."""
+
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    node_errors: dict[str, Any] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.errors or self.node_errors)
+
+    def sentences(self, graph: Graph) -> list[str]:
+        found = [s for e in self.errors for s in describe_rejection({"error": e}, graph)]
+        return found + describe_node_errors(self.node_errors, graph)
+
+    def body(self) -> dict[str, Any]:
+        """The ``POST /prompt`` 400 body ComfyUI would most likely have sent."""
+        error = self.errors[0] if self.errors else _error("prompt_outputs_failed_validation")
+        return {"error": error, "node_errors": self.node_errors}
+
+
+def validate_against(graph: Graph, object_info: Mapping[str, Any]) -> list[str]:
+    """One readable sentence per problem; empty when the graph should be accepted."""
+    return find_problems(graph, object_info).sentences(graph)
+
+
+def check_against(graph: Graph, object_info: Mapping[str, Any]) -> None:
+    """Raise :class:`PromptRejected` if ComfyUI would refuse ``graph``."""
+    report = find_problems(graph, object_info)
+    if report:
+        raise PromptRejected(report.sentences(graph), report.body())
+
+
+def find_problems(graph: Graph, object_info: Mapping[str, Any]) -> ValidationReport:
+    report = ValidationReport()
+    for node_id in sort_ids(set(graph)):
+        node = graph[node_id]
+        class_type = node.get("class_type")
+        schema = object_info.get(class_type) if isinstance(class_type, str) else None
+        if schema is None:
+            report.errors.append(_missing_node_type(node_id, node))
+            continue
+        errors = _node_errors(graph, node.get("inputs", {}), schema, object_info)
+        if errors:
+            report.node_errors[node_id] = {"errors": errors, "class_type": class_type}
+    if not report.errors and not any(
+        object_info[node["class_type"]].get("output_node") for node in graph.values()
+    ):
+        report.errors.append(_error("prompt_no_outputs", "Prompt has no outputs"))
+    return report
+
+
+def input_spec(object_info: Mapping[str, Any], class_type: Any, name: str) -> list[Any] | None:
+    """The ``[type, options]`` declaration of one input, or ``None`` if unknown."""
+    schema = object_info.get(class_type) if isinstance(class_type, str) else None
+    declared = (schema or {}).get("input", {})
+    spec = declared.get("required", {}).get(name) or declared.get("optional", {}).get(name)
+    return spec if isinstance(spec, list) and spec else None
+
+
+def combo_options(spec: list[Any] | None) -> list[Any] | None:
+    """The allowed values of a combo input in either shape, or ``None`` if not a combo."""
+    if not spec:
+        return None
+    if isinstance(spec[0], list):
+        return spec[0]
+    if spec[0] == "COMBO":
+        return list(_options_of(spec).get("options", []))
+    return None
+
+
+def _options_of(spec: list[Any]) -> Mapping[str, Any]:
+    return spec[1] if len(spec) > 1 and isinstance(spec[1], Mapping) else {}
+
+
+def _node_errors(
+    graph: Graph,
+    inputs: Mapping[str, Any],
+    schema: Mapping[str, Any],
+    object_info: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    declared = schema.get("input", {})
+    required = declared.get("required", {})
+    errors = [
+        _input_error("required_input_missing", "Required input is missing", name)
+        for name in required
+        if name not in inputs
+    ]
+    for name, spec in {**declared.get("optional", {}), **required}.items():
+        if name not in inputs:
+            continue
+        value = inputs[name]
+        if is_link(value):
+            errors.extend(_link_errors(graph, name, spec, value, object_info))
+        else:
+            errors.extend(_value_errors(name, spec, value))
+    return errors
+
+
+def _link_errors(
+    graph: Graph, name: str, spec: list[Any], link: list[Any], object_info: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    source = str(link[0])
+    if source not in graph:
+        return [
+            {
+                "type": "exception_during_validation",
+                "message": "Exception when validating node",
+                "details": repr(source),
+                "extra_info": {"exception_type": "KeyError"},
+            }
+        ]
+    outputs = (object_info.get(graph[source].get("class_type")) or {}).get("output", [])
+    wanted = spec[0]
+    if not isinstance(wanted, str) or wanted == "COMBO" or not 0 <= link[1] < len(outputs):
+        return []
+    received = outputs[link[1]]
+    if _types_match(str(received), wanted):
+        return []
+    return [
+        _input_error(
+            "return_type_mismatch",
+            "Return type mismatch between linked nodes",
+            name,
+            details=f"{name}, received_type({received}) mismatch input_type({wanted})",
+            input_config=spec,
+            received_type=received,
+            linked_node=[source, link[1]],
+        )
+    ]
+
+
+def _types_match(received: str, wanted: str) -> bool:
+    if "*" in (received, wanted):
+        return True
+    return bool(set(received.split(",")) & set(wanted.split(",")))
+
+
+def _value_errors(name: str, spec: list[Any], value: Any) -> list[dict[str, Any]]:
+    options = combo_options(spec)
+    if options is not None:
+        if value in options or any(_options_of(spec).get(flag) for flag in _UPLOAD_FLAGS):
+            return []
+        shown = f"(list of length {len(options)})" if len(options) > 20 else str(options)
+        return [
+            _input_error(
+                "value_not_in_list",
+                "Value not in list",
+                name,
+                details=f"{name}: '{value}' not in {shown}",
+                input_config=spec,
+                received_value=value,
+            )
+        ]
+    kind = spec[0]
+    if kind not in ("INT", "FLOAT"):
+        return []
+    try:
+        number = int(value) if kind == "INT" else float(value)
+    except (TypeError, ValueError) as error:
+        return [
+            _input_error(
+                "invalid_input_type",
+                f"Failed to convert an input value to a {kind} value",
+                name,
+                details=f"{name}, {value}, {error}",
+                input_config=spec,
+                received_value=value,
+                exception_message=str(error),
+            )
+        ]
+    low, high = _options_of(spec).get("min"), _options_of(spec).get("max")
+    if low is not None and number < low:
+        problem, text = "value_smaller_than_min", f"Value {number} smaller than min of {low}"
+    elif high is not None and number > high:
+        problem, text = "value_bigger_than_max", f"Value {number} bigger than max of {high}"
+    else:
+        return []
+    return [_input_error(problem, text, name, input_config=spec, received_value=number)]
+
+
+def _input_error(
+    kind: str, message: str, name: str, details: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "message": message,
+        "details": name if details is None else details,
+        "extra_info": {"input_name": name, **extra},
+    }
+
+
+def _error(kind: str, message: str = "Prompt outputs failed validation") -> dict[str, Any]:
+    return {"type": kind, "message": message, "details": "", "extra_info": {}}
+
+
+def _missing_node_type(node_id: str, node: Mapping[str, Any]) -> dict[str, Any]:
+    class_type = node.get("class_type")
+    title = (node.get("_meta") or {}).get("title") or class_type
+    return {
+        "type": "missing_node_type",
+        "message": f"Node '{title}' not found. The custom node may not be installed.",
+        "details": f"Node ID '#{node_id}'",
+        "extra_info": {"node_id": node_id, "class_type": class_type, "node_title": title},
+    }
