@@ -170,7 +170,8 @@ def describe_input_error(
             match = re.search(r":\s*'(.*)' not in", details)
             received = match.group(1) if match else "?"
         if _looks_like_model_file(received):
-            return f"{_model_noun(input_name, class_type)} '{received}' is not installed on this ComfyUI"
+            noun = _model_noun(input_name, class_type)
+            return f"{noun} '{received}' is not installed on this ComfyUI"
         allowed = _allowed_values(config)
         suffix = f" (allowed: {allowed})" if allowed else ""
         return f"{input_name} {_fmt(received)} is not an allowed value{suffix}"
