@@ -67,6 +67,7 @@ class ComfyDouble:
     ) -> None:
         self.step_seconds = step_seconds
         self.models = {folder: list(names) for folder, names in (models or {}).items()}
+        self._object_info_cache: tuple[Any, dict[str, Any]] | None = None
         self.jobs_api = jobs_api
         self.faults = Faults(_drop=self._drop_sockets)
         self.requests: list[RecordedRequest] = []
@@ -182,7 +183,12 @@ class ComfyDouble:
             for path in self.workspace.input_dir.rglob("*")
             if path.is_file()
         )
-        return build_object_info(self.models, input_files)
+        # Building it deep-copies the recorded schema (~0.1 s): rebuild only when
+        # the installed models or the input files change.
+        key = (repr(sorted(self.models.items())), tuple(input_files))
+        if self._object_info_cache is None or self._object_info_cache[0] != key:
+            self._object_info_cache = (key, build_object_info(self.models, input_files))
+        return self._object_info_cache[1]
 
     async def submit(self, body: dict[str, Any]) -> web.Response:
         self.prompts_received.append(body)

@@ -1,0 +1,143 @@
+"""A ComfyUI server as the rest of the package sees it: HTTP client, the one
+event stream, and the jobs running on it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, Self
+
+from .client import ComfyClient
+from .errors import ComfyError
+from .job import Job, JobResult, JobTimeouts
+from .stream import EventStream
+
+__all__ = ["ComfyServer", "Job", "JobResult", "JobTimeouts"]
+
+logger = logging.getLogger(__name__)
+
+
+class ComfyServer:
+    """``async with ComfyServer(base_url) as server: job = await server.submit(prompt)``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        headers: Mapping[str, str] | None = None,
+        token: str | None = None,
+        *,
+        timeouts: JobTimeouts | None = None,
+        silence_timeout: float = 60.0,
+        ping_interval: float = 20.0,
+        backoff: tuple[float, float] = (0.2, 10.0),
+    ) -> None:
+        self.timeouts = timeouts or JobTimeouts()
+        self.client = ComfyClient(
+            base_url, headers=headers, token=token, timeout=self.timeouts.connect
+        )
+        self.stream = EventStream(
+            self.client,
+            ping_interval=ping_interval,
+            silence_timeout=silence_timeout,
+            backoff=backoff,
+            open_timeout=self.timeouts.connect,
+        )
+        self._jobs: dict[str, Job] = {}
+        self._queue_refresh_wanted = asyncio.Event()
+        self._background: set[asyncio.Task[None]] = set()
+        self._exit_stack = AsyncExitStack()
+
+    async def __aenter__(self) -> Self:
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(self.client)
+            await stack.enter_async_context(self.stream)
+            self.stream.add_reconnect_listener(self.reconcile)
+            self._spawn(self._refresh_queue_positions())
+            self._exit_stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(
+            *self._background, *(job.abandon() for job in self.jobs), return_exceptions=True
+        )
+        await self._exit_stack.aclose()
+
+    @property
+    def jobs(self) -> list[Job]:
+        """The jobs that have not finished yet."""
+        return list(self._jobs.values())
+
+    async def submit(
+        self, prompt: Mapping[str, Any], extra_data: Mapping[str, Any] | None = None
+    ) -> Job:
+        """Queue ``prompt``; raises ``PromptRejected`` or ``ComfyUnreachable``.
+
+        The socket is open and the job subscribed before the POST, so none of
+        its events can be missed.
+        """
+        await self.stream.wait_connected(self.timeouts.connect)
+        prompt_id = str(uuid.uuid4())
+        connections = self.stream.connections
+        subscription = self.stream.subscribe(prompt_id)
+        try:
+            submitted = await self.client.submit(prompt, prompt_id=prompt_id, extra_data=extra_data)
+        except BaseException:
+            subscription.close()
+            raise
+        if submitted.prompt_id != prompt_id:
+            # An old server chose its own id; events may have gone by meanwhile.
+            subscription.close()
+            subscription = self.stream.subscribe(submitted.prompt_id)
+            connections = -1
+        job = Job(
+            submitted.prompt_id,
+            prompt,
+            client=self.client,
+            subscription=subscription,
+            timeouts=self.timeouts,
+            warnings=submitted.warnings,
+            is_connected=self.stream.connected.is_set,
+            request_queue_refresh=self._queue_refresh_wanted.set,
+        )
+        self._jobs[job.prompt_id] = job
+        job.add_done_callback(lambda done: self._jobs.pop(done.prompt_id, None))
+        if self.stream.connections != connections:
+            self._spawn(job.reconcile())
+        self._queue_refresh_wanted.set()
+        return job
+
+    async def reconcile(self) -> None:
+        """Settle what every unfinished job missed while the socket was down."""
+        await asyncio.gather(*(job.reconcile() for job in self.jobs))
+
+    async def _refresh_queue_positions(self) -> None:
+        """One ``GET /queue`` for all waiting jobs, however many asked for it."""
+        while True:
+            await self._queue_refresh_wanted.wait()
+            self._queue_refresh_wanted.clear()
+            waiting = [job for job in self.jobs if job.waiting_in_queue]
+            if not waiting:
+                continue
+            try:
+                queue = await self.client.queue()
+            except ComfyError as error:
+                logger.info("queue position refresh failed: %s", error)
+                continue
+            for job in waiting:
+                job.set_queue_position(queue)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
