@@ -1,0 +1,94 @@
+"""The admin panel (Valves) and the per-user defaults (UserValves).
+
+Open WebUI renders these pydantic models as forms: Valves under Workspace →
+Functions → ComfyUI (gear icon), UserValves in each user's chat controls.
+Environment variables (``comfyui_pipe.settings``) give the first-run values;
+once an admin saves the form, the database copy wins.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from comfyui_pipe.settings import Settings
+
+SECRET_VALVES = ("comfyui_auth_header", "comfyui_token")
+
+
+def _env_default(field: str) -> Any:
+    return lambda: getattr(Settings.from_env(), field)
+
+
+def _secret() -> dict[str, Any]:
+    return {"input": {"type": "password"}}
+
+
+class Valves(BaseModel):
+    comfyui_url: str = Field(
+        default_factory=_env_default("url"),
+        description="ComfyUI base URL; several servers separated by commas share the jobs.",
+    )
+    comfyui_auth_header: str = Field(
+        default_factory=_env_default("auth_header"),
+        description="Header for a ComfyUI behind an authenticating proxy, as 'Name: value'.",
+        json_schema_extra=_secret(),
+    )
+    comfyui_token: str = Field(
+        default_factory=_env_default("token"),
+        description="Token sent as ?token= (ComfyUI-Login and similar).",
+        json_schema_extra=_secret(),
+    )
+    enabled_workflows: str = Field(
+        default_factory=_env_default("enabled_workflows"),
+        description="Comma-separated workflow ids offered as models; empty = all.",
+    )
+    default_workflow: str = Field(
+        default_factory=_env_default("default_workflow"),
+        description="Workflow used by the HTTP API when none is named.",
+    )
+    max_size: int = Field(
+        default_factory=_env_default("max_size"), ge=64, description="Largest width or height."
+    )
+    max_steps: int = Field(
+        default_factory=_env_default("max_steps"), ge=1, description="Most sampler steps."
+    )
+    max_count: int = Field(
+        default_factory=_env_default("max_count"), ge=1, description="Most images per request."
+    )
+    jobs_per_user: int = Field(
+        default_factory=_env_default("jobs_per_user"),
+        ge=1,
+        description="Generations one user may run at the same time.",
+    )
+    job_timeout: float = Field(
+        default_factory=_env_default("job_timeout"),
+        gt=0,
+        description="Seconds before a generation is given up and cancelled on ComfyUI.",
+    )
+    previews: bool = Field(
+        default_factory=_env_default("previews"), description="Live previews while sampling."
+    )
+
+    def public(self) -> dict[str, Any]:
+        """The values without secrets (what non-admins may see)."""
+        return self.model_dump(exclude=set(SECRET_VALVES))
+
+    def backend_urls(self) -> list[str]:
+        return [url.strip() for url in self.comfyui_url.split(",") if url.strip()]
+
+    def auth_headers(self) -> dict[str, str]:
+        name, sep, value = self.comfyui_auth_header.partition(":")
+        return {name.strip(): value.strip()} if sep and name.strip() else {}
+
+    def enabled_workflow_ids(self) -> list[str]:
+        return [w.strip() for w in self.enabled_workflows.split(",") if w.strip()]
+
+
+class UserValves(BaseModel):
+    size: str = Field("", description="Default size, e.g. 1024x768 or 16:9; empty = workflow's.")
+    steps: int | None = Field(None, ge=1, description="Default sampler steps.")
+    cfg: float | None = Field(None, ge=0, description="Default CFG / guidance.")
+    count: int | None = Field(None, ge=1, description="Default number of images.")
+    negative_prompt: str = Field("", description="Always added to the negative prompt.")
