@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .model_lists import combo_options
+
 MODEL_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".onnx")
 
 
@@ -204,14 +206,11 @@ def describe_input_error(
 
 
 def _allowed_values(config: Any, limit: int = 8) -> str:
-    if isinstance(config, list | tuple) and config:
-        values = config[0]
-        if values == "COMBO" and len(config) > 1 and isinstance(config[1], Mapping):
-            values = config[1].get("options")
-        if isinstance(values, list | tuple):
-            shown = ", ".join(str(v) for v in values[:limit])
-            return shown + (f", … ({len(values)} in all)" if len(values) > limit else "")
-    return ""
+    values = combo_options(config)
+    if not values:
+        return ""
+    shown = ", ".join(str(v) for v in values[:limit])
+    return shown + (f", … ({len(values)} in all)" if len(values) > limit else "")
 
 
 def _number_after(message: str, word: str) -> str:

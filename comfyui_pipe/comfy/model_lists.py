@@ -18,15 +18,18 @@ LOADER_INPUTS: dict[str, tuple[str, str]] = {
 }
 
 
-def combo_options(input_spec: Any) -> list[str] | None:
-    """The choices of a combo input: ``[[a, b], {...}]`` or ``["COMBO", {"options": [...]}]``."""
+def combo_options(input_spec: Any) -> list[Any] | None:
+    """The choices of a combo input: ``[[a, b], {...}]`` or ``["COMBO", {"options": [...]}]``.
+
+    ``None`` when the input is not a combo.
+    """
     if not isinstance(input_spec, list | tuple) or not input_spec:
         return None
     head = input_spec[0]
     if isinstance(head, list | tuple):
-        return [str(value) for value in head]
+        return list(head)
     if head == "COMBO" and len(input_spec) > 1 and isinstance(input_spec[1], Mapping):
-        return [str(value) for value in input_spec[1].get("options") or ()]
+        return list(input_spec[1].get("options") or ())
     return None
 
 
@@ -38,5 +41,5 @@ def models_from_object_info(object_info: Mapping[str, Any], folder: str) -> list
     for section in ("required", "optional"):
         options = combo_options((inputs.get(section) or {}).get(input_name))
         if options is not None:
-            return options
+            return [str(option) for option in options]
     return []

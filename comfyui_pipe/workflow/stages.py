@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from comfyui_pipe.comfy.model_lists import combo_options
 from comfyui_pipe.workflow.graph import Graph, links_of, replace_links
 from comfyui_pipe.workflow.model import ModelFile, OptionalStage, Workflow
-from comfyui_pipe.workflow.validate import combo_options, input_spec
+from comfyui_pipe.workflow.validate import input_spec
 
 
 def drop_stages(graph: Graph, stages: Iterable[OptionalStage]) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from comfyui_pipe.comfy.errors import PromptRejected, describe_node_errors, describe_rejection
+from comfyui_pipe.comfy.model_lists import combo_options
 from comfyui_pipe.workflow.graph import Graph, is_link, sort_ids
 
 # Combo flags meaning "a file uploaded just before the prompt": the list is stale by design.
@@ -75,17 +76,6 @@ def input_spec(object_info: Mapping[str, Any], class_type: Any, name: str) -> li
     declared = (schema or {}).get("input", {})
     spec = declared.get("required", {}).get(name) or declared.get("optional", {}).get(name)
     return spec if isinstance(spec, list) and spec else None
-
-
-def combo_options(spec: list[Any] | None) -> list[Any] | None:
-    """The allowed values of a combo input in either shape, or ``None`` if not a combo."""
-    if not spec:
-        return None
-    if isinstance(spec[0], list):
-        return spec[0]
-    if spec[0] == "COMBO":
-        return list(_options_of(spec).get("options", []))
-    return None
 
 
 def _options_of(spec: list[Any]) -> Mapping[str, Any]:
