@@ -1,0 +1,66 @@
+"""The core of the plugin, free of Open WebUI: from a request to stored outputs.
+
+``options`` parses what a user types, ``limits`` builds the generation
+parameters within bounds, ``backends`` spreads jobs over ComfyUI servers and
+``service`` runs them, keeping a :class:`JobRecord` in a :class:`JobStore` and
+handing outputs to an :class:`OutputSink`.
+"""
+
+from .backends import BackendHealth, BackendPool
+from .errors import (
+    ComfyUIUnavailable,
+    JobNotFound,
+    NotAnImage,
+    OutputNotStored,
+    RequestError,
+    TooManyJobs,
+    UnknownWorkflow,
+    for_user,
+    http_status,
+)
+from .limits import Limits, build_params
+from .options import LoraRequest, ParsedMessage, RequestOptions, parse_message, parse_size
+from .records import JobRecord, JobState, JobStore
+from .service import (
+    GenerationRequest,
+    GenerationService,
+    InputImage,
+    Policy,
+    ProgressCallback,
+    generation_metadata,
+    progress_summary,
+)
+from .sink import OutputSink, StoredFile
+
+__all__ = [
+    "BackendHealth",
+    "BackendPool",
+    "ComfyUIUnavailable",
+    "GenerationRequest",
+    "GenerationService",
+    "InputImage",
+    "JobNotFound",
+    "JobRecord",
+    "JobState",
+    "JobStore",
+    "Limits",
+    "LoraRequest",
+    "NotAnImage",
+    "OutputNotStored",
+    "OutputSink",
+    "ParsedMessage",
+    "Policy",
+    "ProgressCallback",
+    "RequestError",
+    "RequestOptions",
+    "StoredFile",
+    "TooManyJobs",
+    "UnknownWorkflow",
+    "build_params",
+    "for_user",
+    "generation_metadata",
+    "http_status",
+    "parse_message",
+    "parse_size",
+    "progress_summary",
+]

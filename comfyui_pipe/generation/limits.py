@@ -1,0 +1,176 @@
+"""Turn a request into :class:`GenerationParams`, within the admin's limits and the
+workflow's own bounds."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from comfyui_pipe.comfy.errors import MODEL_FILE_SUFFIXES
+from comfyui_pipe.workflow import MAX_RANDOM_SEED, GenerationParams, Lora, Workflow
+from comfyui_pipe.workflow.detect import ParameterMap, detect_parameters
+
+from .errors import RequestError
+from .options import LoraRequest, RequestOptions
+
+SIZE_MULTIPLE = 64
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The admin's bounds, for every workflow."""
+
+    max_size: int = 2048
+    max_steps: int = 80
+    max_count: int = 4
+
+
+def build_params(
+    workflow: Workflow,
+    prompt: str,
+    options: RequestOptions,
+    defaults: RequestOptions,
+    limits: Limits,
+    images: list[str],
+) -> GenerationParams:
+    """The message's ``options`` over the user's ``defaults`` over the workflow's values.
+
+    An aspect ratio keeps the workflow's default area, with sides rounded to
+    multiples of 64; ``count`` becomes the batch size. Raises
+    :class:`RequestError` for values outside the limits or the workflow's bounds,
+    and for a wrong number of ``images``.
+    """
+    if not prompt.strip():
+        raise RequestError("Write what to generate; the message has no prompt.")
+    parameters = detect_parameters(workflow.graph)
+    _check_image_count(workflow, len(parameters["images"]), len(images))
+    checker = _Checker(workflow, limits)
+
+    width = height = None
+    if parameters["width"] and parameters["height"]:
+        wanted = options if options.has_size else defaults
+        width, height = _size(workflow, parameters, wanted, checker)
+    elif options.has_size:
+        raise RequestError(
+            f"Workflow '{workflow.title}' takes its size from the input image; leave out the size."
+        )
+    seed = _pick(options.seed, defaults.seed)
+    if seed is not None and not 0 <= seed <= MAX_RANDOM_SEED:
+        raise RequestError(f"Seed {seed} is outside 0 to {MAX_RANDOM_SEED}.")
+    negatives = [text for text in (options.negative_prompt, defaults.negative_prompt) if text]
+    return GenerationParams(
+        prompt=prompt.strip(),
+        negative_prompt=", ".join(negatives) if negatives else None,
+        seed=seed,
+        steps=checker.check("steps", _pick(options.steps, defaults.steps), 1, limits.max_steps),
+        cfg=checker.check("cfg", _pick(options.cfg, defaults.cfg), 0, None),
+        width=width,
+        height=height,
+        batch_size=checker.check(
+            "count", _pick(options.count, defaults.count), 1, limits.max_count
+        ),
+        loras=tuple(_lora(lora) for lora in [*options.loras, *defaults.loras]),
+        images=tuple(images),
+    )
+
+
+class _Checker:
+    """Checks a value against the admin's limit, then the workflow's bound."""
+
+    def __init__(self, workflow: Workflow, limits: Limits) -> None:
+        self.workflow = workflow
+        self.limits = limits
+
+    def check(self, name: str, value: Any, low: float, high: float | None) -> Any:
+        if value is None:
+            return None
+        label = name.capitalize()
+        if value < low:
+            raise RequestError(f"{label} {value:g} is below the minimum {low:g}.")
+        if high is not None and value > high:
+            raise RequestError(f"{label} {value:g} is above the maximum {high:g} allowed here.")
+        bounds = self.workflow.meta.bounds.get(name)
+        if bounds is None:
+            return value
+        if bounds.minimum is not None and value < bounds.minimum:
+            raise RequestError(
+                f"{label} {value:g} is below the minimum {bounds.minimum:g} "
+                f"of workflow '{self.workflow.title}'."
+            )
+        if bounds.maximum is not None and value > bounds.maximum:
+            raise RequestError(
+                f"{label} {value:g} is above the maximum {bounds.maximum:g} "
+                f"of workflow '{self.workflow.title}'."
+            )
+        return value
+
+    def largest_side(self) -> int:
+        sides = [self.limits.max_size]
+        for name in ("width", "height"):
+            bounds = self.workflow.meta.bounds.get(name)
+            if bounds is not None and bounds.maximum is not None:
+                sides.append(int(bounds.maximum))
+        return min(sides)
+
+
+def _size(
+    workflow: Workflow, parameters: ParameterMap, wanted: RequestOptions, checker: _Checker
+) -> tuple[int | None, int | None]:
+    width, height = wanted.width, wanted.height
+    if wanted.aspect is not None:
+        area = _workflow_value(workflow, parameters, "width") * _workflow_value(
+            workflow, parameters, "height"
+        )
+        width, height = _aspect_size(area, wanted.aspect, checker.largest_side())
+    return (
+        checker.check("width", width, SIZE_MULTIPLE, checker.limits.max_size),
+        checker.check("height", height, SIZE_MULTIPLE, checker.limits.max_size),
+    )
+
+
+def _aspect_size(area: int, aspect: tuple[int, int], largest: int) -> tuple[int, int]:
+    """Sides of ``area`` in ratio ``aspect``, shrunk to fit ``largest``, in multiples of 64."""
+    ratio = aspect[0] / aspect[1]
+    width, height = math.sqrt(area * ratio), math.sqrt(area / ratio)
+    shrink = min(1.0, largest / max(width, height))
+    return _round_side(width * shrink, largest), _round_side(height * shrink, largest)
+
+
+def _round_side(side: float, largest: int) -> int:
+    rounded = max(SIZE_MULTIPLE, round(side / SIZE_MULTIPLE) * SIZE_MULTIPLE)
+    return min(rounded, largest // SIZE_MULTIPLE * SIZE_MULTIPLE)
+
+
+def _workflow_value(workflow: Workflow, parameters: ParameterMap, name: str) -> int:
+    value = workflow.meta.defaults.get(name)
+    if value is None:
+        target = parameters[name][0]
+        value = workflow.graph[target.node]["inputs"][target.input]
+    return int(value)
+
+
+def _check_image_count(workflow: Workflow, slots: int, given: int) -> None:
+    if given and not slots:
+        raise RequestError(
+            f"Workflow '{workflow.title}' does not take an input image; "
+            "choose an image-to-image model to use the attached image."
+        )
+    if given < slots:
+        needed = "an input image" if slots == 1 else f"{slots} input images"
+        raise RequestError(f"Workflow '{workflow.title}' needs {needed}; attach it to the message.")
+    if given > slots:
+        raise RequestError(
+            f"Workflow '{workflow.title}' takes {slots} input image(s), but {given} were attached."
+        )
+
+
+def _lora(lora: LoraRequest) -> Lora:
+    name = lora.name
+    if not name.lower().endswith(MODEL_FILE_SUFFIXES):
+        name += ".safetensors"
+    return Lora(name, lora.strength, lora.strength)
+
+
+def _pick(value: Any, default: Any) -> Any:
+    return default if value is None else value

@@ -1,0 +1,564 @@
+"""The generation service: validate a request, run it on a backend, keep its record.
+
+``start()`` validates and queues, raising before anything is queued when the
+request cannot be served; a task then follows the job to its outputs. Every
+outcome of that task is written to the job's record, never raised.
+
+The chat's Stop reaches the Pipe as ``asyncio.CancelledError`` while it awaits
+:meth:`GenerationService.wait`. ``wait`` shields the job, so the caller cancels
+it explicitly::
+
+    try:
+        record = await service.wait(record.id)
+    except asyncio.CancelledError:
+        await asyncio.shield(service.cancel(record.id))
+        raise
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+from typing import Any, Self
+
+from PIL import Image
+
+from comfyui_pipe.comfy import (
+    ComfyClient,
+    ComfyError,
+    ComfyServer,
+    Job,
+    JobInterrupted,
+    JobResult,
+    JobTimedOut,
+    PromptRejected,
+)
+from comfyui_pipe.progress import ProgressSnapshot
+from comfyui_pipe.workflow import (
+    GenerationParams,
+    PreparedPrompt,
+    Workflow,
+    apply_parameters,
+    check_against,
+)
+
+from .backends import BackendPool
+from .errors import (
+    JobNotFound,
+    NotAnImage,
+    OutputNotStored,
+    RequestError,
+    TooManyJobs,
+    UnknownWorkflow,
+    for_user,
+)
+from .limits import Limits, build_params
+from .options import RequestOptions
+from .records import JobRecord, JobState, JobStore
+from .sink import OutputSink
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[JobRecord, ProgressSnapshot], Awaitable[None]]
+
+PERSIST_PROGRESS_EVERY = 2.0
+"""Seconds between progress writes to the store (phase changes are written at once)."""
+PROGRESS_FLUSH_TIMEOUT = 10.0
+"""Seconds the last progress callback of a job may take before it is abandoned."""
+SHUTDOWN_MESSAGE = "The generation was stopped because the server shut down."
+
+
+@dataclass(frozen=True)
+class InputImage:
+    filename: str
+    data: bytes = field(repr=False)
+    content_type: str = ""
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """``options`` come from the message, ``defaults`` from the user's settings."""
+
+    owner_id: str
+    workflow_id: str
+    prompt: str
+    options: RequestOptions = field(default_factory=RequestOptions)
+    images: Sequence[InputImage] = ()
+    chat_id: str | None = None
+    message_id: str | None = None
+    defaults: RequestOptions = field(default_factory=RequestOptions)
+
+
+@dataclass(frozen=True)
+class Policy:
+    limits: Limits = field(default_factory=Limits)
+    jobs_per_user: int = 2
+    job_timeout: float = 900.0
+    previews: bool = True
+
+
+@dataclass(eq=False)
+class _ActiveJob:
+    record: JobRecord
+    pool: BackendPool
+    policy: Policy
+    job: Job | None = None
+    task: asyncio.Task[None] | None = None
+    cancel_requested: bool = False
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class GenerationService:
+    """``async with GenerationService(pool, workflows, store, sink) as service: ...``
+
+    The service owns ``pool`` (and every pool given to :meth:`reconfigure`)
+    unless ``owns_pool`` is false: it closes them when they are no longer used.
+    """
+
+    def __init__(
+        self,
+        pool: BackendPool,
+        workflows: Mapping[str, Workflow],
+        store: JobStore,
+        sink: OutputSink,
+        policy: Policy | None = None,
+        *,
+        owns_pool: bool = True,
+    ) -> None:
+        self._pool = pool
+        self._workflows = dict(workflows)
+        self._store = store
+        self._sink = sink
+        self._policy = policy or Policy()
+        self._owns_pools = owns_pool
+        self._owned: set[BackendPool] = {pool} if owns_pool else set()
+        self._active: dict[str, _ActiveJob] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop following every job (cancelling it on ComfyUI) and close owned pools."""
+        tasks = [entry.task for entry in self._active.values() if entry.task is not None]
+        tasks += list(self._retiring)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for pool in list(self._owned):
+            await pool.aclose()
+        self._owned.clear()
+
+    @property
+    def pool(self) -> BackendPool:
+        return self._pool
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    @property
+    def workflows(self) -> Mapping[str, Workflow]:
+        return self._workflows
+
+    def reconfigure(
+        self,
+        pool: BackendPool | None = None,
+        policy: Policy | None = None,
+        workflows: Mapping[str, Workflow] | None = None,
+    ) -> None:
+        """New jobs use the new values; jobs in flight finish on the pool they
+        started on, which is closed once the last of them has ended."""
+        if policy is not None:
+            self._policy = policy
+        if workflows is not None:
+            self._workflows = dict(workflows)
+        if pool is not None and pool is not self._pool:
+            old, self._pool = self._pool, pool
+            if self._owns_pools:
+                self._owned.add(pool)
+                task = asyncio.create_task(self._retire(old), name="comfyui-pipe-retire-pool")
+                self._retiring.add(task)
+                task.add_done_callback(self._retiring.discard)
+
+    def running(self, owner_id: str) -> int:
+        """The owner's jobs that have not ended yet in this process."""
+        return sum(1 for entry in self._active.values() if entry.record.owner_id == owner_id)
+
+    async def start(
+        self, request: GenerationRequest, on_progress: ProgressCallback | None = None
+    ) -> JobRecord:
+        """Validate and queue ``request``; the returned record is kept up to date.
+
+        Raises a :class:`ComfyError` (``RequestError`` & co., ``PromptRejected``,
+        ``ComfyUIUnavailable``) with nothing left queued; the record is then
+        already marked failed. ``on_progress(record, snapshot)`` gets the latest
+        snapshot each time it is free (a slow callback skips intermediate ones).
+        """
+        record = JobRecord(
+            id=uuid.uuid4().hex,
+            owner_id=request.owner_id,
+            workflow_id=request.workflow_id,
+            params={"prompt": request.prompt},
+            state=JobState.QUEUED,
+            created_at=time.time(),
+            chat_id=request.chat_id,
+            message_id=request.message_id,
+        )
+        await self._store.create(record)
+        entry: _ActiveJob | None = None
+        try:
+            workflow = self._workflows.get(request.workflow_id)
+            if workflow is None:
+                raise UnknownWorkflow(request.workflow_id, self._workflows)
+            policy = self._policy
+            already = self.running(request.owner_id)
+            if already >= policy.jobs_per_user:
+                raise TooManyJobs(already, policy.jobs_per_user)
+            entry = _ActiveJob(record, self._pool, policy)
+            self._active[record.id] = entry
+            server, prepared = await self._queue(entry, workflow, request)
+        except BaseException as error:
+            if entry is not None:
+                self._end(entry)
+            await self._fail_unqueued(record, error)
+            shown = for_user(error) if isinstance(error, ComfyError) else error
+            if shown is not error:
+                raise shown from error
+            raise
+        entry.task = asyncio.create_task(
+            self._follow(entry, server, workflow, prepared, on_progress),
+            name=f"comfyui-pipe-job-{record.id}",
+        )
+        return record
+
+    async def wait(self, job_id: str) -> JobRecord:
+        """The job's terminal record (for a job of this process; otherwise its stored record)."""
+        entry = self._active.get(job_id)
+        if entry is None:
+            return await self._stored(job_id)
+        # Bounded: the job task ends by its job timeout, then downloads with HTTP timeouts.
+        await asyncio.shield(entry.ended.wait())
+        return entry.record
+
+    async def cancel(self, job_id: str) -> JobRecord:
+        """Cancel exactly this job, here or (for another worker's job) on its backend."""
+        entry = self._active.get(job_id)
+        if entry is None:
+            return await self._cancel_elsewhere(await self._stored(job_id))
+        entry.cancel_requested = True
+        if entry.job is not None:
+            await entry.job.cancel()
+        if entry.task is not None:
+            await asyncio.wait([entry.task], timeout=entry.pool.timeouts.cancel)
+        return entry.record
+
+    # -- starting --------------------------------------------------------------------------
+
+    async def _queue(
+        self, entry: _ActiveJob, workflow: Workflow, request: GenerationRequest
+    ) -> tuple[ComfyServer, PreparedPrompt]:
+        for image in request.images:
+            _verify_image(image)
+        params = build_params(
+            workflow,
+            request.prompt,
+            request.options,
+            request.defaults,
+            entry.policy.limits,
+            [image.filename for image in request.images],
+        )
+        async with entry.pool.acquire() as server:
+            prepared = await self._prepare(entry.pool, server, workflow, params)
+            if request.images:
+                names = [
+                    (await server.client.upload_image(image.data, image.filename)).reference
+                    for image in request.images
+                ]
+                seed = prepared.applied.get("seed")
+                object_info = await entry.pool.object_info(server)
+                prepared = _apply(workflow, replace(params, images=names, seed=seed), object_info)
+            entry.job = await _submit(server, prepared.graph)
+        return server, prepared
+
+    async def _prepare(
+        self, pool: BackendPool, server: ComfyServer, workflow: Workflow, params: GenerationParams
+    ) -> PreparedPrompt:
+        """Apply and validate against the server's nodes and models; a miss refreshes
+        the cached list once, in case the admin just installed what was missing."""
+        try:
+            return _checked(workflow, params, await pool.object_info(server))
+        except PromptRejected:
+            return _checked(workflow, params, await pool.object_info(server, refresh=True))
+
+    async def _fail_unqueued(self, record: JobRecord, error: BaseException) -> None:
+        if isinstance(error, asyncio.CancelledError):
+            record.state, record.error = JobState.CANCELLED, "The generation was cancelled."
+        else:
+            record.state = JobState.FAILED
+            record.error = (
+                str(for_user(error))
+                if isinstance(error, ComfyError)
+                else "The generation could not be started."
+            )
+        record.finished_at = time.time()
+        await self._save(record)
+
+    # -- following -------------------------------------------------------------------------
+
+    async def _follow(
+        self,
+        entry: _ActiveJob,
+        server: ComfyServer,
+        workflow: Workflow,
+        prepared: PreparedPrompt,
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        record, job = entry.record, entry.job
+        assert job is not None
+        record.backend, record.prompt_id = server.client.base_url, job.prompt_id
+        record.params = generation_metadata(workflow, prepared)
+        relay = _ProgressRelay(record, on_progress) if on_progress else None
+        try:
+            await self._save(record)
+            if entry.cancel_requested:
+                await job.cancel()
+            try:
+                async with asyncio.timeout(entry.policy.job_timeout):
+                    await self._track(entry, job, relay)
+                    result = await job.result()
+            except TimeoutError:
+                await job.cancel()
+                raise JobTimedOut(job.prompt_id, entry.policy.job_timeout) from None
+            finally:
+                if relay is not None:
+                    await relay.close()
+            await self._store_outputs(record, server, result)
+            record.state = JobState.COMPLETED
+        except JobInterrupted as error:
+            record.state, record.error = JobState.CANCELLED, str(error)
+        except ComfyError as error:
+            record.state, record.error = JobState.FAILED, str(for_user(error))
+        except asyncio.CancelledError:
+            # The service is closing: nobody will collect this job's outputs.
+            cancelling = asyncio.ensure_future(job.cancel())
+            await asyncio.wait([cancelling], timeout=entry.pool.timeouts.cancel)
+            record.state, record.error = JobState.CANCELLED, SHUTDOWN_MESSAGE
+        except Exception:
+            logger.exception("generation %s failed", record.id)
+            record.state, record.error = JobState.FAILED, "The generation failed unexpectedly."
+        finally:
+            record.finished_at = time.time()
+            await self._save(record)
+            self._end(entry)
+
+    async def _track(self, entry: _ActiveJob, job: Job, relay: _ProgressRelay | None) -> None:
+        record = entry.record
+        last_phase, last_saved = None, time.monotonic()
+        async for snapshot in job.updates():
+            if not entry.policy.previews and snapshot.preview is not None:
+                snapshot = replace(snapshot, preview=None)
+            if snapshot.started and record.started_at is None:
+                record.state, record.started_at = JobState.RUNNING, time.time()
+            record.progress = progress_summary(snapshot)
+            if relay is not None:
+                relay.push(snapshot)
+            now = time.monotonic()
+            if snapshot.phase != last_phase or now - last_saved >= PERSIST_PROGRESS_EVERY:
+                last_phase, last_saved = snapshot.phase, now
+                await self._save(record)
+
+    async def _store_outputs(
+        self, record: JobRecord, server: ComfyServer, result: JobResult
+    ) -> None:
+        saved = [ref for ref in result.outputs if ref.type == "output"] or result.outputs
+        for ref in saved:
+            async with server.client.stream_output(ref) as chunks:
+                try:
+                    stored = await self._sink.save(record, ref, chunks, dict(record.params))
+                except ComfyError:
+                    raise
+                except Exception as error:
+                    logger.exception("storing %s of generation %s", ref.filename, record.id)
+                    raise OutputNotStored(
+                        ref.filename, str(error) or type(error).__name__
+                    ) from error
+            record.output_file_ids.append(stored.id)
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def _end(self, entry: _ActiveJob) -> None:
+        self._active.pop(entry.record.id, None)
+        entry.ended.set()
+
+    async def _save(self, record: JobRecord) -> None:
+        """Write ``record``; a failing store is logged, never fatal to the job."""
+        try:
+            await asyncio.shield(self._store.update(record))
+        except Exception:
+            logger.exception("saving generation %s", record.id)
+
+    async def _stored(self, job_id: str) -> JobRecord:
+        record = await self._store.get(job_id)
+        if record is None:
+            raise JobNotFound(job_id)
+        return record
+
+    async def _cancel_elsewhere(self, record: JobRecord) -> JobRecord:
+        """A job another worker follows: cancel it on its backend by prompt id."""
+        if record.state.terminal:
+            return record
+        if record.backend and record.prompt_id:
+            pool = self._pool
+            async with ComfyClient(
+                record.backend,
+                headers=pool.headers,
+                token=pool.token,
+                timeout=pool.timeouts.connect,
+            ) as client:
+                try:
+                    await client.cancel(record.prompt_id)
+                except ComfyError as error:
+                    raise for_user(error) from error
+        record.state, record.error = JobState.CANCELLED, "The generation was cancelled."
+        record.finished_at = time.time()
+        await self._store.update(record)
+        return record
+
+    async def _retire(self, pool: BackendPool) -> None:
+        users = [entry for entry in self._active.values() if entry.pool is pool]
+        await asyncio.gather(*(entry.ended.wait() for entry in users))
+        self._owned.discard(pool)
+        await pool.aclose()
+
+
+class _ProgressRelay:
+    """Hands the latest snapshot to a callback whenever it is free; never blocks the job."""
+
+    def __init__(self, record: JobRecord, callback: ProgressCallback) -> None:
+        self._record = record
+        self._callback = callback
+        self._latest: ProgressSnapshot | None = None
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task = asyncio.create_task(self._deliver(), name=f"progress-{record.id}")
+
+    def push(self, snapshot: ProgressSnapshot) -> None:
+        self._latest = snapshot
+        self._wake.set()
+
+    async def close(self) -> None:
+        """Deliver the last snapshot (bounded), then stop."""
+        self._closing = True
+        self._wake.set()
+        done, _ = await asyncio.wait([self._task], timeout=PROGRESS_FLUSH_TIMEOUT)
+        if not done:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _deliver(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._latest is not None:
+                snapshot, self._latest = self._latest, None
+                try:
+                    await self._callback(self._record, snapshot)
+                except Exception:
+                    logger.exception("progress callback of generation %s", self._record.id)
+            if self._closing and self._latest is None:
+                return
+
+
+def progress_summary(snapshot: ProgressSnapshot) -> dict[str, Any]:
+    """The JSON-ready progress kept on a record (no preview image)."""
+    return {
+        "text": snapshot.describe(),
+        "phase": snapshot.phase,
+        "percent": round(snapshot.percent, 1),
+        "step": snapshot.step,
+        "steps": snapshot.steps,
+        "queue_position": snapshot.queue_position,
+        "queue_total": snapshot.queue_total,
+        "eta_seconds": snapshot.eta_seconds,
+        "elapsed_seconds": round(snapshot.elapsed_seconds, 2),
+    }
+
+
+def generation_metadata(workflow: Workflow, prepared: PreparedPrompt) -> dict[str, Any]:
+    """The effective parameters (the seed actually used included), for records and files."""
+    applied = prepared.applied
+    values = {
+        "workflow": workflow.id,
+        "title": workflow.title,
+        "model": applied.get("checkpoint"),
+        "seed": applied.get("seed"),
+        "steps": applied.get("steps"),
+        "cfg": applied.get("cfg"),
+        "sampler": applied.get("sampler"),
+        "scheduler": applied.get("scheduler"),
+        "denoise": applied.get("denoise"),
+        "width": applied.get("width"),
+        "height": applied.get("height"),
+        "count": applied.get("batch_size", 1),
+        "loras": [
+            {"name": name, "strength": strength} for name, strength, _ in applied.get("loras", [])
+        ],
+        "prompt": applied.get("prompt"),
+        "negative_prompt": applied.get("negative_prompt"),
+    }
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _verify_image(image: InputImage) -> None:
+    try:
+        with Image.open(io.BytesIO(image.data)) as opened:
+            opened.verify()
+    except Exception:  # Pillow raises many kinds for bytes that are not an image
+        raise NotAnImage(image.filename) from None
+
+
+def _apply(
+    workflow: Workflow, params: GenerationParams, object_info: Mapping[str, Any]
+) -> PreparedPrompt:
+    try:
+        return apply_parameters(workflow, params, object_info=object_info)
+    except ValueError as error:
+        raise RequestError(str(error)) from None
+
+
+def _checked(
+    workflow: Workflow, params: GenerationParams, object_info: Mapping[str, Any]
+) -> PreparedPrompt:
+    prepared = _apply(workflow, params, object_info)
+    check_against(prepared.graph, object_info)
+    return prepared
+
+
+async def _submit(server: ComfyServer, graph: Mapping[str, Any]) -> Job:
+    """Queue ``graph``; if the caller is cancelled meanwhile, the prompt that may have
+    reached ComfyUI is cancelled there before the cancellation goes on."""
+    submitting = asyncio.ensure_future(server.submit(graph))
+    try:
+        return await asyncio.shield(submitting)
+    except asyncio.CancelledError:
+        done, _ = await asyncio.wait([submitting], timeout=server.timeouts.connect)
+        if submitting in done and not submitting.cancelled() and not submitting.exception():
+            await submitting.result().cancel()
+        else:
+            submitting.cancel()
+        raise

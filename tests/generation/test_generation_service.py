@@ -1,0 +1,304 @@
+"""GenerationService against the ComfyUI double: outputs, validation, cancelling."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import pytest
+from comfyui_double import ComfyDouble
+from conftest import MODELS, SD15, FolderSink, MemoryJobStore, ServiceFactory
+from PIL import Image
+
+from comfyui_pipe.comfy import PromptRejected
+from comfyui_pipe.generation import (
+    ComfyUIUnavailable,
+    GenerationRequest,
+    InputImage,
+    JobRecord,
+    JobState,
+    NotAnImage,
+    Policy,
+    RequestError,
+    TooManyJobs,
+    parse_message,
+)
+from comfyui_pipe.progress import ProgressSnapshot
+
+
+class ProgressLog:
+    def __init__(self) -> None:
+        self.snapshots: list[ProgressSnapshot] = []
+        self.sampling = asyncio.Event()
+
+    async def __call__(self, record: JobRecord, snapshot: ProgressSnapshot) -> None:
+        self.snapshots.append(snapshot)
+        if snapshot.step:
+            self.sampling.set()
+
+    async def wait_sampling(self) -> None:
+        async with asyncio.timeout(10):
+            await self.sampling.wait()
+
+
+def ask(
+    message: str, owner: str = "alice", workflow: str = "sd15_txt2img", **kwargs
+) -> GenerationRequest:
+    parsed = parse_message(message)
+    return GenerationRequest(owner, workflow, parsed.prompt, parsed.options, **kwargs)
+
+
+def png(color: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def prompts_posted(double: ComfyDouble) -> int:
+    return sum(1 for r in double.requests if r.method == "POST" and r.path == "/prompt")
+
+
+async def slow_double(factory) -> ComfyDouble:
+    return await factory(models=MODELS, step_seconds=0.05)
+
+
+async def test_a_txt2img_generation_stores_its_image_with_the_parameters(
+    double: ComfyDouble, make_service: ServiceFactory, store: MemoryJobStore, sink: FolderSink
+) -> None:
+    service = await make_service([double.url])
+    progress = ProgressLog()
+
+    record = await service.start(
+        ask("a lighthouse --steps 8 --cfg 5 --seed 1234 --size 512x384"), on_progress=progress
+    )
+    assert record.state in (JobState.QUEUED, JobState.RUNNING)
+    done = await service.wait(record.id)
+
+    assert done.state is JobState.COMPLETED
+    assert done.error is None
+    assert [saved.stored.id for saved in sink.saved] == done.output_file_ids
+    (saved,) = sink.saved
+    assert saved.path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert saved.metadata | {"prompt": "a lighthouse"} == saved.metadata
+    expected = {"workflow": "sd15_txt2img", "model": SD15, "seed": 1234, "steps": 8, "cfg": 5.0}
+    assert expected.items() <= saved.metadata.items()
+    assert (saved.metadata["width"], saved.metadata["height"], saved.metadata["count"]) == (
+        512,
+        384,
+        1,
+    )
+    assert (await store.get(record.id)) == done
+    percents = [snapshot.percent for snapshot in progress.snapshots]
+    assert percents == sorted(percents) and progress.snapshots[-1].finished
+    assert any(snapshot.step for snapshot in progress.snapshots)
+    assert service.running("alice") == 0
+
+
+async def test_the_random_seed_is_reported_as_used(
+    double: ComfyDouble, make_service: ServiceFactory
+) -> None:
+    service = await make_service([double.url])
+    done = await service.wait((await service.start(ask("a cat --steps 2"))).id)
+
+    posted = double.prompts_received[-1]["prompt"]
+    assert done.params["seed"] == posted["3"]["inputs"]["seed"]
+    assert done.prompt_id in double.history and done.backend == double.url
+
+
+async def test_img2img_feeds_the_name_the_server_returned(
+    double: ComfyDouble, make_service: ServiceFactory
+) -> None:
+    service = await make_service([double.url])
+    names = []
+    for color in ("red", "blue"):
+        image = InputImage("photo.png", png(color), "image/png")
+        record = await service.start(
+            ask("as a watercolor --steps 2", workflow="sd15_img2img", images=[image])
+        )
+        assert (await service.wait(record.id)).state is JobState.COMPLETED
+        names.append(double.prompts_received[-1]["prompt"]["10"]["inputs"]["image"])
+
+    assert names[0] == "photo.png"
+    assert names[1] != "photo.png" and names[1].startswith("photo")
+    assert double.uploaded[names[1]] == png("blue")
+
+
+async def test_a_non_image_attachment_is_named_and_nothing_is_queued(
+    double: ComfyDouble, make_service: ServiceFactory, store: MemoryJobStore
+) -> None:
+    service = await make_service([double.url])
+    pdf = InputImage("notes.pdf", b"%PDF-1.7 not an image", "application/pdf")
+
+    with pytest.raises(NotAnImage, match=r"^The attached file 'notes\.pdf' is not an image\.$"):
+        await service.start(ask("repaint", workflow="sd15_img2img", images=[pdf]))
+
+    assert prompts_posted(double) == 0 and double.uploaded == {}
+    (failed,) = store.records.values()
+    assert (failed.state, failed.error) == (
+        JobState.FAILED,
+        "The attached file 'notes.pdf' is not an image.",
+    )
+
+
+async def test_an_image_for_a_txt2img_workflow_suggests_an_img2img_model(
+    double: ComfyDouble, make_service: ServiceFactory
+) -> None:
+    service = await make_service([double.url])
+    with pytest.raises(RequestError, match="choose an image-to-image model"):
+        await service.start(ask("a cat", images=[InputImage("cat.png", png("red"))]))
+    assert prompts_posted(double) == 0 and double.uploaded == {}
+
+
+async def test_a_missing_model_is_a_sentence_until_the_admin_installs_it(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore
+) -> None:
+    double = await comfy_double_factory(models={"checkpoints": ["other.safetensors"]})
+    service = await make_service([double.url])
+
+    with pytest.raises(PromptRejected, match=f"^Model '{SD15}' is not installed on this ComfyUI"):
+        await service.start(ask("a cat --steps 2"))
+    assert prompts_posted(double) == 0
+    assert all(record.state is JobState.FAILED for record in store.records.values())
+
+    double.models["checkpoints"].append(SD15)
+    record = await service.start(ask("a cat --steps 2"))
+    assert (await service.wait(record.id)).state is JobState.COMPLETED
+
+
+async def test_comfyui_down_is_a_clear_sentence_without_its_address(
+    dead_url: str, make_service: ServiceFactory, store: MemoryJobStore
+) -> None:
+    service = await make_service([dead_url])
+    with pytest.raises(ComfyUIUnavailable) as raised:
+        async with asyncio.timeout(5):
+            await service.start(ask("a cat"))
+
+    assert str(raised.value) == "ComfyUI is not reachable right now; try again in a moment."
+    (failed,) = store.records.values()
+    assert failed.state is JobState.FAILED and "127.0.0.1" not in (failed.error or "")
+    assert service.running("alice") == 0
+
+
+async def test_too_many_jobs_for_one_user_but_not_for_another(
+    comfy_double_factory, make_service: ServiceFactory
+) -> None:
+    double = await slow_double(comfy_double_factory)
+    service = await make_service([double.url], Policy(jobs_per_user=1))
+    first = await service.start(ask("a cat --steps 10"))
+
+    with pytest.raises(TooManyJobs, match="You already have 1 generation running") as raised:
+        await service.start(ask("a dog --steps 2"))
+    assert raised.value.status_code == 429
+    other = await service.start(ask("a bird --steps 2", owner="bob"))
+
+    assert (await service.wait(first.id)).state is JobState.COMPLETED
+    assert (await service.wait(other.id)).state is JobState.COMPLETED
+    again = await service.start(ask("a dog --steps 2"))
+    assert (await service.wait(again.id)).state is JobState.COMPLETED
+
+
+async def test_cancelling_one_job_leaves_another_users_job_completing(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore
+) -> None:
+    double = await slow_double(comfy_double_factory)
+    service = await make_service([double.url])
+    progress = ProgressLog()
+    alice = await service.start(ask("a cat --steps 40"), on_progress=progress)
+    bob = await service.start(ask("a dog --steps 4", owner="bob"))
+    await progress.wait_sampling()
+
+    cancelled = await service.cancel(alice.id)
+
+    assert cancelled.state is JobState.CANCELLED
+    assert cancelled.error == "The generation was cancelled."
+    assert (await service.wait(bob.id)).state is JobState.COMPLETED
+    messages = [kind for kind, _ in double.history[alice.prompt_id]["status"]["messages"]]
+    assert "execution_interrupted" in messages
+    assert (await store.get(alice.id)).state is JobState.CANCELLED
+    assert await service.cancel(bob.id) == await store.get(bob.id)  # finished: unchanged
+
+
+async def test_the_chat_stop_cancels_the_job_on_comfyui(
+    comfy_double_factory, make_service: ServiceFactory
+) -> None:
+    double = await slow_double(comfy_double_factory)
+    service = await make_service([double.url])
+    progress = ProgressLog()
+    record = await service.start(ask("a cat --steps 40"), on_progress=progress)
+
+    async def chat_reply() -> None:
+        try:
+            await service.wait(record.id)
+        except asyncio.CancelledError:
+            await asyncio.shield(service.cancel(record.id))
+            raise
+
+    reply = asyncio.create_task(chat_reply())
+    await progress.wait_sampling()
+    reply.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reply
+
+    assert record.state is JobState.CANCELLED
+    await double.wait_idle()
+    messages = [kind for kind, _ in double.history[record.prompt_id]["status"]["messages"]]
+    assert "execution_interrupted" in messages
+
+
+async def test_another_worker_cancels_a_job_by_its_prompt_id(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore
+) -> None:
+    double = await slow_double(comfy_double_factory)
+    worker_a = await make_service([double.url])
+    worker_b = await make_service([double.url])
+    progress = ProgressLog()
+    record = await worker_a.start(ask("a cat --steps 40"), on_progress=progress)
+    await progress.wait_sampling()
+
+    elsewhere = await worker_b.cancel(record.id)
+
+    assert elsewhere.state is JobState.CANCELLED
+    assert (await worker_a.wait(record.id)).state is JobState.CANCELLED
+    await double.wait_idle()
+
+
+async def test_a_failing_node_and_a_failing_store_end_as_failed_jobs(
+    double: ComfyDouble, make_service: ServiceFactory, sink: FolderSink
+) -> None:
+    service = await make_service([double.url])
+    double.faults.error_on_node["KSampler"] = ("torch.OutOfMemoryError", "CUDA out of memory")
+    failed = await service.wait((await service.start(ask("a cat --steps 2"))).id)
+    assert failed.state is JobState.FAILED
+    assert "ComfyUI ran out of memory" in (failed.error or "")
+
+    double.faults.error_on_node.clear()
+    sink.failure = OSError("disk full")
+    unsaved = await service.wait((await service.start(ask("a cat --steps 2"))).id)
+    assert unsaved.state is JobState.FAILED
+    assert unsaved.error is not None and "could not be stored (disk full)" in unsaved.error
+
+
+async def test_closing_the_service_cancels_its_jobs_on_comfyui(
+    comfy_double_factory, store: MemoryJobStore, make_service: ServiceFactory
+) -> None:
+    double = await slow_double(comfy_double_factory)
+    service = await make_service([double.url])
+    progress = ProgressLog()
+    record = await service.start(ask("a cat --steps 40"), on_progress=progress)
+    await progress.wait_sampling()
+
+    await service.aclose()
+
+    saved = await store.get(record.id)
+    assert saved.state is JobState.CANCELLED
+    await double.wait_idle()
+    assert double.history[record.prompt_id]["status"]["status_str"] != "success"
+
+
+async def test_an_unknown_workflow_is_refused(
+    double: ComfyDouble, make_service: ServiceFactory
+) -> None:
+    service = await make_service([double.url])
+    with pytest.raises(RequestError, match="There is no workflow 'nope'") as raised:
+        await service.start(ask("a cat", workflow="nope"))
+    assert raised.value.status_code == 404
