@@ -1,0 +1,1 @@
+"""Host adapters for Open WebUI: the only package that imports ``open_webui``."""

@@ -1,0 +1,65 @@
+"""The ASGI app ``comfyui-pipe serve`` runs: Open WebUI with the plugin mounted.
+
+Open WebUI's own app, plus our router, with the frontend's catch-all mount moved
+back to the end (otherwise it answers our GETs with index.html), and a lifespan
+that, after Open WebUI's startup, installs or refreshes the Pipe function and builds the
+plugin runtime (which creates our tables); on shutdown it closes the runtime.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from open_webui.main import app
+from starlette.routing import Mount
+
+from comfyui_pipe.openwebui.install import install_function
+from comfyui_pipe.openwebui.routes import router
+from comfyui_pipe.openwebui.runtime import close_runtime, get_runtime
+
+__all__ = ["app", "mount_plugin"]
+
+log = logging.getLogger(__name__)
+
+
+def mount_plugin(app: FastAPI) -> None:
+    """Add the plugin to Open WebUI's ``app``; a second call changes nothing."""
+    if getattr(app.state, "comfyui_pipe_mounted", False):
+        return
+    app.state.comfyui_pipe_mounted = True
+    app.include_router(router)
+    _move_frontend_mount_last(app)
+    app.router.lifespan_context = _with_plugin_lifespan(app.router.lifespan_context)
+
+
+def _move_frontend_mount_last(app: FastAPI) -> None:
+    routes = app.router.routes
+    frontend = [route for route in routes if isinstance(route, Mount) and route.path == ""]
+    for mount in frontend:
+        routes.remove(mount)
+        routes.append(mount)
+
+
+def _with_plugin_lifespan(open_webui_lifespan: Any) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        async with open_webui_lifespan(app) as state:
+            await install_function(app.state)
+            try:
+                await get_runtime(app)
+            except Exception:
+                # Open WebUI keeps serving; the runtime is built again on first use.
+                log.exception("The ComfyUI plugin could not start; retrying on first use.")
+            try:
+                yield state
+            finally:
+                await close_runtime(app)
+
+    return lifespan
+
+
+mount_plugin(app)

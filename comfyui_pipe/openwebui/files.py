@@ -1,0 +1,90 @@
+"""Generation outputs stored as the owner's Open WebUI files.
+
+Bytes go through Open WebUI's ``Storage`` (local disk, S3, GCS or Azure, as
+``STORAGE_PROVIDER`` says), the row through ``Files``; a chat job's files are
+also linked to its message so the chat's access checks find them. The browser
+only ever sees ``/api/v1/files/{id}/content``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from open_webui.models.chats import Chats
+from open_webui.models.files import FileForm, Files
+from open_webui.storage.provider import Storage
+
+from comfyui_pipe.comfy.errors import ComfyError
+from comfyui_pipe.comfy.outputs import OutputRef
+from comfyui_pipe.generation.records import JobRecord
+from comfyui_pipe.generation.sink import StoredFile
+
+
+class FileNotStored(ComfyError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"The output '{name}' could not be saved in Open WebUI's files.")
+
+
+def file_content_url(file_id: str) -> str:
+    return f"/api/v1/files/{file_id}/content"
+
+
+class OpenWebUIFileSink:
+    """The generation service's ``OutputSink`` on Open WebUI's storage."""
+
+    async def save(
+        self,
+        record: JobRecord,
+        output: OutputRef,
+        chunks: AsyncIterator[bytes],
+        metadata: dict[str, Any],
+    ) -> StoredFile:
+        file_id = str(uuid.uuid4())
+        name = Path(output.filename).name
+        with tempfile.TemporaryFile() as spool:
+            size = await _spool(chunks, spool)
+            spool.seek(0)
+            _, path = await asyncio.to_thread(
+                Storage.upload_file,
+                spool,
+                f"{file_id}_{name}",
+                {"OpenWebUI-User-Id": record.owner_id, "OpenWebUI-File-Id": file_id},
+            )
+        form = FileForm(
+            id=file_id,
+            filename=name,
+            path=path,
+            data={},
+            meta={
+                "name": name,
+                "content_type": output.content_type,
+                "size": size,
+                "comfyui": {**metadata, "job_id": record.id},
+            },
+        )
+        if await Files.insert_new_file(record.owner_id, form) is None:
+            raise FileNotStored(name)
+        if record.chat_id and record.message_id:
+            await Chats.insert_chat_files(
+                record.chat_id, record.message_id, [file_id], record.owner_id
+            )
+        return StoredFile(
+            id=file_id,
+            url=file_content_url(file_id),
+            name=name,
+            content_type=output.content_type,
+            size=size,
+        )
+
+
+async def _spool(chunks: AsyncIterator[bytes], spool: BinaryIO) -> int:
+    size = 0
+    async for chunk in chunks:
+        await asyncio.to_thread(spool.write, chunk)
+        size += len(chunk)
+    return size

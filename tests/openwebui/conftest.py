@@ -1,0 +1,91 @@
+"""Session-wide fixtures: the real Open WebUI app with the plugin, served over HTTP,
+against a ComfyUI double, with an admin and two users signed up through Open WebUI."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import DEFAULT_MODELS
+
+from openwebui.harness import (
+    Account,
+    OpenWebUIServer,
+    ThreadedDouble,
+    add_user,
+    environment_applied,
+    open_webui_environment,
+    restore_environment,
+    sign_up,
+)
+
+_previous_environment: dict[str, str | None] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Open WebUI reads its environment once, when first imported — possibly while test
+    modules are collected — so it is set before any test module here is imported."""
+    data_dir = Path(tempfile.mkdtemp(prefix="open-webui-data-"))
+    environment = open_webui_environment(data_dir)
+    environment["WEBUI_SECRET_KEY"] = secrets.token_urlsafe(24)
+    _previous_environment.update(environment_applied(environment))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    data_dir = os.environ["DATA_DIR"]
+    restore_environment(_previous_environment)
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def comfy_session() -> Iterator[ThreadedDouble]:
+    with ThreadedDouble(models=DEFAULT_MODELS) as double:
+        yield double
+
+
+@pytest.fixture
+def comfy(comfy_session: ThreadedDouble) -> Iterator[ThreadedDouble]:
+    """The session's ComfyUI double; fault knobs a test sets end with the test."""
+    yield comfy_session
+    comfy_session.reset_faults()
+
+
+@pytest.fixture(scope="session")
+def owui(comfy_session: ThreadedDouble) -> Iterator[OpenWebUIServer]:
+    previous = environment_applied({"COMFYUI_URL": comfy_session.url})
+    try:
+        with OpenWebUIServer() as server:
+            yield server
+    finally:
+        restore_environment(previous)
+
+
+@pytest.fixture(scope="session")
+def http(owui: OpenWebUIServer) -> Iterator[httpx.Client]:
+    """Keeps no cookies (signing in sets one): a request is anonymous unless it sends an
+    account's ``headers``."""
+    no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    with httpx.Client(base_url=owui.url, timeout=30, cookies=no_cookies) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def admin(http: httpx.Client) -> Account:
+    return sign_up(http, "Ada Admin", "admin@example.com")
+
+
+@pytest.fixture(scope="session")
+def user(http: httpx.Client, admin: Account) -> Account:
+    return add_user(http, admin, "Uma User", "user@example.com")
+
+
+@pytest.fixture(scope="session")
+def other_user(http: httpx.Client, admin: Account) -> Account:
+    return add_user(http, admin, "Otto Other", "other@example.com")
