@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 def serve(host: str, port: int) -> None:
     # Open WebUI reads all of this when first imported, so it must be set before.
     os.environ["FROM_INIT_PY"] = "true"
-    if os.getenv("WEBUI_SECRET_KEY") is None:
+    if not os.getenv("WEBUI_SECRET_KEY"):
         os.environ["WEBUI_SECRET_KEY"] = load_or_create_secret_key(data_dir())
 
     import uvicorn

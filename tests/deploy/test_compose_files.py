@@ -180,9 +180,15 @@ def test_with_the_example_env_the_plugin_starts_from_its_own_defaults():
     assert Settings.from_env(environment) == Settings(url="http://comfyui:8188")
 
 
-def test_a_missing_secret_stops_compose_with_a_pointer_to_the_env_file():
-    with pytest.raises(compose.MissingVariable, match=r"WEBUI_SECRET_KEY.*\.env\.example"):
-        compose.interpolate(compose.load(BASE), {})
+def test_without_an_env_file_the_secret_is_generated_into_the_data_volume():
+    open_webui = compose.interpolate(compose.load(BASE), {})["services"]["open-webui"]
+    dockerfile = (ROOT / "docker/open-webui/Dockerfile").read_text()
+    data_dir = re.search(r"^ENV DATA_DIR=(\S+)$", dockerfile, re.MULTILINE)
+
+    # empty: `comfyui-pipe serve` generates the key and keeps it in DATA_DIR
+    assert open_webui["environment"]["WEBUI_SECRET_KEY"] == ""
+    assert data_dir is not None
+    assert f"open-webui-data:{data_dir[1]}" in open_webui["volumes"]
 
 
 def test_env_example_documents_exactly_the_variables_the_compose_files_use():
