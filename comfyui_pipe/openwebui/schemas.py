@@ -1,0 +1,281 @@
+"""Request and response bodies of the ``/api/v1/comfyui`` API (what OpenAPI shows)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from comfyui_pipe.openwebui.valves import Valves
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
+class LoraIn(BaseModel):
+    name: str = Field(description="LoRA file name; '.safetensors' may be left out.")
+    strength: float = Field(1.0, ge=-10, le=10, description="Weight applied to model and clip.")
+
+
+class GenerateRequest(BaseModel):
+    model_config = _examples(
+        {
+            "workflow": "sdxl_txt2img",
+            "prompt": "a lighthouse on a cliff at dusk, oil painting",
+            "negative_prompt": "blurry, text",
+            "aspect_ratio": "16:9",
+            "steps": 30,
+            "cfg": 6.5,
+            "seed": 42,
+            "count": 2,
+            "loras": [{"name": "detail", "strength": 0.8}],
+        }
+    )
+
+    workflow: str | None = Field(
+        None, description="Workflow id (see GET /workflows); the admin's default when left out."
+    )
+    prompt: str = Field(min_length=1, description="What to generate.")
+    negative_prompt: str | None = Field(None, description="What to keep out of the image.")
+    width: int | None = Field(None, ge=1, description="Width in pixels.")
+    height: int | None = Field(None, ge=1, description="Height in pixels.")
+    aspect_ratio: str | None = Field(
+        None,
+        pattern=r"^\d{1,3}:\d{1,3}$",
+        description="Aspect ratio such as '16:9', applied to the workflow's default area.",
+    )
+    steps: int | None = Field(None, ge=1, description="Sampler steps.")
+    cfg: float | None = Field(None, ge=0, description="CFG scale / guidance.")
+    seed: int | None = Field(None, ge=0, description="Seed; random when left out.")
+    count: int | None = Field(None, ge=1, description="Number of images.")
+    loras: list[LoraIn] = Field(default_factory=list, description="LoRAs to apply, in order.")
+    images: list[str] = Field(
+        default_factory=list,
+        description="Input images for img2img / edit workflows: Open WebUI file ids of your "
+        "own files, or data URLs.",
+    )
+
+
+JobStateName = Literal["queued", "running", "completed", "failed", "cancelled"]
+
+
+class JobProgress(BaseModel):
+    text: str = Field(description="The line a chat shows, e.g. 'Sampling 12/30 · 40%'.")
+    phase: str = Field(description="Waiting, loading, sampling 12/30, decoding, done, …")
+    percent: float = Field(description="0–100.")
+    step: int | None = Field(None, description="Sampler step reached.")
+    steps: int | None = Field(None, description="Sampler steps in all.")
+    queue_position: int | None = Field(None, description="Place in ComfyUI's queue (1 = next).")
+    queue_total: int | None = Field(None, description="Jobs waiting in ComfyUI's queue.")
+    eta_seconds: float | None = Field(None, description="Estimated seconds left, when known.")
+    elapsed_seconds: float | None = Field(None, description="Since the job was queued.")
+
+
+class JobLinks(BaseModel):
+    self: str = Field(description="This job.")
+    cancel: str = Field(description="POST here to cancel it.")
+    outputs: list[str] = Field(description="Download URLs of the output files.")
+
+
+_JOB_EXAMPLE = {
+    "id": "7f7c3d0e-2f1a-4d5e-9c55-4b1f0a6f2d11",
+    "owner_id": "b6a1…",
+    "state": "completed",
+    "workflow": "sdxl_txt2img",
+    "params": {"prompt": "a lighthouse on a cliff at dusk", "seed": 42, "steps": 30},
+    "chat_id": None,
+    "message_id": None,
+    "created_at": "2025-01-01T12:00:00Z",
+    "started_at": "2025-01-01T12:00:01Z",
+    "finished_at": "2025-01-01T12:00:15Z",
+    "error": None,
+    "output_file_ids": ["0c9d…"],
+    "progress": {
+        "text": "Done",
+        "phase": "Done",
+        "percent": 100.0,
+        "step": 30,
+        "steps": 30,
+        "queue_position": None,
+        "queue_total": None,
+        "eta_seconds": None,
+        "elapsed_seconds": 14.2,
+    },
+    "links": {
+        "self": "/api/v1/comfyui/jobs/7f7c3d0e-2f1a-4d5e-9c55-4b1f0a6f2d11",
+        "cancel": "/api/v1/comfyui/jobs/7f7c3d0e-2f1a-4d5e-9c55-4b1f0a6f2d11/cancel",
+        "outputs": ["/api/v1/files/0c9d…/content"],
+    },
+}
+
+
+class JobOut(BaseModel):
+    model_config = _examples(_JOB_EXAMPLE)
+
+    id: str
+    owner_id: str
+    state: JobStateName
+    workflow: str = Field(description="Workflow id.")
+    params: dict[str, Any] = Field(description="The generation parameters as applied.")
+    chat_id: str | None = Field(None, description="Set for jobs started from a chat.")
+    message_id: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = Field(None, description="Why the job failed, as a sentence.")
+    output_file_ids: list[str] = Field(description="Open WebUI file ids of the outputs.")
+    progress: JobProgress | None = Field(None, description="The latest progress.")
+    links: JobLinks
+
+
+class JobPage(BaseModel):
+    model_config = _examples({"items": [_JOB_EXAMPLE], "total": 1, "limit": 20, "offset": 0})
+
+    items: list[JobOut] = Field(description="Newest first.")
+    total: int = Field(description="Jobs matching, over all pages.")
+    limit: int
+    offset: int
+
+
+class BoundsOut(BaseModel):
+    min: float | None = None
+    max: float | None = None
+
+
+class WorkflowOut(BaseModel):
+    model_config = _examples(
+        {
+            "id": "sdxl_txt2img",
+            "title": "Stable Diffusion XL (base + refiner)",
+            "kind": "txt2img",
+            "description": "Text to image with SDXL 1.0 at 1024×1024.",
+            "source": "bundled",
+            "default": False,
+            "parameters": ["cfg", "height", "loras", "negative_prompt", "prompt", "seed", "steps"],
+            "defaults": {"steps": 25, "cfg": 7.0, "width": 1024, "height": 1024},
+            "bounds": {"width": {"min": 512, "max": 2048}},
+        }
+    )
+
+    id: str
+    title: str
+    kind: str = Field(description="txt2img, img2img, edit, video, …")
+    description: str
+    source: Literal["bundled", "uploaded"]
+    default: bool = Field(description="Used when a request names no workflow.")
+    parameters: list[str] = Field(description="Request fields this workflow takes.")
+    defaults: dict[str, Any] = Field(description="Values used when a request leaves them out.")
+    bounds: dict[str, BoundsOut] = Field(description="Allowed range per parameter.")
+
+
+class WorkflowMetaIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = ""
+    kind: str = "txt2img"
+    description: str = ""
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    bounds: dict[str, BoundsOut] = Field(default_factory=dict)
+    mapping: dict[str, Any] | list[dict[str, Any]] | None = Field(
+        None,
+        description="Explicit parameter targets, for graphs whose wiring cannot be read "
+        "(our shape, or Open WebUI's ComfyUI node list).",
+    )
+
+
+class WorkflowUpload(BaseModel):
+    model_config = _examples(
+        {
+            "id": "my_sd15",
+            "workflow": {
+                "3": {
+                    "class_type": "KSampler",
+                    "inputs": {"seed": 1, "steps": 20, "model": ["4", 0], "…": "…"},
+                },
+                "4": {
+                    "class_type": "CheckpointLoaderSimple",
+                    "inputs": {"ckpt_name": "sd15.safetensors"},
+                },
+            },
+            "meta": {"title": "My SD 1.5", "kind": "txt2img", "defaults": {"steps": 20}},
+        }
+    )
+
+    id: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+        description="Workflow id: letters, digits and underscores (models become comfyui.<id>).",
+    )
+    workflow: dict[str, Any] = Field(
+        description='API-format JSON, as exported with ComfyUI\'s "Save (API)".'
+    )
+    meta: WorkflowMetaIn = Field(default_factory=WorkflowMetaIn)
+
+
+class ModelsOut(BaseModel):
+    model_config = _examples(
+        {
+            "models": {
+                "checkpoints": ["sd_xl_base_1.0.safetensors"],
+                "loras": ["detail.safetensors"],
+                "vae": ["ae.safetensors"],
+                "upscale_models": ["4x.pth"],
+            }
+        }
+    )
+
+    models: dict[str, list[str]] = Field(description="Model folder → file names on ComfyUI.")
+
+
+class BackendHealthOut(BaseModel):
+    name: str = Field(description="'backend 1', 'backend 2', … in the order configured.")
+    url: str | None = Field(None, description="The ComfyUI URL; shown to admins only.")
+    reachable: bool
+    version: str | None = None
+    queue_running: int = 0
+    queue_pending: int = 0
+    devices: list[dict[str, Any]] = Field(
+        default_factory=list, description="GPUs / CPU as ComfyUI reports them."
+    )
+    error: str | None = Field(None, description="Why it is not reachable.")
+
+
+class HealthOut(BaseModel):
+    model_config = _examples(
+        {
+            "ok": True,
+            "backends": [
+                {
+                    "name": "backend 1",
+                    "url": None,
+                    "reachable": True,
+                    "version": "0.8.0",
+                    "queue_running": 1,
+                    "queue_pending": 2,
+                    "devices": [{"name": "cuda:0 NVIDIA H100", "type": "cuda", "vram_free": 7e10}],
+                    "error": None,
+                }
+            ],
+        }
+    )
+
+    ok: bool = Field(description="True when at least one backend is reachable.")
+    backends: list[BackendHealthOut]
+
+
+class ErrorOut(BaseModel):
+    model_config = _examples({"detail": "Width 4096 is above the maximum 2048 allowed here."})
+
+    detail: str = Field(description="What went wrong, as a sentence.")
+
+
+SettingsUpdate = create_model(
+    "SettingsUpdate",
+    __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [{"max_steps": 60}]}),
+    __doc__="Any subset of the settings; the rest keep their values.",
+    **{
+        name: (field.annotation | None, Field(None, description=field.description))
+        for name, field in Valves.model_fields.items()
+    },
+)

@@ -1,0 +1,78 @@
+"""Workflows uploaded by admins, kept in Open WebUI's database.
+
+One row per workflow in ``comfyui_pipe_workflow``: the API-format graph and the
+metadata exactly as uploaded, so a stored workflow loads the same way a bundled
+``<id>.json`` + ``<id>.meta.json`` pair does. The table lives on its own
+``MetaData``: Open WebUI's migrations never see it, and ``create_workflow_table``
+creates it when missing (SQLite and PostgreSQL alike).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import JSON, Column, Float, MetaData, String, Table, delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from comfyui_pipe.workflow import Workflow, parse_workflow
+
+metadata = MetaData()
+
+workflow_table = Table(
+    "comfyui_pipe_workflow",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("graph", JSON, nullable=False),
+    Column("meta", JSON, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+
+async def create_workflow_table(engine: AsyncEngine) -> None:
+    """Create ``comfyui_pipe_workflow`` if it does not exist yet."""
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all, checkfirst=True)
+
+
+class SqlWorkflowStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def list(self) -> list[Workflow]:
+        query = select(workflow_table.c.id, workflow_table.c.graph, workflow_table.c.meta)
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query.order_by(workflow_table.c.id))).all()
+        return [parse_workflow(row.graph, row.id, row.meta) for row in rows]
+
+    async def save(
+        self,
+        workflow_id: str,
+        graph: Mapping[str, Any],
+        meta: Mapping[str, Any],
+        user_id: str,
+    ) -> Workflow:
+        """Store (or replace) a workflow; raises ``ValueError`` if it does not parse."""
+        workflow = parse_workflow(graph, workflow_id, meta)
+        row = {
+            "id": workflow_id,
+            "graph": dict(graph),
+            "meta": dict(meta),
+            "created_by": user_id,
+            "created_at": time.time(),
+        }
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                delete(workflow_table).where(workflow_table.c.id == workflow_id)
+            )
+            await connection.execute(insert(workflow_table).values(**row))
+        return workflow
+
+    async def delete(self, workflow_id: str) -> bool:
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
+                delete(workflow_table).where(workflow_table.c.id == workflow_id)
+            )
+        return result.rowcount > 0
