@@ -1,9 +1,10 @@
 """The core of the plugin, free of Open WebUI: from a request to stored outputs.
 
-``options`` parses what a user types, ``limits`` builds the generation
-parameters within bounds, ``backends`` spreads jobs over ComfyUI servers and
-``service`` runs them, keeping a :class:`JobRecord` in a :class:`JobStore` and
-handing outputs to an :class:`OutputSink`.
+``options`` parses what a user types into a ``request``, ``limits`` builds the
+generation parameters within bounds, ``backends`` spreads jobs over ComfyUI
+servers and ``service`` runs them: ``prepare`` turns a request into a queued
+prompt, ``progress_relay`` passes progress on, and the service keeps a
+:class:`JobRecord` in a :class:`JobStore` and hands outputs to an :class:`OutputSink`.
 """
 
 from .backends import BackendHealth, BackendPool
@@ -20,16 +21,11 @@ from .errors import (
 )
 from .limits import Limits, build_params
 from .options import LoraRequest, ParsedMessage, RequestOptions, parse_message, parse_size
+from .prepare import generation_metadata
+from .progress_relay import ProgressCallback, progress_summary
 from .records import JobRecord, JobState, JobStore
-from .service import (
-    GenerationRequest,
-    GenerationService,
-    InputImage,
-    Policy,
-    ProgressCallback,
-    generation_metadata,
-    progress_summary,
-)
+from .request import GenerationRequest, InputImage
+from .service import GenerationService, Policy
 from .sink import OutputSink, StoredFile
 
 __all__ = [

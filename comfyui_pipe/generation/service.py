@@ -18,16 +18,13 @@ it explicitly::
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Any, Self
-
-from PIL import Image
+from typing import Self
 
 from comfyui_pipe.comfy import (
     ComfyClient,
@@ -37,62 +34,26 @@ from comfyui_pipe.comfy import (
     JobInterrupted,
     JobResult,
     JobTimedOut,
-    PromptRejected,
 )
-from comfyui_pipe.progress import ProgressSnapshot
-from comfyui_pipe.workflow import (
-    GenerationParams,
-    PreparedPrompt,
-    Workflow,
-    apply_parameters,
-    check_against,
-)
+from comfyui_pipe.workflow import PreparedPrompt, Workflow
 
 from .backends import BackendPool
-from .errors import (
-    JobNotFound,
-    NotAnImage,
-    OutputNotStored,
-    RequestError,
-    TooManyJobs,
-    UnknownWorkflow,
-    for_user,
-)
+from .errors import JobNotFound, OutputNotStored, TooManyJobs, UnknownWorkflow, for_user
 from .limits import Limits, build_params
-from .options import RequestOptions
+from .prepare import apply, generation_metadata, prepare, submit, verify_image
+from .progress_relay import ProgressCallback, ProgressRelay, progress_summary
 from .records import JobRecord, JobState, JobStore
+from .request import GenerationRequest, InputImage
 from .sink import OutputSink
+
+# Where the chat imports the request types from.
+__all__ = ["GenerationRequest", "GenerationService", "InputImage", "Policy"]
 
 logger = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[JobRecord, ProgressSnapshot], Awaitable[None]]
-
 PERSIST_PROGRESS_EVERY = 2.0
 """Seconds between progress writes to the store (phase changes are written at once)."""
-PROGRESS_FLUSH_TIMEOUT = 10.0
-"""Seconds the last progress callback of a job may take before it is abandoned."""
 SHUTDOWN_MESSAGE = "The generation was stopped because the server shut down."
-
-
-@dataclass(frozen=True)
-class InputImage:
-    filename: str
-    data: bytes = field(repr=False)
-    content_type: str = ""
-
-
-@dataclass(frozen=True)
-class GenerationRequest:
-    """``options`` come from the message, ``defaults`` from the user's settings."""
-
-    owner_id: str
-    workflow_id: str
-    prompt: str
-    options: RequestOptions = field(default_factory=RequestOptions)
-    images: Sequence[InputImage] = ()
-    chat_id: str | None = None
-    message_id: str | None = None
-    defaults: RequestOptions = field(default_factory=RequestOptions)
 
 
 @dataclass(frozen=True)
@@ -273,7 +234,7 @@ class GenerationService:
         self, entry: _ActiveJob, workflow: Workflow, request: GenerationRequest
     ) -> tuple[ComfyServer, PreparedPrompt]:
         for image in request.images:
-            _verify_image(image)
+            verify_image(image)
         params = build_params(
             workflow,
             request.prompt,
@@ -283,7 +244,7 @@ class GenerationService:
             [image.filename for image in request.images],
         )
         async with entry.pool.acquire() as server:
-            prepared = await self._prepare(entry.pool, server, workflow, params)
+            prepared = await prepare(entry.pool, server, workflow, params)
             if request.images:
                 names = [
                     (await server.client.upload_image(image.data, image.filename)).reference
@@ -291,19 +252,9 @@ class GenerationService:
                 ]
                 seed = prepared.applied.get("seed")
                 object_info = await entry.pool.object_info(server)
-                prepared = _apply(workflow, replace(params, images=names, seed=seed), object_info)
-            entry.job = await _submit(server, prepared.graph)
+                prepared = apply(workflow, replace(params, images=names, seed=seed), object_info)
+            entry.job = await submit(server, prepared.graph)
         return server, prepared
-
-    async def _prepare(
-        self, pool: BackendPool, server: ComfyServer, workflow: Workflow, params: GenerationParams
-    ) -> PreparedPrompt:
-        """Apply and validate against the server's nodes and models; a miss refreshes
-        the cached list once, in case the admin just installed what was missing."""
-        try:
-            return _checked(workflow, params, await pool.object_info(server))
-        except PromptRejected:
-            return _checked(workflow, params, await pool.object_info(server, refresh=True))
 
     async def _fail_unqueued(self, record: JobRecord, error: BaseException) -> None:
         if isinstance(error, asyncio.CancelledError):
@@ -332,7 +283,7 @@ class GenerationService:
         assert job is not None
         record.backend, record.prompt_id = server.client.base_url, job.prompt_id
         record.params = generation_metadata(workflow, prepared)
-        relay = _ProgressRelay(record, on_progress) if on_progress else None
+        relay = ProgressRelay(record, on_progress) if on_progress else None
         try:
             await self._save(record)
             if entry.cancel_requested:
@@ -366,7 +317,7 @@ class GenerationService:
             await self._save(record)
             self._end(entry)
 
-    async def _track(self, entry: _ActiveJob, job: Job, relay: _ProgressRelay | None) -> None:
+    async def _track(self, entry: _ActiveJob, job: Job, relay: ProgressRelay | None) -> None:
         record = entry.record
         last_phase, last_saved = None, time.monotonic()
         async for snapshot in job.updates():
@@ -444,121 +395,3 @@ class GenerationService:
         await asyncio.gather(*(entry.ended.wait() for entry in users))
         self._owned.discard(pool)
         await pool.aclose()
-
-
-class _ProgressRelay:
-    """Hands the latest snapshot to a callback whenever it is free; never blocks the job."""
-
-    def __init__(self, record: JobRecord, callback: ProgressCallback) -> None:
-        self._record = record
-        self._callback = callback
-        self._latest: ProgressSnapshot | None = None
-        self._wake = asyncio.Event()
-        self._closing = False
-        self._task = asyncio.create_task(self._deliver(), name=f"progress-{record.id}")
-
-    def push(self, snapshot: ProgressSnapshot) -> None:
-        self._latest = snapshot
-        self._wake.set()
-
-    async def close(self) -> None:
-        """Deliver the last snapshot (bounded), then stop."""
-        self._closing = True
-        self._wake.set()
-        done, _ = await asyncio.wait([self._task], timeout=PROGRESS_FLUSH_TIMEOUT)
-        if not done:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _deliver(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if self._latest is not None:
-                snapshot, self._latest = self._latest, None
-                try:
-                    await self._callback(self._record, snapshot)
-                except Exception:
-                    logger.exception("progress callback of generation %s", self._record.id)
-            if self._closing and self._latest is None:
-                return
-
-
-def progress_summary(snapshot: ProgressSnapshot) -> dict[str, Any]:
-    """The JSON-ready progress kept on a record (no preview image)."""
-    return {
-        "text": snapshot.describe(),
-        "phase": snapshot.phase,
-        "percent": round(snapshot.percent, 1),
-        "step": snapshot.step,
-        "steps": snapshot.steps,
-        "queue_position": snapshot.queue_position,
-        "queue_total": snapshot.queue_total,
-        "eta_seconds": snapshot.eta_seconds,
-        "elapsed_seconds": round(snapshot.elapsed_seconds, 2),
-    }
-
-
-def generation_metadata(workflow: Workflow, prepared: PreparedPrompt) -> dict[str, Any]:
-    """The effective parameters (the seed actually used included), for records and files."""
-    applied = prepared.applied
-    values = {
-        "workflow": workflow.id,
-        "title": workflow.title,
-        "model": applied.get("checkpoint"),
-        "seed": applied.get("seed"),
-        "steps": applied.get("steps"),
-        "cfg": applied.get("cfg"),
-        "sampler": applied.get("sampler"),
-        "scheduler": applied.get("scheduler"),
-        "denoise": applied.get("denoise"),
-        "width": applied.get("width"),
-        "height": applied.get("height"),
-        "count": applied.get("batch_size", 1),
-        "loras": [
-            {"name": name, "strength": strength} for name, strength, _ in applied.get("loras", [])
-        ],
-        "prompt": applied.get("prompt"),
-        "negative_prompt": applied.get("negative_prompt"),
-    }
-    return {key: value for key, value in values.items() if value is not None}
-
-
-def _verify_image(image: InputImage) -> None:
-    try:
-        with Image.open(io.BytesIO(image.data)) as opened:
-            opened.verify()
-    except Exception:  # Pillow raises many kinds for bytes that are not an image
-        raise NotAnImage(image.filename) from None
-
-
-def _apply(
-    workflow: Workflow, params: GenerationParams, object_info: Mapping[str, Any]
-) -> PreparedPrompt:
-    try:
-        return apply_parameters(workflow, params, object_info=object_info)
-    except ValueError as error:
-        raise RequestError(str(error)) from None
-
-
-def _checked(
-    workflow: Workflow, params: GenerationParams, object_info: Mapping[str, Any]
-) -> PreparedPrompt:
-    prepared = _apply(workflow, params, object_info)
-    check_against(prepared.graph, object_info)
-    return prepared
-
-
-async def _submit(server: ComfyServer, graph: Mapping[str, Any]) -> Job:
-    """Queue ``graph``; if the caller is cancelled meanwhile, the prompt that may have
-    reached ComfyUI is cancelled there before the cancellation goes on."""
-    submitting = asyncio.ensure_future(server.submit(graph))
-    try:
-        return await asyncio.shield(submitting)
-    except asyncio.CancelledError:
-        done, _ = await asyncio.wait([submitting], timeout=server.timeouts.connect)
-        if submitting in done and not submitting.cancelled() and not submitting.exception():
-            await submitting.result().cancel()
-        else:
-            submitting.cancel()
-        raise

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import DEFAULT_MODELS
+from default_models import DEFAULT_MODELS
 
 from openwebui.harness import (
     Account,

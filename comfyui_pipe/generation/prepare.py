@@ -1,0 +1,102 @@
+"""From a request to a prompt on ComfyUI: input images checked, parameters applied
+and validated against the server's nodes and models, the prompt queued."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Mapping
+from typing import Any
+
+from PIL import Image
+
+from comfyui_pipe.comfy import ComfyServer, Job, PromptRejected
+from comfyui_pipe.workflow import (
+    GenerationParams,
+    PreparedPrompt,
+    Workflow,
+    apply_parameters,
+    check_against,
+)
+
+from .backends import BackendPool
+from .errors import NotAnImage, RequestError
+from .request import InputImage
+
+
+def verify_image(image: InputImage) -> None:
+    """Raise :class:`NotAnImage` unless ``image`` holds bytes Pillow can read."""
+    try:
+        with Image.open(io.BytesIO(image.data)) as opened:
+            opened.verify()
+    except Exception:  # Pillow raises many kinds for bytes that are not an image
+        raise NotAnImage(image.filename) from None
+
+
+def apply(
+    workflow: Workflow, params: GenerationParams, object_info: Mapping[str, Any]
+) -> PreparedPrompt:
+    """``apply_parameters``, with a value it refuses raised as a :class:`RequestError`."""
+    try:
+        return apply_parameters(workflow, params, object_info=object_info)
+    except ValueError as error:
+        raise RequestError(str(error)) from None
+
+
+async def prepare(
+    pool: BackendPool, server: ComfyServer, workflow: Workflow, params: GenerationParams
+) -> PreparedPrompt:
+    """Apply and validate against the server's nodes and models; a miss refreshes
+    the cached list once, in case the admin just installed what was missing."""
+    try:
+        return _checked(workflow, params, await pool.object_info(server))
+    except PromptRejected:
+        return _checked(workflow, params, await pool.object_info(server, refresh=True))
+
+
+def _checked(
+    workflow: Workflow, params: GenerationParams, object_info: Mapping[str, Any]
+) -> PreparedPrompt:
+    prepared = apply(workflow, params, object_info)
+    check_against(prepared.graph, object_info)
+    return prepared
+
+
+async def submit(server: ComfyServer, graph: Mapping[str, Any]) -> Job:
+    """Queue ``graph``; if the caller is cancelled meanwhile, the prompt that may have
+    reached ComfyUI is cancelled there before the cancellation goes on."""
+    submitting = asyncio.ensure_future(server.submit(graph))
+    try:
+        return await asyncio.shield(submitting)
+    except asyncio.CancelledError:
+        done, _ = await asyncio.wait([submitting], timeout=server.timeouts.connect)
+        if submitting in done and not submitting.cancelled() and not submitting.exception():
+            await submitting.result().cancel()
+        else:
+            submitting.cancel()
+        raise
+
+
+def generation_metadata(workflow: Workflow, prepared: PreparedPrompt) -> dict[str, Any]:
+    """The effective parameters (the seed actually used included), for records and files."""
+    applied = prepared.applied
+    values = {
+        "workflow": workflow.id,
+        "title": workflow.title,
+        "model": applied.get("checkpoint"),
+        "seed": applied.get("seed"),
+        "steps": applied.get("steps"),
+        "cfg": applied.get("cfg"),
+        "sampler": applied.get("sampler"),
+        "scheduler": applied.get("scheduler"),
+        "denoise": applied.get("denoise"),
+        "width": applied.get("width"),
+        "height": applied.get("height"),
+        "count": applied.get("batch_size", 1),
+        "loras": [
+            {"name": name, "strength": strength} for name, strength, _ in applied.get("loras", [])
+        ],
+        "prompt": applied.get("prompt"),
+        "negative_prompt": applied.get("negative_prompt"),
+    }
+    return {key: value for key, value in values.items() if value is not None}

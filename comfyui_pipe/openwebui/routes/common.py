@@ -1,0 +1,44 @@
+"""What every route module shares: the prefix, who is calling, the plugin runtime and
+how errors are answered."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from open_webui.models.users import UserModel
+from open_webui.utils.auth import get_verified_user
+
+from comfyui_pipe.comfy.errors import ComfyError
+from comfyui_pipe.generation.errors import for_user, http_status
+from comfyui_pipe.openwebui.runtime import PluginRuntime, get_runtime
+from comfyui_pipe.openwebui.schemas import ErrorOut
+
+PREFIX = "/api/v1/comfyui"
+
+VerifiedUser = Annotated[UserModel, Depends(get_verified_user)]
+
+
+def require_admin(user: VerifiedUser) -> UserModel:
+    """Like Open WebUI's ``get_admin_user``, but a signed-in non-admin gets 403, not 401."""
+    if user.role != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Only administrators may do this.")
+    return user
+
+
+async def runtime_of(request: Request) -> PluginRuntime:
+    return await get_runtime(request.app)
+
+
+AdminUser = Annotated[UserModel, Depends(require_admin)]
+Runtime = Annotated[PluginRuntime, Depends(runtime_of)]
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a route that may answer ``codes`` with ``{"detail": ...}``."""
+    return {code: {"model": ErrorOut} for code in codes}
+
+
+def http_error(error: ComfyError) -> HTTPException:
+    error = for_user(error)  # no backend URL in what the browser sees
+    return HTTPException(http_status(error), str(error))

@@ -1,0 +1,70 @@
+"""What is installed on ComfyUI and how its backends are doing."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+
+from comfyui_pipe.comfy.errors import ComfyError
+from comfyui_pipe.comfy.model_lists import LOADER_INPUTS
+from comfyui_pipe.generation.backends import BackendHealth
+from comfyui_pipe.openwebui.schemas import BackendHealthOut, HealthOut, ModelsOut
+
+from .common import Runtime, VerifiedUser, error_responses, http_error
+
+router = APIRouter()
+
+
+@router.get(
+    "/models",
+    response_model=ModelsOut,
+    summary="List models",
+    description="Checkpoints, LoRAs, diffusion models, VAEs, text encoders, upscale "
+    "models, … installed on ComfyUI (the least busy reachable backend).",
+    responses=error_responses(502, 503),
+)
+async def list_models(
+    _user: VerifiedUser,
+    runtime: Runtime,
+) -> ModelsOut:
+    try:
+        server = await runtime.pool.pick()
+        folders = list(LOADER_INPUTS)
+        files = await asyncio.gather(*(server.client.models(folder) for folder in folders))
+    except ComfyError as error:
+        raise http_error(error) from None
+    return ModelsOut(models=dict(zip(folders, files, strict=True)))
+
+
+@router.get(
+    "/health",
+    response_model=HealthOut,
+    summary="Backend health",
+    description="Per ComfyUI backend: reachable, version, queue and devices. URLs are shown "
+    "to admins only.",
+)
+async def health(
+    user: VerifiedUser,
+    runtime: Runtime,
+) -> HealthOut:
+    backends = [
+        BackendHealthOut(
+            name=f"backend {number}",
+            url=backend.url if user.role == "admin" else None,
+            reachable=backend.reachable,
+            version=backend.version,
+            queue_running=backend.queue_running,
+            queue_pending=backend.queue_pending,
+            devices=backend.devices,
+            error=backend.error if user.role == "admin" else _without_url(backend, number),
+        )
+        for number, backend in enumerate(await runtime.pool.health(), start=1)
+    ]
+    return HealthOut(ok=any(b.reachable for b in backends), backends=backends)
+
+
+def _without_url(backend: BackendHealth, number: int) -> str | None:
+    if backend.error is None:
+        return None
+    return str(backend.error).replace(backend.url, f"backend {number}")

@@ -1,0 +1,181 @@
+"""Starting a generation and following, listing and cancelling jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from open_webui.models.users import UserModel
+
+from comfyui_pipe.comfy.errors import ComfyError
+from comfyui_pipe.generation.errors import JobNotFound
+from comfyui_pipe.generation.options import LoraRequest, RequestOptions
+from comfyui_pipe.generation.records import JobRecord
+from comfyui_pipe.generation.request import GenerationRequest
+from comfyui_pipe.openwebui.runtime import PluginRuntime
+from comfyui_pipe.openwebui.schemas import GenerateRequest, JobLinks, JobOut, JobPage, JobProgress
+
+from .common import PREFIX, Runtime, VerifiedUser, error_responses, http_error
+from .input_images import input_image
+from .job_events import JOB_EVENT, JobEvents
+
+BACKGROUND_TASKS = "comfyui_pipe_api_tasks"
+
+router = APIRouter()
+
+
+@router.post(
+    "/generate",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobOut,
+    summary="Start a generation",
+    description="Validates the request against the workflow, the admin's limits and the "
+    "ComfyUI server, queues it and answers at once with the job. Progress arrives as "
+    f"Socket.IO `events` of type `{JOB_EVENT}` in your room and through GET /jobs/{{id}}.",
+    responses=error_responses(400, 404, 415, 422, 429, 502, 503),
+)
+async def generate(
+    body: GenerateRequest,
+    request: Request,
+    user: VerifiedUser,
+    runtime: Runtime,
+) -> JobOut:
+    valves = await runtime.valves()
+    images = [await input_image(reference, user) for reference in body.images]
+    generation = GenerationRequest(
+        owner_id=user.id,
+        workflow_id=body.workflow or valves.default_workflow,
+        prompt=body.prompt,
+        options=_options(body),
+        images=images,
+    )
+    events = JobEvents(user.id)
+    try:
+        record = await runtime.service.start(generation, on_progress=events.progress)
+    except ComfyError as error:
+        raise http_error(error) from None
+    _in_background(request.app, events.end(runtime.service, record.id))
+    return job_out(record)
+
+
+@router.get(
+    "/jobs",
+    response_model=JobPage,
+    summary="List jobs",
+    description="Your jobs, newest first. Admins may pass `all=true` to list everyone's.",
+)
+async def list_jobs(
+    user: VerifiedUser,
+    runtime: Runtime,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
+    offset: Annotated[int, Query(ge=0, description="Jobs to skip.")] = 0,
+    everyone: Annotated[
+        bool, Query(alias="all", description="Everyone's jobs (admins only).")
+    ] = False,
+) -> JobPage:
+    if everyone and user.role != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Only administrators may list all jobs.")
+    records, total = await runtime.jobs.list(None if everyone else user.id, limit, offset)
+    return JobPage(items=[job_out(r) for r in records], total=total, limit=limit, offset=offset)
+
+
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobOut,
+    summary="Get a job",
+    description="State, progress, error and outputs of one of your jobs.",
+    responses=error_responses(404),
+)
+async def get_job(
+    job_id: str,
+    user: VerifiedUser,
+    runtime: Runtime,
+) -> JobOut:
+    return job_out(await _visible_job(runtime, job_id, user))
+
+
+@router.post(
+    "/jobs/{job_id}/cancel",
+    response_model=JobOut,
+    summary="Cancel a job",
+    description="Cancels this job on ComfyUI, queued or running, and nothing else. "
+    "Cancelling a finished job changes nothing.",
+    responses=error_responses(404),
+)
+async def cancel_job(
+    job_id: str,
+    user: VerifiedUser,
+    runtime: Runtime,
+) -> JobOut:
+    record = await _visible_job(runtime, job_id, user)
+    if record.state.terminal:
+        return job_out(record)
+    try:
+        return job_out(await runtime.service.cancel(record.id))
+    except ComfyError as error:
+        raise http_error(error) from None
+
+
+async def _visible_job(runtime: PluginRuntime, job_id: str, user: UserModel) -> JobRecord:
+    record = await runtime.jobs.get(job_id)
+    if record is None or (record.owner_id != user.id and user.role != "admin"):
+        raise http_error(JobNotFound(job_id))
+    return record
+
+
+def job_out(record: JobRecord) -> JobOut:
+    path = f"{PREFIX}/jobs/{record.id}"
+    return JobOut(
+        id=record.id,
+        owner_id=record.owner_id,
+        state=record.state.value,
+        workflow=record.workflow_id,
+        params=record.params,
+        chat_id=record.chat_id,
+        message_id=record.message_id,
+        created_at=_time(record.created_at),
+        started_at=_time(record.started_at),
+        finished_at=_time(record.finished_at),
+        error=record.error,
+        output_file_ids=record.output_file_ids,
+        progress=JobProgress.model_validate(record.progress) if record.progress else None,
+        links=JobLinks(
+            self=path,
+            cancel=f"{path}/cancel",
+            outputs=[f"/api/v1/files/{file_id}/content" for file_id in record.output_file_ids],
+        ),
+    )
+
+
+def _time(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+def _options(body: GenerateRequest) -> RequestOptions:
+    aspect = None
+    if body.aspect_ratio:
+        across, down = body.aspect_ratio.split(":")
+        aspect = (int(across), int(down))
+    return RequestOptions(
+        width=body.width,
+        height=body.height,
+        aspect=aspect,
+        steps=body.steps,
+        cfg=body.cfg,
+        seed=body.seed,
+        count=body.count,
+        negative_prompt=body.negative_prompt,
+        loras=[LoraRequest(lora.name, lora.strength) for lora in body.loras],
+    )
+
+
+def _in_background(app: Any, coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run ``coroutine`` after the response; the app keeps the task until it ends."""
+    tasks: set[asyncio.Task[None]] = getattr(app.state, BACKGROUND_TASKS, None) or set()
+    setattr(app.state, BACKGROUND_TASKS, tasks)
+    task = asyncio.create_task(coroutine)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)

@@ -1,0 +1,54 @@
+"""The Pipe's valves, read and changed by admins."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import ValidationError
+
+from comfyui_pipe.openwebui.schemas import SettingsUpdate
+from comfyui_pipe.openwebui.valves import Valves
+
+from .common import AdminUser, Runtime, error_responses
+
+router = APIRouter()
+
+
+@router.get(
+    "/settings",
+    response_model=Valves,
+    summary="Read the settings (admin)",
+    description="The Pipe's valves: the same values as Workspace → Functions → ComfyUI, "
+    "secrets included.",
+    responses=error_responses(403),
+)
+async def read_settings(
+    _admin: AdminUser,
+    runtime: Runtime,
+) -> Valves:
+    return await runtime.valves()
+
+
+@router.put(
+    "/settings",
+    response_model=Valves,
+    summary="Change the settings (admin)",
+    description="Any subset of the valves; the others keep their values. Saved where the "
+    "admin panel saves them, so the Pipe sees the change at once.",
+    responses=error_responses(403, 422),
+)
+async def update_settings(
+    body: SettingsUpdate,  # type: ignore[valid-type]
+    _admin: AdminUser,
+    runtime: Runtime,
+) -> Valves:
+    current = await runtime.valves()
+    try:
+        valves = Valves.model_validate(
+            {**current.model_dump(), **body.model_dump(exclude_unset=True)}
+        )
+    except ValidationError as error:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            " ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}." for e in error.errors()),
+        ) from None
+    return await runtime.update_valves(valves.model_dump())
