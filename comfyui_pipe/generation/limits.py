@@ -91,18 +91,9 @@ class _Checker:
         if high is not None and value > high:
             raise RequestError(f"{label} {value:g} is above the maximum {high:g} allowed here.")
         bounds = self.workflow.meta.bounds.get(name)
-        if bounds is None:
-            return value
-        if bounds.minimum is not None and value < bounds.minimum:
-            raise RequestError(
-                f"{label} {value:g} is below the minimum {bounds.minimum:g} "
-                f"of workflow '{self.workflow.title}'."
-            )
-        if bounds.maximum is not None and value > bounds.maximum:
-            raise RequestError(
-                f"{label} {value:g} is above the maximum {bounds.maximum:g} "
-                f"of workflow '{self.workflow.title}'."
-            )
+        problem = bounds.problem(name, value, self.workflow.title) if bounds else None
+        if problem:
+            raise RequestError(problem)
         return value
 
     def largest_side(self) -> int:

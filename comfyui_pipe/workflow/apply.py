@@ -83,17 +83,10 @@ def _requested_values(workflow: Workflow, params: GenerationParams) -> dict[str,
         if value is None:
             value = workflow.meta.defaults.get(name)
         bounds = workflow.meta.bounds.get(name)
-        if value is not None and bounds is not None:
-            if bounds.minimum is not None and value < bounds.minimum:
-                raise ValueError(
-                    f"{name} {value} is below the minimum {bounds.minimum:g} "
-                    f"of workflow '{workflow.title}'."
-                )
-            if bounds.maximum is not None and value > bounds.maximum:
-                raise ValueError(
-                    f"{name} {value} is above the maximum {bounds.maximum:g} "
-                    f"of workflow '{workflow.title}'."
-                )
+        if bounds is not None and value is not None:
+            problem = bounds.problem(name, value, workflow.title)
+            if problem:
+                raise ValueError(problem)
         values[name] = value
     return values
 

@@ -31,6 +31,21 @@ class Bounds:
     minimum: float | None = None
     maximum: float | None = None
 
+    def problem(self, name: str, value: float, workflow_title: str) -> str | None:
+        """The sentence saying how ``value`` breaks these bounds, or None when it fits."""
+        label = name.capitalize()
+        if self.minimum is not None and value < self.minimum:
+            return (
+                f"{label} {value:g} is below the minimum {self.minimum:g} "
+                f"of workflow '{workflow_title}'."
+            )
+        if self.maximum is not None and value > self.maximum:
+            return (
+                f"{label} {value:g} is above the maximum {self.maximum:g} "
+                f"of workflow '{workflow_title}'."
+            )
+        return None
+
 
 @dataclass(frozen=True)
 class OptionalStage:

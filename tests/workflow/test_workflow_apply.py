@@ -157,7 +157,7 @@ def test_image_for_a_workflow_without_image_input_is_refused(sd15):
 
 
 def test_values_outside_the_metadata_bounds_are_refused(sd15):
-    with pytest.raises(ValueError, match="width 4096 is above the maximum 1024"):
+    with pytest.raises(ValueError, match=r"^Width 4096 is above the maximum 1024 of workflow"):
         apply_parameters(sd15, GenerationParams(width=4096))
 
 
