@@ -48,7 +48,7 @@ async def update_settings(
         )
     except ValidationError as error:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
             " ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}." for e in error.errors()),
         ) from None
     return await runtime.update_valves(valves.model_dump())
