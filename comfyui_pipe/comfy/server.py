@@ -34,8 +34,10 @@ class ComfyServer:
         silence_timeout: float = 60.0,
         ping_interval: float = 20.0,
         backoff: tuple[float, float] = (0.2, 10.0),
+        queue_refresh_interval: float = 0.5,
     ) -> None:
         self.timeouts = timeouts or JobTimeouts()
+        self.queue_refresh_interval = queue_refresh_interval
         self.client = ComfyClient(
             base_url, headers=headers, token=token, timeout=self.timeouts.connect
         )
@@ -122,7 +124,8 @@ class ComfyServer:
         await asyncio.gather(*(job.reconcile() for job in self.jobs))
 
     async def _refresh_queue_positions(self) -> None:
-        """One ``GET /queue`` for all waiting jobs, however many asked for it."""
+        """One ``GET /queue`` for all waiting jobs, however many asked for it, and at
+        most one per ``queue_refresh_interval`` however often the queue moves."""
         while True:
             await self._queue_refresh_wanted.wait()
             self._queue_refresh_wanted.clear()
@@ -136,6 +139,7 @@ class ComfyServer:
                 continue
             for job in waiting:
                 job.set_queue_position(queue)
+            await asyncio.sleep(self.queue_refresh_interval)
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
