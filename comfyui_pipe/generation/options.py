@@ -16,7 +16,9 @@ from typing import Any
 
 from .errors import RequestError
 
-_FLAG_SPLIT = re.compile(r"(?<!\S)--(?=[A-Za-z])")
+# Rich-text chat inputs (Open WebUI's among them) turn a typed "--" into an em
+# or en dash, so those start a flag too.
+_FLAG_SPLIT = re.compile(r"(?<!\S)(?:--|\u2014|\u2013)(?=[A-Za-z])")
 _LORA_TAG = re.compile(r"<lora:([^:<>]+?)(?::(-?[\d.]+))?>", re.IGNORECASE)
 _SIZE = re.compile(r"(\d{2,5})\s*[x×]\s*(\d{2,5})", re.IGNORECASE)
 _BARE_SIZE = re.compile(r"(?<!\S)(\d{2,5})[x×](\d{2,5})(?!\S)", re.IGNORECASE)

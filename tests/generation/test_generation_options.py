@@ -28,6 +28,14 @@ def test_negative_prompt_runs_to_the_next_flag() -> None:
     assert parsed.prompt == "a fox"
 
 
+def test_dashes_a_chat_input_typeset_still_start_flags() -> None:
+    # Open WebUI's message box turns a typed "--steps" into "—steps".
+    parsed = parse_message("a red fox in the snow \u2014steps 12 \u2013seed 1234")
+    assert parsed.prompt == "a red fox in the snow"
+    assert (parsed.options.steps, parsed.options.seed) == (12, 1234)
+    assert parse_message("a castle \u2014 gothic style").prompt == "a castle \u2014 gothic style"
+
+
 def test_lora_tags_with_and_without_strength() -> None:
     parsed = parse_message("a castle <lora:film_grain:0.8> in fog <lora:detail.safetensors>")
     assert parsed.prompt == "a castle in fog"
