@@ -97,6 +97,9 @@ class ProgressTracker:
         else:
             self._percent = max(self._percent, self._work_done())
 
+    def _left_queue(self) -> bool:
+        return self._started or self._outcome is not None
+
     def snapshot(self) -> ProgressSnapshot:
         now = self._clock() if self._finished_at is None else self._finished_at
         return ProgressSnapshot(
@@ -104,8 +107,8 @@ class ProgressTracker:
             phase=self._phase(),
             step=self._step,
             steps=self._steps,
-            queue_position=self._queue_position,
-            queue_total=self._queue_total,
+            queue_position=None if self._left_queue() else self._queue_position,
+            queue_total=None if self._left_queue() else self._queue_total,
             eta_seconds=self._eta(now),
             preview=self._preview,
             started=self._started,

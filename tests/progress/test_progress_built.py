@@ -243,6 +243,18 @@ def test_queue_position_before_the_job_starts(clock):
     assert not running.started and running.percent == 0
 
 
+def test_a_job_that_started_or_ended_is_no_longer_queued(clock):
+    tracker = ProgressTracker(HIRES_FIX, clock=clock)
+    tracker.set_queue_position(1, 2)
+    tracker.feed(ExecutionStart(PROMPT_ID))
+    running = tracker.snapshot()
+    tracker.feed(ExecutionSuccess(PROMPT_ID))
+    done = tracker.snapshot()
+
+    assert (running.queue_position, running.queue_total) == (None, None)
+    assert (done.queue_position, done.describe()) == (None, "Done")
+
+
 def test_elapsed_time_stops_when_the_job_ends(clock):
     clock.now = 100.0
     run = Run(HIRES_FIX, clock)
