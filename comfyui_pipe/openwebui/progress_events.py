@@ -86,6 +86,9 @@ class ChatProgress:
         await self._persisted(status_event(description, done=True))
         if files:
             await self._persisted(files_event([chat_file(stored) for stored in files]))
+        elif self._last_preview is not None:
+            # a failed or cancelled job leaves no image: take the live preview away
+            await self._live(files_event([]))
 
     async def replace_content(self, content: str) -> None:
         """Persist ``content`` as the message's text (for when the pipe cannot return it)."""

@@ -112,6 +112,15 @@ async def test_finish_persists_one_status_and_the_full_file_list() -> None:
     assert live == []
 
 
+async def test_a_job_ending_without_images_takes_the_preview_away() -> None:
+    progress, live, persisted = progress_with(Clock())
+    await progress.update(snapshot("Sampling", 1, Preview(b"jpeg", "image/jpeg")))
+    await progress.finish("Cancelled")
+
+    assert live[-1] == {"type": "files", "data": {"files": []}}
+    assert [event["type"] for event in persisted] == ["status"]
+
+
 async def test_the_outcome_is_left_to_finish() -> None:
     progress, live, _ = progress_with(Clock())
     await progress.update(snapshot("Decoding"))
