@@ -7,7 +7,8 @@ import uuid
 
 import aiohttp
 import pytest
-from double_helpers import empty_image_prompt, events_until_done, next_event, submit, txt2img_prompt
+from comfyui_double.graphs import empty_image_prompt, txt2img_prompt
+from double_helpers import events_until_done, next_event, submit
 from PIL import Image
 
 

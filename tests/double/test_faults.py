@@ -6,12 +6,11 @@ import asyncio
 
 import aiohttp
 import pytest
+from comfyui_double.graphs import empty_image_prompt, txt2img_prompt
 from double_helpers import (
-    empty_image_prompt,
     frames_until_closed,
     next_event,
     submit,
-    txt2img_prompt,
 )
 
 

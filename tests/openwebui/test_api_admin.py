@@ -7,43 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
+from comfyui_double.graphs import txt2img_prompt
 
 from openwebui.harness import Account
 
 API = "/api/v1/comfyui"
-
-
-def sd15_graph(checkpoint: str = "sd15.safetensors") -> dict[str, Any]:
-    """A small API-format txt2img graph using a checkpoint the double has."""
-    return {
-        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": checkpoint}},
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["4", 1]}},
-        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["4", 1]}},
-        "5": {
-            "class_type": "EmptyLatentImage",
-            "inputs": {"width": 512, "height": 512, "batch_size": 1},
-        },
-        "3": {
-            "class_type": "KSampler",
-            "inputs": {
-                "seed": 0,
-                "steps": 4,
-                "cfg": 7.0,
-                "sampler_name": "euler",
-                "scheduler": "normal",
-                "denoise": 1.0,
-                "model": ["4", 0],
-                "positive": ["6", 0],
-                "negative": ["7", 0],
-                "latent_image": ["5", 0],
-            },
-        },
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-        "9": {
-            "class_type": "SaveImage",
-            "inputs": {"filename_prefix": "api-test", "images": ["8", 0]},
-        },
-    }
+MISSING_MODEL = "missing_model.safetensors"
 
 
 @pytest.fixture
@@ -62,7 +31,7 @@ def test_non_admin_cannot_read_or_change_settings_or_workflows(
         http.post(
             f"{API}/workflows",
             headers=user.headers,
-            json={"id": "sneaky", "workflow": sd15_graph()},
+            json={"id": "sneaky", "workflow": txt2img_prompt()},
         ),
         http.delete(f"{API}/workflows/sd15_txt2img", headers=user.headers),
     ]
@@ -109,7 +78,7 @@ def test_uploaded_workflow_is_listed_offered_as_a_model_and_deleted(
 ) -> None:
     upload = {
         "id": "api_uploaded",
-        "workflow": sd15_graph(),
+        "workflow": txt2img_prompt(),
         "meta": {"title": "Uploaded SD", "defaults": {"steps": 4}},
     }
 
@@ -134,7 +103,7 @@ def test_uploaded_workflow_is_listed_offered_as_a_model_and_deleted(
 
 
 def test_upload_is_validated_against_the_server(http: httpx.Client, admin: Account) -> None:
-    graph = sd15_graph("missing_model.safetensors")
+    graph = txt2img_prompt(checkpoint=MISSING_MODEL)
     graph["10"] = {"class_type": "FancyUpscaler", "inputs": {"image": ["8", 0]}}
 
     response = http.post(
@@ -152,7 +121,7 @@ def test_upload_with_an_uninstalled_model_names_it(http: httpx.Client, admin: Ac
     response = http.post(
         f"{API}/workflows",
         headers=admin.headers,
-        json={"id": "api_no_model", "workflow": sd15_graph("missing_model.safetensors")},
+        json={"id": "api_no_model", "workflow": txt2img_prompt(checkpoint=MISSING_MODEL)},
     )
 
     assert response.status_code == 422
@@ -177,7 +146,7 @@ def test_bundled_workflows_cannot_be_deleted_or_replaced(
     replaced = http.post(
         f"{API}/workflows",
         headers=admin.headers,
-        json={"id": "sd15_txt2img", "workflow": sd15_graph()},
+        json={"id": "sd15_txt2img", "workflow": txt2img_prompt()},
     )
 
     assert deleted.status_code == 409
