@@ -84,6 +84,7 @@ class PluginRuntime:
         self._applied: Valves | None = None
         self._pool: BackendPool | None = None
         self._service: GenerationService | None = None
+        # The Pipe publishes the models it lists: that is where users come to see them.
         self.models = ModelPublisher()
 
     @property
@@ -119,7 +120,6 @@ class PluginRuntime:
         async with self._lock:
             valves = await self.valves()
             workflows = enabled_workflows(await self._all_workflows(), valves)
-            await self.models.publish(workflows.values())
             if self._service is not None:
                 self._service.reconfigure(workflows=workflows)
 
@@ -138,7 +138,6 @@ class PluginRuntime:
                 self._pool = backend_config.build_pool()
                 self._backend_config = backend_config
             workflows = enabled_workflows(await self._all_workflows(), valves)
-            await self.models.publish(workflows.values())
             if self._service is None:
                 self._service = GenerationService(
                     self._pool, workflows, self.jobs, self.sink, policy_of(valves)
