@@ -9,7 +9,7 @@ target ``-20`` its output side.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 SUBGRAPH_INPUT_ID = -10
@@ -80,12 +80,53 @@ def read_workflow(data: Mapping[str, Any]) -> Workflow:
             for item in definitions
         },
     )
+    _renumber_repeated_node_ids(workflow, _last_node_id(data))
     for graph in (workflow.root, *workflow.subgraphs.values()):
         for node in graph.nodes.values():
             inside = workflow.subgraphs.get(node.type)
             if inside is not None:
                 node.inputs = _subgraph_node_inputs(node, inside)
     return workflow
+
+
+def _last_node_id(data: Mapping[str, Any]) -> int:
+    state = data.get("state") if isinstance(data.get("state"), Mapping) else {}
+    return int(state.get("lastNodeId") or data.get("last_node_id") or 0)
+
+
+def _renumber_repeated_node_ids(workflow: Workflow, last_node_id: int) -> None:
+    """Give subgraph nodes whose id is already taken (by the root graph or an earlier
+    subgraph) the next free id, as the editor does when it loads the workflow."""
+    used = set(workflow.root.nodes)
+    for graph in workflow.subgraphs.values():
+        renumbered: dict[int, int] = {}
+        for node_id in list(graph.nodes):
+            if node_id in used:
+                while last_node_id + 1 in used or last_node_id + 1 in graph.nodes:
+                    last_node_id += 1
+                last_node_id += 1
+                renumbered[node_id] = last_node_id
+                used.add(last_node_id)
+            else:
+                used.add(node_id)
+                last_node_id = max(last_node_id, node_id)
+        if renumbered:
+            _apply_node_ids(graph, renumbered)
+
+
+def _apply_node_ids(graph: Graph, renumbered: Mapping[int, int]) -> None:
+    nodes = list(graph.nodes.values())
+    for node in nodes:
+        node.id = renumbered.get(node.id, node.id)
+    graph.nodes = {node.id: node for node in nodes}
+    graph.links = {
+        link_id: replace(
+            link,
+            origin_id=renumbered.get(link.origin_id, link.origin_id),
+            target_id=renumbered.get(link.target_id, link.target_id),
+        )
+        for link_id, link in graph.links.items()
+    }
 
 
 def _subgraph_node_inputs(node: Node, inside: Graph) -> list[Slot]:

@@ -23,8 +23,10 @@ WIDGET_TYPES = frozenset(
     }
 )  # fmt: skip
 DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"
-# Widgets the editor shows but neither saves nor sends.
-UNSAVED_WIDGET_TYPES = frozenset({"IMAGECOMPARE"})
+# The image comparison slider: not saved, sent as its (empty) pair of images.
+IMAGE_COMPARE = "IMAGECOMPARE"
+# Nodes whose editor extension adds a 3D viewer widget named "image" after the others.
+VIEWER_NODES = frozenset({"SaveGLB", "Preview3D"})
 # File-list options after which the editor adds an upload button (saved, never sent).
 UPLOAD_OPTIONS = ("image_upload", "video_upload", "audio_upload")
 
@@ -71,12 +73,12 @@ def input_widgets(name: str, kind: Any, options: Mapping[str, Any]) -> list[Widg
     drawn = widget_type(kind, options)
     if drawn is None:
         return []
+    if drawn == IMAGE_COMPARE:
+        return [Widget(name, ["", ""], saved=False)]
     widgets = [
         Widget(
             name,
             default_value(drawn, kind, options),
-            saved=drawn not in UNSAVED_WIDGET_TYPES,
-            sent=drawn not in UNSAVED_WIDGET_TYPES,
             options=options if drawn == DYNAMIC_COMBO else None,
         )
     ]
@@ -100,6 +102,17 @@ def default_value(drawn: str, kind: Any, options: Mapping[str, Any]) -> Any:
     return {"INT": 0, "FLOAT": 0, "STRING": "", "BOOLEAN": False}.get(drawn)
 
 
+def editor_added_widgets(node_type: str, unread_values: int) -> list[Widget]:
+    """Widgets the editor's own extensions add after a node's input widgets."""
+    if node_type in VIEWER_NODES:
+        return [Widget("image", "")]
+    if node_type == "CustomCombo":
+        # the chosen index, then one text box per option (the last one empty, for a new one)
+        options = max(unread_values - 1, 1)
+        return [Widget("index", 0)] + [Widget(f"option{n}", "") for n in range(1, options + 1)]
+    return []
+
+
 def chosen_inputs(combo: Widget, value: Any) -> Iterator[tuple[str, Any, Mapping[str, Any]]]:
     """The inputs a dynamic combo's chosen option brings, named ``combo.input``."""
     for option in (combo.options or {}).get("options") or []:
@@ -115,22 +128,30 @@ def widget_values(schema: Mapping[str, Any], saved: Any) -> dict[str, Any]:
     format) or, from some custom nodes, a dict by widget name.
     """
     by_name = saved if isinstance(saved, Mapping) else None
-    positional = iter(saved if isinstance(saved, list) else [])
+    saved_list = saved if isinstance(saved, list) else []
+    positional = iter(saved_list)
     values: dict[str, Any] = {}
+    read = 0
 
     def take(widget: Widget) -> Any:
+        nonlocal read
         if by_name is not None:
             return by_name.get(widget.name, widget.default)
-        return next(positional, widget.default) if widget.saved else widget.default
+        if not widget.saved:
+            return widget.default
+        read += 1
+        return next(positional, widget.default)
 
-    def visit(specs: Iterator[tuple[str, Any, Mapping[str, Any]]]) -> None:
-        for name, kind, options in specs:
-            for widget in input_widgets(name, kind, options):
-                value = take(widget)
-                if widget.sent:
-                    values[widget.name] = value
-                if widget.options is not None:
-                    visit(chosen_inputs(widget, value))
+    def use(widgets: list[Widget]) -> None:
+        for widget in widgets:
+            value = take(widget)
+            if widget.sent:
+                values[widget.name] = value
+            if widget.options is not None:
+                for name, kind, options in chosen_inputs(widget, value):
+                    use(input_widgets(name, kind, options))
 
-    visit(input_specs(schema))
+    for name, kind, options in input_specs(schema):
+        use(input_widgets(name, kind, options))
+    use(editor_added_widgets(str(schema.get("name", "")), len(saved_list) - read))
     return values
