@@ -95,9 +95,11 @@ class _Converter:
 
     def _nodes_in(self, place: _Place) -> Iterator[tuple[_Place, Node]]:
         for node in place.graph.nodes.values():
-            if node.mode in (MUTED, BYPASSED):
-                continue  # a muted or bypassed subgraph node takes its whole inside with it
             inside = self.workflow.subgraphs.get(node.type)
+            if node.mode in (MUTED, BYPASSED) and (inside is None or not place.path):
+                # the editor drops the inside of a muted or bypassed subgraph node only
+                # in the root graph; deeper down, the inside is still sent (unused)
+                continue
             if inside is not None:
                 yield from self._nodes_in(_Place(inside, (*place.path, node.id), node, place))
             elif node.type not in FRONTEND_ONLY_TYPES:
