@@ -146,9 +146,17 @@ async def test_queue_positions_follow_the_order_the_worker_takes(client):
     await client.cancel(running.prompt_id)
 
 
-@pytest.mark.parametrize("jobs_api", [True, False])
-async def test_cancel_of_a_pending_job_leaves_the_others_alone(comfy_double_factory, jobs_api):
-    double = await comfy_double_factory(jobs_api=jobs_api)
+# v0.33 cancels through the jobs API; v0.8 has jobs but no cancel; v0.3.x has no jobs API
+SERVERS = {
+    "0.33": {"version": "0.33"},
+    "0.8": {"version": "0.8"},
+    "0.3": {"version": "0.8", "jobs_api": False},
+}
+
+
+@pytest.mark.parametrize("server", list(SERVERS))
+async def test_cancel_of_a_pending_job_leaves_the_others_alone(comfy_double_factory, server):
+    double = await comfy_double_factory(**SERVERS[server])
     async with ComfyClient(double.url) as client:
         running = await client.submit(LONG)
         await _wait_until_running(client, running.prompt_id)
@@ -167,9 +175,9 @@ async def test_cancel_of_a_pending_job_leaves_the_others_alone(comfy_double_fact
         assert await client.history(doomed.prompt_id) is None
 
 
-@pytest.mark.parametrize("jobs_api", [True, False])
-async def test_cancel_of_the_running_job_lets_the_next_one_run(comfy_double_factory, jobs_api):
-    double = await comfy_double_factory(jobs_api=jobs_api)
+@pytest.mark.parametrize("server", list(SERVERS))
+async def test_cancel_of_the_running_job_lets_the_next_one_run(comfy_double_factory, server):
+    double = await comfy_double_factory(**SERVERS[server])
     async with ComfyClient(double.url) as client:
         running = await client.submit(LONG)
         await _wait_until_running(client, running.prompt_id)
@@ -182,7 +190,8 @@ async def test_cancel_of_the_running_job_lets_the_next_one_run(comfy_double_fact
         assert cancelled["status"]["messages"][-1][0] == "execution_interrupted"
         assert finished["status"]["status_str"] == "success"
         interrupts = [r.json for r in double.requests if r.path == "/interrupt"]
-        assert interrupts == ([] if jobs_api else [{"prompt_id": running.prompt_id}])
+        by_id = [] if server == "0.33" else [{"prompt_id": running.prompt_id}]
+        assert interrupts == by_id
 
 
 @pytest.mark.parametrize(

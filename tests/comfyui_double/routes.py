@@ -9,38 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .schema import MODEL_FOLDERS
-from .sockets import SERVER_FEATURES
+from .jobs import JobsApi
+from .versions import system_stats
 
 if TYPE_CHECKING:
     from .server import ComfyDouble
-
-SYSTEM_STATS = {
-    "system": {
-        "os": "linux",
-        "ram_total": 25276510208,
-        "ram_free": 21256921088,
-        "comfyui_version": "0.8.0",
-        "required_frontend_version": "1.35.9",
-        "installed_templates_version": "0.7.67",
-        "required_templates_version": "0.7.67",
-        "python_version": "3.11.7 (main) [GCC 12.2.0]",
-        "pytorch_version": "2.13.0+cpu",
-        "embedded_python": False,
-        "argv": ["main.py", "--cpu", "--listen", "127.0.0.1", "--preview-method", "auto"],
-    },
-    "devices": [
-        {
-            "name": "cpu",
-            "type": "cpu",
-            "index": None,
-            "vram_total": 25276510208,
-            "vram_free": 21256921088,
-            "torch_vram_total": 25276510208,
-            "torch_vram_free": 21256921088,
-        }
-    ],
-}
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -79,10 +52,11 @@ class Routes:
         for method, path, handler in table:
             app.router.add_route(method, path, handler)
             app.router.add_route(method, "/api" + path, handler)
+        version = self.double.version
         if self.double.jobs_api:
-            app.router.add_get("/api/jobs", self.get_jobs)
-            app.router.add_get("/api/jobs/{job_id}", self.get_job)
-            app.router.add_post("/api/jobs/{job_id}/cancel", self.post_job_cancel)
+            JobsApi(self.double).register(app)
+        if version.assets_routes:
+            app.router.add_get("/api/assets", self.get_assets)
 
     # --- queue and prompts ---------------------------------------------------------------
 
@@ -146,82 +120,6 @@ class Routes:
             self.double.history.pop(prompt_id, None)
         return web.Response()
 
-    async def get_jobs(self, request: web.Request) -> web.Response:
-        jobs = [self._job(prompt_id) for prompt_id in self._job_ids()]
-        if "status" in request.query:
-            wanted = set(request.query["status"].split(","))
-            jobs = [job for job in jobs if job["status"] in wanted]
-        descending = request.query.get("sort_order", "desc") == "desc"
-        jobs.sort(key=lambda job: job["create_time"], reverse=descending)
-        offset = int(request.query.get("offset", 0))
-        limit = int(request.query["limit"]) if "limit" in request.query else None
-        page = jobs[offset : None if limit is None else offset + limit]
-        pagination = {
-            "offset": offset,
-            "limit": limit,
-            "total": len(jobs),
-            "has_more": offset + len(page) < len(jobs),
-        }
-        return web.json_response({"jobs": page, "pagination": pagination})
-
-    async def get_job(self, request: web.Request) -> web.Response:
-        job_id = request.match_info["job_id"]
-        if job_id not in self._job_ids():
-            return web.json_response({"error": "Job not found"}, status=404)
-        return web.json_response(self._job(job_id, detailed=True))
-
-    async def post_job_cancel(self, request: web.Request) -> web.Response:
-        job_id = request.match_info["job_id"]
-        cancelled = await self.double.delete_pending(lambda entry: entry[1] == job_id)
-        cancelled = cancelled or self.double.interrupt(job_id)
-        return web.json_response({"cancelled": cancelled})
-
-    def _job_ids(self) -> list[str]:
-        state = self.double.state
-        queued = ([state.running] if state.running else []) + state.pending
-        return [entry[1] for entry in queued] + list(state.history)
-
-    def _job(self, prompt_id: str, detailed: bool = False) -> dict[str, Any]:
-        state = self.double.state
-        entry = self.double.history.get(prompt_id)
-        queued = next(
-            (item for item in [state.running, *state.pending] if item and item[1] == prompt_id),
-            None,
-        )
-        number, _, prompt, extra_data, _ = entry["prompt"] if entry else queued
-        times = state.times.get(prompt_id)
-        job: dict[str, Any] = {
-            "id": prompt_id,
-            "status": _job_status(entry, running=queued is state.running),
-            "priority": number,
-            "create_time": extra_data.get("create_time"),
-        }
-        if times and times.started:
-            job["execution_start_time"] = times.started
-        if entry is None:
-            return job
-        job["execution_end_time"] = times.ended if times else None
-        messages = entry["status"]["messages"]
-        errors = [data for event, data in messages if event == "execution_error"]
-        if errors:
-            job["execution_error"] = errors[-1]
-        previews = [
-            {**item, "nodeId": node_id, "mediaType": kind}
-            for node_id, output in entry["outputs"].items()
-            for kind, items in output.items()
-            if isinstance(items, list)
-            for item in items
-            if isinstance(item, dict) and "filename" in item
-        ]
-        job["outputs_count"] = len(previews)
-        if previews:
-            job["preview_output"] = previews[0]
-        if detailed:
-            job["outputs"] = entry["outputs"]
-            job["execution_status"] = entry["status"]
-            job["workflow"] = {"prompt": prompt, "extra_data": extra_data}
-        return job
-
     # --- files ---------------------------------------------------------------------------
 
     def _folder(self, kind: str) -> Path | None:
@@ -233,7 +131,9 @@ class Routes:
         }.get(kind)
 
     async def get_view(self, request: web.Request) -> web.StreamResponse:
-        filename = request.query.get("filename", "")
+        if "filename" not in request.query:
+            return web.Response(status=404)
+        filename = request.query["filename"]
         if not filename or filename.startswith("/") or ".." in filename:
             return web.Response(status=400)
         base = self._folder(request.query.get("type", "output"))
@@ -294,19 +194,19 @@ class Routes:
         return web.json_response({node_class: info[node_class]} if node_class in info else {})
 
     async def get_models(self, request: web.Request) -> web.Response:
-        return web.json_response(MODEL_FOLDERS)
+        return web.json_response(self.double.version.model_folders)
 
     async def get_model_folder(self, request: web.Request) -> web.Response:
         folder = request.match_info["folder"]
-        if folder not in MODEL_FOLDERS:
+        if folder not in self.double.version.model_folders:
             return web.Response(status=404)
         return web.json_response(self.double.models.get(folder, []))
 
     async def get_system_stats(self, request: web.Request) -> web.Response:
-        return web.json_response(SYSTEM_STATS)
+        return web.json_response(system_stats(self.double.version))
 
     async def get_features(self, request: web.Request) -> web.Response:
-        return web.json_response(SERVER_FEATURES)
+        return web.json_response(self.double.version.features)
 
     async def get_embeddings(self, request: web.Request) -> web.Response:
         return web.json_response(self.double.models.get("embeddings", []))
@@ -314,12 +214,11 @@ class Routes:
     async def get_extensions(self, request: web.Request) -> web.Response:
         return web.json_response([])
 
-
-def _job_status(entry: dict[str, Any] | None, running: bool) -> str:
-    if entry is None:
-        return "in_progress" if running else "pending"
-    if entry["status"]["status_str"] == "success":
-        return "completed"
-    if any(event == "execution_interrupted" for event, _ in entry["status"]["messages"]):
-        return "cancelled"
-    return "failed"
+    async def get_assets(self, request: web.Request) -> web.Response:
+        error = {
+            "code": "SERVICE_DISABLED",
+            "message": "Assets system is disabled. Start the server with --enable-assets to use"
+            " this feature.",
+            "details": {},
+        }
+        return web.json_response({"error": error}, status=503)

@@ -1,4 +1,4 @@
-"""Node schemas: the recorded server's /object_info with this double's files filled in."""
+"""Node schemas: a recorded server's /object_info with this double's files filled in."""
 
 from __future__ import annotations
 
@@ -7,15 +7,6 @@ import json
 from functools import cache
 from pathlib import Path
 from typing import Any
-
-OBJECT_INFO_PATH = Path(__file__).parent.parent / "fixtures" / "traces" / "object_info.json"
-
-MODEL_FOLDERS = [
-    "checkpoints", "configs", "loras", "vae", "text_encoders", "diffusion_models",
-    "clip_vision", "style_models", "embeddings", "diffusers", "vae_approx", "controlnet",
-    "gligen", "upscale_models", "latent_upscale_models", "custom_nodes", "hypernetworks",
-    "photomaker", "classifiers", "model_patches", "audio_encoders",
-]  # fmt: skip
 
 # (class_type, input) -> model folder whose files are that combo's options
 MODEL_INPUTS = {
@@ -34,13 +25,15 @@ INPUT_FILE_INPUTS = {("LoadImage", "image")}
 
 
 @cache
-def _recorded_object_info() -> dict[str, Any]:
-    return json.loads(OBJECT_INFO_PATH.read_text())
+def _recorded_object_info(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
 
 
-def build_object_info(models: dict[str, list[str]], input_files: list[str]) -> dict[str, Any]:
-    """The recorded /object_info with model and input-file combos listing what this double has."""
-    info = copy.deepcopy(_recorded_object_info())
+def build_object_info(
+    recorded: Path, models: dict[str, list[str]], input_files: list[str]
+) -> dict[str, Any]:
+    """A recorded /object_info with model and input-file combos listing what this double has."""
+    info = copy.deepcopy(_recorded_object_info(recorded))
     for (class_type, input_name), folder in MODEL_INPUTS.items():
         if class_type in info:
             _set_options(info[class_type], input_name, list(models.get(folder, [])))

@@ -23,6 +23,7 @@ from .routes import Routes
 from .schema import build_object_info
 from .sockets import SocketHub
 from .validation import validate_prompt
+from .versions import VERSIONS
 
 QueueEntry = tuple[float, str, dict[str, Any], dict[str, Any], list[str]]
 
@@ -57,14 +58,18 @@ class ServerState:
 
 
 class ComfyDouble:
-    """A ComfyUI server on 127.0.0.1 that behaves like the recorded v0.8.0 one."""
+    """A ComfyUI server on 127.0.0.1 that behaves like a recorded release: ``version`` "0.8"
+    (v0.8.0, the default) or "0.33" (v0.33.0). ``jobs_api=False`` makes it a server older
+    than the jobs API (before v0.6)."""
 
     def __init__(
         self,
         step_seconds: float = 0.01,
         models: dict[str, list[str]] | None = None,
         jobs_api: bool = True,
+        version: str = "0.8",
     ) -> None:
+        self.version = VERSIONS[version]
         self.step_seconds = step_seconds
         self.models = {folder: list(names) for folder, names in (models or {}).items()}
         self._object_info_cache: tuple[Any, dict[str, Any]] | None = None
@@ -75,7 +80,7 @@ class ComfyDouble:
         self.prompts_received: list[dict[str, Any]] = []
         self.uploaded: dict[str, bytes] = {}
         self.state = ServerState()
-        self._hub = SocketHub(self.faults, self.queue_info)
+        self._hub = SocketHub(self.faults, self.queue_info, self.version.features)
         self._changed = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
@@ -187,7 +192,8 @@ class ComfyDouble:
         # the installed models or the input files change.
         key = (repr(sorted(self.models.items())), tuple(input_files))
         if self._object_info_cache is None or self._object_info_cache[0] != key:
-            self._object_info_cache = (key, build_object_info(self.models, input_files))
+            info = build_object_info(self.version.object_info_path, self.models, input_files)
+            self._object_info_cache = (key, info)
         return self._object_info_cache[1]
 
     async def submit(self, body: dict[str, Any]) -> web.Response:
@@ -207,16 +213,22 @@ class ComfyDouble:
                 {"error": {**error, "extra_info": {}}, "node_errors": {}}, status=400
             )
         prompt_id = str(body.get("prompt_id") or uuid.uuid4())
-        if not _is_canonical_uuid(prompt_id):
+        if self.version.strict_prompt_id and not _is_canonical_uuid(prompt_id):
             error = {
                 "type": "invalid_prompt_id",
-                "message": "Invalid prompt_id format",
-                "details": f"prompt_id must be a valid UUID, got {prompt_id!r}",
+                "message": "prompt_id must be a valid UUID",
+                "details": "prompt_id must be a UUID string in canonical lowercase hyphenated"
+                " form; omit it to let the server generate one",
                 "extra_info": {},
             }
             return web.json_response({"error": error, "node_errors": {}}, status=400)
         prompt = body["prompt"]
-        verdict = validate_prompt(prompt, self.object_info(), self._input_file_exists)
+        verdict = validate_prompt(
+            prompt,
+            self.object_info(),
+            self._input_file_exists,
+            missing_node_type=self.version.missing_node_type_error,
+        )
         if verdict.rejected:
             return web.json_response(
                 {"error": verdict.error, "node_errors": verdict.node_errors}, status=400

@@ -13,19 +13,20 @@ from aiohttp import WSMsgType, web
 
 from .faults import Faults
 
-SERVER_FEATURES = {
-    "supports_preview_metadata": True,
-    "max_upload_size": 104857600,
-    "extension": {"manager": {"supports_v4": True}},
-}
 PREVIEW = 1
 PREVIEW_WITH_METADATA = 4
 JPEG = 1
 
 
 class SocketHub:
-    def __init__(self, faults: Faults, queue_info: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        faults: Faults,
+        queue_info: Callable[[], dict[str, Any]],
+        features: dict[str, Any],
+    ) -> None:
         self._faults = faults
+        self._features = features
         self._queue_info = queue_info
         self._sockets: dict[str, web.WebSocketResponse] = {}
         self._wants_metadata: dict[str, bool] = {}
@@ -62,7 +63,7 @@ class SocketHub:
         if isinstance(message, dict) and message.get("type") == "feature_flags":
             flags = message.get("data") or {}
             self._wants_metadata[sid] = bool(flags.get("supports_preview_metadata"))
-            await self.send("feature_flags", SERVER_FEATURES, sid)
+            await self.send("feature_flags", self._features, sid)
 
     def wants_metadata(self, sid: str | None) -> bool:
         return sid is not None and self._wants_metadata.get(sid, False)

@@ -32,8 +32,11 @@ def validate_prompt(
     prompt: dict[str, Any],
     object_info: dict[str, Any],
     input_file_exists: Callable[[str], bool],
+    missing_node_type: bool,
 ) -> Verdict:
-    """Validate an API-format prompt in place (values are coerced like the real server does)."""
+    """Validate an API-format prompt in place (values are coerced like the real server does).
+
+    ``missing_node_type``: name an unknown class_type the way v0.33 does, not as v0.8 did."""
     outputs = []
     for node_id, node in prompt.items():
         if "class_type" not in node:
@@ -46,13 +49,7 @@ def validate_prompt(
             )
         class_type = node["class_type"]
         if class_type not in object_info:
-            return Verdict(
-                _error(
-                    "invalid_prompt",
-                    f"Cannot execute because node {class_type} does not exist.",
-                    f"Node ID '#{node_id}'",
-                )
-            )
+            return Verdict(_unknown_node(node_id, node, missing_node_type))
         if object_info[class_type].get("output_node"):
             outputs.append(node_id)
     if not outputs:
@@ -107,6 +104,23 @@ def validate_prompt(
         )
         return Verdict(error, node_errors)
     return Verdict(None, node_errors, good_outputs)
+
+
+def _unknown_node(node_id: str, node: dict[str, Any], missing_node_type: bool) -> dict[str, Any]:
+    class_type = node["class_type"]
+    if not missing_node_type:
+        return _error(
+            "invalid_prompt",
+            f"Cannot execute because node {class_type} does not exist.",
+            f"Node ID '#{node_id}'",
+        )
+    title = (node.get("_meta") or {}).get("title") or class_type
+    return {
+        "type": "missing_node_type",
+        "message": f"Node '{title}' not found. The custom node may not be installed.",
+        "details": f"Node ID '#{node_id}'",
+        "extra_info": {"node_id": node_id, "class_type": class_type, "node_title": title},
+    }
 
 
 class _InputChecker:

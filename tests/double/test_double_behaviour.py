@@ -105,7 +105,8 @@ async def test_targeted_interrupt_ignores_other_prompts(comfy_double) -> None:
         assert "execution_interrupted" in types and "execution_success" not in types
 
 
-async def test_jobs_api_cancels_pending_and_running(comfy_double) -> None:
+async def test_jobs_api_cancels_pending_and_running(comfy_double_factory) -> None:
+    comfy_double = await comfy_double_factory(version="0.33")
     url = comfy_double.url
     async with aiohttp.ClientSession() as session:
         running = await submit(session, url, txt2img_prompt(steps=500))
@@ -135,7 +136,25 @@ async def test_without_jobs_api_the_routes_are_unknown(comfy_double_factory) -> 
             assert response.status == 404
 
 
-async def test_client_prompt_id_must_be_canonical(comfy_double) -> None:
+async def test_v0_8_has_no_jobs_cancel_and_calls_an_interrupted_job_failed(
+    comfy_double_factory,
+) -> None:
+    double = await comfy_double_factory(version="0.8")
+    async with aiohttp.ClientSession() as session:
+        running = await submit(session, double.url, txt2img_prompt(steps=500))
+        async with session.post(f"{double.url}/api/jobs/{running['prompt_id']}/cancel") as response:
+            assert response.status == 404
+        async with session.post(f"{double.url}/interrupt") as response:
+            assert response.status == 200
+        await double.wait_idle(timeout=5)
+        async with session.get(f"{double.url}/api/jobs/{running['prompt_id']}") as response:
+            job = await response.json()
+    assert job["status"] == "failed"
+    assert "previewable_outputs_count" not in job
+
+
+async def test_client_prompt_id_must_be_canonical(comfy_double_factory) -> None:
+    comfy_double = await comfy_double_factory(version="0.33")
     chosen = str(uuid.uuid4())
     async with aiohttp.ClientSession() as session:
         body = {"prompt": empty_image_prompt(), "prompt_id": chosen.upper()}

@@ -1,36 +1,18 @@
-"""Replays each recording of the real server against the double and compares what a client saw."""
+"""Replays each recording of a real server against the double, set to that server's version,
+and compares what a client saw: frames per socket, HTTP answers, 400 bodies."""
 
 from __future__ import annotations
 
 import copy
-import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import pytest
 from comfyui_double import ComfyDouble
-from trace_replay import TRACES, Replay, load, normalise, recorded_replay, replay_against
-
-SCENARIOS = {
-    "a": "a_emptyimage_save.jsonl",
-    "b": "b_upload_load_invert_scale_save.jsonl",
-    "c": "c_invalid_400.jsonl",
-    "d": "d_queue_delete_interrupt_by_id.jsonl",
-    "d_global": "d_queue_delete_interrupt_global.jsonl",
-    "d2": "d2_queue_delete_interrupt_by_prompt_id_ksampler.jsonl",
-    "e": "e_txt2img_sdrand.jsonl",
-    "e2": "e2_txt2img_sdrand_64_4steps_warm_featureflags.jsonl",
-    "f": "f_txt2img_cached.jsonl",
-    "g": "g_txt2img_seed43_steps12.jsonl",
-    "h": "h_runtime_execution_error.jsonl",
-    "i": "i_post_without_client_id.jsonl",
-}
-# scenarios with several prompts in flight: their interleaving with HTTP calls is timing
-MULTI_PROMPT = {"d", "d_global", "d2"}
-
-
-def _workflow(name: str) -> dict[str, Any]:
-    return json.loads((TRACES / "workflows" / name).read_text())
+from comfyui_double.graphs import empty_image_prompt
+from trace_replay import V0_8, V0_33, Replay, TraceSet, normalise, recorded_replay, replay_against
 
 
 def _with_seed(workflow: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -39,12 +21,74 @@ def _with_seed(workflow: dict[str, Any], seed: int) -> dict[str, Any]:
     return changed
 
 
-# what ran on the recorded server just before, where the recording depends on its cache
-PRIMING = {
-    "f": lambda: _workflow("e_txt2img_sdrand.json"),
-    "g": lambda: _workflow("e_txt2img_sdrand.json"),
-    "e2": lambda: _with_seed(_workflow("e3_txt2img_sdrand_64_4steps_seed778.json"), 777),
-    "d2": lambda: _workflow("e3_txt2img_sdrand_64_4steps_seed778.json"),
+@dataclass(frozen=True)
+class Scenario:
+    traces: TraceSet
+    file: str
+    priming: Callable[[], list[dict[str, Any]]] = list
+    """What ran on the recorded server before, where the recording depends on it (the cache,
+    output file counters, the jobs list)."""
+    multi_prompt: bool = False
+    """Several prompts in flight: their interleaving with HTTP calls is timing."""
+
+
+def _workflows(traces: TraceSet, *names: str) -> Callable[[], list[dict[str, Any]]]:
+    return lambda: [traces.workflow(name) for name in names]
+
+
+def _smoke_test() -> list[dict[str, Any]]:
+    """The recorder's unrecorded 8x8 check before the v0.33 set; /api/jobs lists it."""
+    return [empty_image_prompt("tmp_dry")]
+
+
+V0_8_E3 = "e3_txt2img_sdrand_64_4steps_seed778.json"
+V0_33_E2 = "e2_txt2img_sdrand_128_4steps_seed778.json"
+V0_33_E = "e_txt2img_sdrand_128_4steps_seed42.json"
+SCENARIOS = {
+    "0.8-a": Scenario(V0_8, "a_emptyimage_save.jsonl"),
+    "0.8-b": Scenario(V0_8, "b_upload_load_invert_scale_save.jsonl"),
+    "0.8-c": Scenario(V0_8, "c_invalid_400.jsonl"),
+    "0.8-d": Scenario(V0_8, "d_queue_delete_interrupt_by_id.jsonl", multi_prompt=True),
+    "0.8-d_global": Scenario(V0_8, "d_queue_delete_interrupt_global.jsonl", multi_prompt=True),
+    "0.8-d2": Scenario(
+        V0_8,
+        "d2_queue_delete_interrupt_by_prompt_id_ksampler.jsonl",
+        _workflows(V0_8, V0_8_E3),
+        multi_prompt=True,
+    ),
+    "0.8-e": Scenario(V0_8, "e_txt2img_sdrand.jsonl"),
+    "0.8-e2": Scenario(
+        V0_8,
+        "e2_txt2img_sdrand_64_4steps_warm_featureflags.jsonl",
+        lambda: [_with_seed(V0_8.workflow(V0_8_E3), 777)],
+    ),
+    "0.8-f": Scenario(V0_8, "f_txt2img_cached.jsonl", _workflows(V0_8, "e_txt2img_sdrand.json")),
+    "0.8-g": Scenario(
+        V0_8, "g_txt2img_seed43_steps12.jsonl", _workflows(V0_8, "e_txt2img_sdrand.json")
+    ),
+    "0.8-h": Scenario(V0_8, "h_runtime_execution_error.jsonl"),
+    "0.8-i": Scenario(V0_8, "i_post_without_client_id.jsonl"),
+    "0.33-a": Scenario(V0_33, "a_emptyimage_save.jsonl", _smoke_test),
+    "0.33-c": Scenario(V0_33, "c_invalid_400.jsonl"),
+    "0.33-e2": Scenario(V0_33, "e2_txt2img_featureflags.jsonl"),
+    "0.33-e": Scenario(
+        V0_33,
+        "e_txt2img_no_flags.jsonl",
+        _workflows(V0_33, V0_33_E2),
+    ),
+    "0.33-f": Scenario(V0_33, "f_cached.jsonl", _workflows(V0_33, V0_33_E2, V0_33_E)),
+    "0.33-j": Scenario(
+        V0_33,
+        "j_jobs_cancel_running_and_pending.jsonl",
+        # the whole session before it: /api/jobs?limit=3 counts every job
+        lambda: [
+            *_smoke_test(),
+            *_workflows(V0_33, "a_emptyimage_save.json", V0_33_E2, V0_33_E, V0_33_E)(),
+        ],
+        multi_prompt=True,
+    ),
+    "0.33-h": Scenario(V0_33, "h_runtime_execution_error.jsonl"),
+    "0.33-k": Scenario(V0_33, "k_client_supplied_prompt_id.jsonl"),
 }
 
 
@@ -65,37 +109,46 @@ def _http(replay: Replay) -> list[Any]:
     ]
 
 
+def _queue_lengths(frames: list[Any]) -> list[Any]:
+    """The queue lengths status frames report, repeats folded: whether the worker took the first
+    prompt before or after the next one was posted is timing (one more repeat either way)."""
+    lengths = [frame[2]["status"]["exec_info"] for frame in frames if frame[1] == "status"]
+    return [n for i, n in enumerate(lengths) if i == 0 or lengths[i - 1] != n]
+
+
 def _by_prompt(frames: list[Any]) -> dict[str, list[Any]]:
     grouped: dict[str, list[Any]] = {}
-    for frame in frames:
+    for frame in (frame for frame in frames if frame[1] != "status"):
         data = frame[2]
         prompt = data.get("prompt_id") if isinstance(data, dict) else None
         grouped.setdefault(prompt or "<untargeted>", []).append(frame)
     return grouped
 
 
-@pytest.mark.parametrize("scenario", list(SCENARIOS))
-async def test_double_replays_recording(scenario: str) -> None:
-    records = load(SCENARIOS[scenario])
+@pytest.mark.parametrize("name", list(SCENARIOS))
+async def test_double_replays_recording(name: str) -> None:
+    scenario = SCENARIOS[name]
+    records = scenario.traces.load(scenario.file)
     meta = records[0]
     expected = recorded_replay(records)
     # long enough for the replayed HTTP calls to land inside the node they target
-    step_seconds = 0.25 if scenario in MULTI_PROMPT else 0.005
+    step_seconds = 0.25 if scenario.multi_prompt else 0.005
     async with ComfyDouble(
-        step_seconds=step_seconds, models={"checkpoints": ["sdrand15.safetensors"]}
+        step_seconds=step_seconds,
+        models={"checkpoints": list(scenario.traces.checkpoints)},
+        version=scenario.traces.version,
     ) as double:
-        if scenario in PRIMING:
-            await _prime(double, PRIMING[scenario]())
+        for prompt in scenario.priming():
+            await _prime(double, prompt)
         actual = await replay_against(double, records, meta["client_id"])
 
     assert len(actual.prompt_ids) == len(expected.prompt_ids)
     assert _http(actual) == _http(expected)
     actual_frames, expected_frames = _frames(actual), _frames(expected)
-    if scenario not in MULTI_PROMPT:
+    if not scenario.multi_prompt:
         assert actual_frames == expected_frames
         return
-    statuses = [frame for frame in actual_frames if frame[1] == "status"]
-    assert statuses == [frame for frame in expected_frames if frame[1] == "status"]
+    assert _queue_lengths(actual_frames) == _queue_lengths(expected_frames)
     assert _by_prompt(actual_frames) == _by_prompt(expected_frames)
     # one prompt at a time: each prompt's frames end before the next prompt's begin
     owners = [
@@ -109,11 +162,44 @@ async def test_double_replays_recording(scenario: str) -> None:
     ]
 
 
-async def test_rejections_match_the_recorded_400_bodies() -> None:
-    cases = _workflow("c_invalid_cases.json")
-    recorded = json.loads((TRACES / "c_invalid_400_summary.json").read_text())
+def _independent_of_the_session(record: dict[str, Any]) -> bool:
+    """Whether an answer is the same on a fresh server: not a list of earlier jobs or history,
+    of uploaded input files, or of the frontend's extension scripts."""
+    path, body = record["path"], record.get("response_json")
+    if path.startswith(("/history?", "/object_info/LoadImage", "/extensions")):
+        return False
+    if path.startswith("/api/jobs") and record["method"] == "GET" and record["status"] == 200:
+        return "pagination" in body and body["pagination"]["total"] == 0
+    return True
+
+
+@pytest.mark.parametrize("traces", [V0_8, V0_33], ids=["0.8", "0.33"])
+async def test_double_answers_misc_endpoints_as_recorded(traces: TraceSet) -> None:
+    records = [
+        record
+        for record in traces.load("misc_endpoints.jsonl")
+        if record["kind"] != "http" or _independent_of_the_session(record)
+    ]
+    expected = recorded_replay(records)
+    async with ComfyDouble(
+        models={"checkpoints": list(traces.checkpoints)}, version=traces.version
+    ) as double:
+        actual = await replay_against(double, records, records[0].get("client_id", "misc"))
+    assert len(expected.http) >= 15
+    assert _http(actual) == _http(expected)
+
+
+@pytest.mark.parametrize("traces", [V0_8, V0_33], ids=["0.8", "0.33"])
+async def test_rejections_match_the_recorded_400_bodies(traces: TraceSet) -> None:
+    cases = traces.workflow("c_invalid_cases.json")
+    recorded = traces.workflow("../c_invalid_400_summary.json")
     assert set(cases) == set(recorded)
-    async with ComfyDouble() as double, aiohttp.ClientSession() as session:
+    async with (
+        ComfyDouble(
+            models={"checkpoints": list(traces.checkpoints)}, version=traces.version
+        ) as double,
+        aiohttp.ClientSession() as session,
+    ):
         for name, expected in recorded.items():
             case = cases[name]
             body = case["__raw_body__"] if "__raw_body__" in case else {"prompt": case}

@@ -16,12 +16,20 @@ from comfyui_double import ComfyDouble
 from PIL import Image
 
 TRACES = Path(__file__).parent.parent / "fixtures" / "traces"
+UPLOADED_IMAGE = TRACES / "workflows" / "test_input_48x32.png"
 WAIT_SECONDS = 10
 VOLATILE_NUMBERS = {
     "timestamp",
     "create_time",
     "execution_start_time",
     "execution_end_time",
+    # memory of the recording machine (/system_stats)
+    "ram_total",
+    "ram_free",
+    "vram_total",
+    "vram_free",
+    "torch_vram_total",
+    "torch_vram_free",
 }
 UNORDERED_LISTS = {"executed", "current_outputs"}
 OPAQUE = {"traceback", "current_inputs"}
@@ -29,8 +37,33 @@ UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 COUNTER = re.compile(r"_\d{5}_\.png")
 
 
-def load(name: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (TRACES / name).read_text().splitlines() if line]
+@dataclass(frozen=True)
+class TraceSet:
+    """The recordings of one ComfyUI release, and the double's version knob that matches it."""
+
+    version: str
+    folder: Path
+    checkpoints: tuple[str, ...]
+    """What the recorded server's checkpoints folder held."""
+
+    def load(self, name: str) -> list[dict[str, Any]]:
+        lines = (self.folder / name).read_text().splitlines()
+        return [json.loads(line) for line in lines if line]
+
+    def workflow(self, name: str) -> Any:
+        return json.loads((self.folder / "workflows" / name).read_text())
+
+
+V0_8 = TraceSet("0.8", TRACES, ("sdrand15.safetensors",))
+V0_33 = TraceSet(
+    "0.33",
+    TRACES / "v0_33",
+    (
+        "sdrand15.safetensors",
+        "v1-5-pruned-emaonly-fp16.safetensors",
+        "v1-5-pruned-emaonly.safetensors",
+    ),
+)
 
 
 @dataclass
@@ -109,7 +142,7 @@ def recorded_replay(records: list[dict[str, Any]]) -> Replay:
     submitted = [
         r["response_json"]
         for r in records
-        if r["kind"] == "http" and r["path"] == "/prompt" and r["status"] == 200
+        if r["kind"] == "http" and _is_submission(r) and r["status"] == 200
     ]
     frames = [recorded_frame(r) for r in records if r["kind"] in ("ws_text", "ws_binary")]
     return Replay(
@@ -118,6 +151,10 @@ def recorded_replay(records: list[dict[str, Any]]) -> Replay:
         [body["prompt_id"] for body in submitted],
         [body["number"] for body in submitted],
     )
+
+
+def _is_submission(record: dict[str, Any]) -> bool:
+    return record["method"] == "POST" and record["path"] == "/prompt"
 
 
 def _recorded_bytes(record: dict[str, Any]) -> Any:
@@ -157,7 +194,7 @@ async def replay_against(
                     await frames.wait_until(lambda n=before: frames.count_non_status() >= n)
                     result = await _perform(session, double.url, record, id_map)
                     http.append(result)
-                    if record["path"] == "/prompt" and result.status == 200:
+                    if _is_submission(record) and result.status == 200:
                         id_map[record["response_json"]["prompt_id"]] = result.body["prompt_id"]
                         prompt_ids.append(result.body["prompt_id"])
                         numbers.append(result.body["number"])
@@ -200,9 +237,12 @@ async def _perform(
             body = body.replace(recorded_id, actual_id)
         kwargs["data"] = body
         kwargs["headers"] = {"Content-Type": "application/json"}
+    elif "request_raw" in record:
+        kwargs["data"] = record["request_raw"]
+        kwargs["headers"] = {"Content-Type": "application/json"}
     elif path == "/upload/image":
         form = aiohttp.FormData()
-        image = TRACES / "workflows" / "test_input_48x32.png"
+        image = UPLOADED_IMAGE
         form.add_field("image", image.read_bytes(), filename=image.name, content_type="image/png")
         kwargs["data"] = form
     async with session.request(record["method"], url + path, **kwargs) as response:
@@ -255,4 +295,5 @@ def _is_queue_item(value: list[Any], replay: Replay) -> bool:
 def _prompt_label(prompt_id: str, replay: Replay) -> str:
     if prompt_id in replay.prompt_ids:
         return f"<prompt {replay.prompt_ids.index(prompt_id)}>"
-    return prompt_id  # client ids stay as they are: the replay reuses the recorded ones
+    # a client id (the same on both sides), a prompt run before the replay, or no job at all
+    return "<other id>"
