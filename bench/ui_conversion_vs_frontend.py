@@ -42,9 +42,55 @@ OBJECT_INFO = ROOT / "tests" / "fixtures" / "traces" / "v0_33" / "object_info.js
 FIXTURES = ROOT / "tests" / "fixtures" / "ui_templates"
 CHROMIUM = "/usr/bin/chromium"
 
-# The CI sample: templates covering subgraphs (nested too), proxyWidgets, PrimitiveNodes,
-# Reroutes, bypassed and muted nodes, notes, and plain graphs.
-SAMPLE: list[str] = []
+# The CI sample: the 30 smallest templates, plus ones for nested subgraphs, Reroutes,
+# PrimitiveNodes, a muted node, bypassed subgraph nodes (in the root and nested),
+# promoted subgraph widgets, renumbered subgraph node ids, dynamic combos, CustomCombo.
+SAMPLE = [
+    "3d_moge_panorama_to_mesh",
+    "3d_triposplat_image_to_gaussian_splat",
+    "audio_ace_step1_5_xl_base",
+    "audio_ace_step_1_5_split_4b",
+    "audio_ace_step_1_t2a_instrumentals",
+    "audio_minimax_music_3",
+    "audio_stable_audio_example",
+    "flux1_dev_uso_reference_image_gen",
+    "flux_canny_model_example",
+    "flux_depth_lora_example",
+    "flux_fill_outpaint_example",
+    "flux_schnell",
+    "flux_schnell_full_text_to_image",
+    "hidream_e1_1",
+    "hidream_e1_full",
+    "hidream_i1_dev",
+    "hidream_i1_fast",
+    "hidream_i1_full",
+    "hunyuan_video_text_to_video",
+    "image_flux2_klein_image_edit_4b_base",
+    "image_netayume_lumina_t2i",
+    "image_newbieimage_exp0_1-t2i",
+    "image_qwen_Image_2512_controlnet",
+    "image_sdxl_simple",
+    "llm_gemma4_text_gen",
+    "llm_qwen3_5_text_gen",
+    "llm_qwen3_text_gen",
+    "llm_qwen3vl_text_gen",
+    "ltxv_image_to_video",
+    "ltxv_text_to_video",
+    "sd3.5_large_blur",
+    "sd3.5_large_canny_controlnet_example",
+    "sd3.5_simple_example",
+    "sdxl_revision_text_prompts",
+    "sdxlturbo_example",
+    "text_to_video_wan",
+    "txt_to_image_to_video",
+    "utility-gan_upscaler",
+    "utility_birefnet_remove_background",
+    "utility_image_stitch",
+    "utility_interpolation_image_upscale",
+    "utility_moge3_geometry_estimation",
+    "video_bernini_r_image_editing",
+    "video_wan2_2_5B_ti2v",
+]
 
 CONVERT_IN_PAGE = """async (workflow) => {
     await window.app.loadGraphData(workflow, true, false, 'template');
@@ -163,9 +209,10 @@ def compare(
 def write_fixtures(templates: dict[str, Any], expected: dict[str, Any]) -> None:
     FIXTURES.mkdir(parents=True, exist_ok=True)
     for name in SAMPLE:
-        (FIXTURES / f"{name}.json").write_text(json.dumps(templates[name], indent=1) + "\n")
         api = normalise(expected[name]["output"])
-        (FIXTURES / f"{name}.api.json").write_text(json.dumps(api, indent=1) + "\n")
+        for path, data in ((f"{name}.json", templates[name]), (f"{name}.api.json", api)):
+            text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+            (FIXTURES / path).write_text(text + "\n", "utf-8")
 
 
 def main() -> None:
