@@ -12,9 +12,9 @@ from .errors import (
     OutputMissing,
     PromptRejected,
 )
-from .job import Job, JobResult, JobTimeouts
+from .job import Job, JobResult, JobTimeouts, JobUpdate
 from .outputs import OutputRef, outputs_from_executed, outputs_from_history
-from .queue import QueueSnapshot
+from .queue import QueuePosition, QueueSnapshot
 from .server import ComfyServer
 from .stream import EventStream, Subscription
 
@@ -32,9 +32,11 @@ __all__ = [
     "JobResult",
     "JobTimedOut",
     "JobTimeouts",
+    "JobUpdate",
     "OutputMissing",
     "OutputRef",
     "PromptRejected",
+    "QueuePosition",
     "QueueSnapshot",
     "Submitted",
     "Subscription",

@@ -27,9 +27,9 @@ from .errors import (
     ComfyUnreachable,
     OutputMissing,
     PromptRejected,
-    describe_node_errors,
 )
 from .model_lists import LOADER_INPUTS, models_from_object_info
+from .node_errors import describe_node_errors
 from .outputs import OutputRef, content_type_for
 from .queue import QueueSnapshot
 
@@ -159,7 +159,7 @@ class ComfyClient:
         response = await self._send("GET", path)
         if response.status_code in (404, 405):
             return None
-        return _expect_json(response, "GET", path)
+        return _as_object(_expect_json(response, "GET", path), "GET", path)
 
     async def cancel(self, prompt_id: str) -> None:
         """Cancel exactly this job, pending or running; other users' jobs stay untouched."""
@@ -260,7 +260,7 @@ class ComfyClient:
     async def object_info(self, node_class: str | None = None) -> dict[str, Any]:
         """Node schemas keyed by class; for one class, {} when it is not installed."""
         path = "/object_info" + (f"/{_segment(node_class)}" if node_class else "")
-        return await self._get_json(path)
+        return _as_object(await self._get_json(path), "GET", path)
 
     async def models(self, folder: str | None = None) -> list[str]:
         """Model folder names, or the files in one folder (e.g. ``checkpoints``)."""
@@ -279,14 +279,14 @@ class ComfyClient:
         return models_from_object_info(await self.object_info(node_class), folder)
 
     async def system_stats(self) -> dict[str, Any]:
-        return await self._get_json("/system_stats")
+        return _as_object(await self._get_json("/system_stats"), "GET", "/system_stats")
 
     async def features(self) -> dict[str, Any]:
         """The server's feature flags; {} on servers that predate ``/features``."""
         response = await self._send("GET", "/features")
         if _is_route_missing(response):
             return {}
-        return _expect_json(response, "GET", "/features")
+        return _as_object(_expect_json(response, "GET", "/features"), "GET", "/features")
 
     # -- plumbing ------------------------------------------------------------
 
@@ -320,6 +320,12 @@ def _segment(value: str) -> str:
 
 def _unexpected(response: httpx.Response, method: str, path: str) -> ComfyHTTPError:
     return ComfyHTTPError(method, path, response.status_code, response.text[:500])
+
+
+def _as_object(body: Any, method: str, path: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ComfyError(f"ComfyUI answered {method} {path} with something other than an object.")
+    return body
 
 
 def _expect_json(response: httpx.Response, method: str, path: str) -> Any:

@@ -167,18 +167,18 @@ def _decode(kind: str, data: dict[str, Any], prompt_id: str | None) -> Event:
         return Status(int(exec_info.get("queue_remaining", 0)))
     if kind == "feature_flags":
         return FeatureFlags(dict(data))
-    if prompt_id is None and kind != "progress" and kind != "executing":
-        return Unknown(kind, data)
-    if kind == "execution_start":
-        return ExecutionStart(prompt_id)
-    if kind == "execution_cached":
-        return ExecutionCached(prompt_id, tuple(str(n) for n in data.get("nodes") or ()))
     if kind == "executing":
         return Executing(prompt_id, _str_or_none(data.get("node")))
     if kind == "progress":
         return Progress(
             prompt_id, _str_or_none(data.get("node")), int(data["value"]), int(data["max"])
         )
+    if prompt_id is None:
+        return Unknown(kind, data)
+    if kind == "execution_start":
+        return ExecutionStart(prompt_id)
+    if kind == "execution_cached":
+        return ExecutionCached(prompt_id, tuple(str(n) for n in data.get("nodes") or ()))
     if kind == "progress_state":
         return ProgressState(prompt_id, dict(data.get("nodes") or {}))
     if kind == "executed":

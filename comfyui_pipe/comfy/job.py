@@ -2,7 +2,9 @@
 
 A job settles exactly once, from whichever source knows first: its own
 events on the stream, a reconciliation after a reconnect (queue → history →
-jobs API), a cancellation, or its deadline.
+jobs API), a cancellation, or its deadline. It passes its events on as they
+come (``events()``) and its outcome once (``result()``); what they mean to a
+user is for the caller to make of them.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-from comfyui_pipe.progress import ProgressSnapshot, ProgressTracker
 
 from .errors import (
     ComfyError,
@@ -37,7 +37,7 @@ from .events import (
     is_terminal,
 )
 from .outputs import OutputRef, outputs_from_executed, outputs_from_history
-from .queue import QueueSnapshot
+from .queue import QueuePosition, QueueSnapshot
 from .stream import Subscription
 
 if TYPE_CHECKING:
@@ -72,6 +72,7 @@ class JobResult:
 
 
 Outcome = JobResult | ComfyError
+JobUpdate = Event | QueuePosition
 
 
 class Job:
@@ -80,7 +81,6 @@ class Job:
     def __init__(
         self,
         prompt_id: str,
-        prompt: Mapping[str, Any],
         *,
         client: ComfyClient,
         subscription: Subscription,
@@ -97,15 +97,11 @@ class Job:
         self._timeouts = timeouts
         self._is_connected = is_connected
         self._request_queue_refresh = request_queue_refresh
-        self._tracker = ProgressTracker(prompt)
         self._started_at = time.monotonic()
         self._started = False
         self._seen_outputs: dict[str, dict[str, Any]] = {}
         self._outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._snapshot = self._tracker.snapshot()
-        self._version = 0
-        self._changed = asyncio.Event()
-        self._finished = False
+        self._updates: asyncio.Queue[JobUpdate | None] = asyncio.Queue()
         self._runner = asyncio.create_task(self._run(), name=f"comfy-job-{prompt_id}")
         self._runner.add_done_callback(_consume_exception)
 
@@ -129,20 +125,12 @@ class Job:
         """The outputs, or the reason there are none as a ``ComfyError``."""
         return await asyncio.shield(self._runner)
 
-    async def updates(self) -> AsyncIterator[ProgressSnapshot]:
-        """The latest progress each time it changes; a slow reader skips
-        intermediate snapshots. Ends after the final one."""
-        seen = 0
-        while True:
-            changed = self._changed
-            if self._version > seen:
-                seen = self._version
-                yield self._snapshot
-                continue
-            if self._finished:
-                return
-            # Bounded: the runner always ends, by its deadline at the latest.
-            await changed.wait()
+    async def events(self) -> AsyncIterator[JobUpdate]:
+        """Every event of this prompt in order, and its queue position while it waits;
+        ends once the job has settled. For one reader."""
+        # Bounded: the runner always ends, by its deadline at the latest.
+        while (update := await self._updates.get()) is not None:
+            yield update
 
     async def cancel(self) -> None:
         """Cancel exactly this job on the server; a no-op once it has finished."""
@@ -155,8 +143,7 @@ class Job:
     def set_queue_position(self, queue: QueueSnapshot) -> None:
         position = queue.position(self.prompt_id)
         if position is not None and self.waiting_in_queue:
-            self._tracker.set_queue_position(position, queue.total)
-            self._publish()
+            self._updates.put_nowait(QueuePosition(self.prompt_id, position, queue.total))
 
     async def reconcile(self) -> None:
         """Find out from the server what happened while its events were lost."""
@@ -180,14 +167,13 @@ class Job:
 
     async def _run(self) -> JobResult:
         follower = asyncio.create_task(self._follow(), name=f"comfy-job-events-{self.prompt_id}")
-        outcome: Outcome | None = None
         try:
             outcome = await self._await_outcome()
         finally:
             follower.cancel()
             await asyncio.gather(follower, return_exceptions=True)
             self._subscription.close()
-            self._publish_final(outcome)
+            self._updates.put_nowait(None)
         if isinstance(outcome, ComfyError):
             raise outcome
         return outcome
@@ -210,8 +196,7 @@ class Job:
 
     async def _follow(self) -> None:
         async for event in self._subscription:
-            self._tracker.feed(event)
-            self._publish()
+            self._updates.put_nowait(event)
             if isinstance(event, ExecutionStart | Executing):
                 self._started = True
             elif isinstance(event, Status) and self.waiting_in_queue:
@@ -242,7 +227,7 @@ class Job:
         try:
             async with asyncio.timeout(self._timeouts.history):
                 async for event in self._subscription:
-                    self._tracker.feed(event)
+                    self._updates.put_nowait(event)
                     if isinstance(event, Executing) and event.node is None:
                         return
         except TimeoutError:
@@ -300,36 +285,6 @@ class Job:
                     await asyncio.wait([self._outcome])
         except (TimeoutError, ComfyError) as error:
             logger.info("cancelling %s on the server: %s", self.prompt_id, error or "timed out")
-
-    def _publish(self) -> None:
-        self._snapshot = self._tracker.snapshot()
-        self._version += 1
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    def _publish_final(self, outcome: Outcome | None) -> None:
-        """Bring the tracker to its end too when the outcome came from elsewhere
-        than the job's own events (reconciliation, cancel, deadline)."""
-        self._tracker.feed(self._closing_event(outcome))
-        self._snapshot = self._tracker.snapshot()
-        self._finished = True
-        self._version += 1
-        self._changed.set()
-
-    def _closing_event(self, outcome: Outcome | None) -> Event:
-        if isinstance(outcome, JobResult):
-            return ExecutionSuccess(self.prompt_id)
-        if outcome is None or isinstance(outcome, JobInterrupted):
-            return ExecutionInterrupted(self.prompt_id, None, None)
-        if isinstance(outcome, ExecutionFailed):
-            return ExecutionError(
-                self.prompt_id,
-                outcome.node_id,
-                outcome.node_type,
-                outcome.exception_type,
-                outcome.exception_message,
-            )
-        return ExecutionError(self.prompt_id, None, None, type(outcome).__name__, str(outcome))
 
 
 def _terminal_message(entry: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:

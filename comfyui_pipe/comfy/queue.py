@@ -37,3 +37,12 @@ def _ids_by_number(items: Sequence[Any]) -> list[str]:
     # item = [number, prompt_id, prompt, extra_data, outputs_to_execute]
     entries = [item for item in items if isinstance(item, list | tuple) and len(item) >= 2]
     return [str(item[1]) for item in sorted(entries, key=lambda item: item[0])]
+
+
+@dataclass(frozen=True)
+class QueuePosition:
+    """Where a job waits in its server's queue: 0 running, 1..n pending (1 runs next)."""
+
+    prompt_id: str
+    position: int
+    total: int | None = None

@@ -13,10 +13,10 @@ from typing import Any, Self
 
 from .client import ComfyClient
 from .errors import ComfyError
-from .job import Job, JobResult, JobTimeouts
+from .job import Job, JobResult, JobTimeouts, JobUpdate
 from .stream import EventStream
 
-__all__ = ["ComfyServer", "Job", "JobResult", "JobTimeouts"]
+__all__ = ["ComfyServer", "Job", "JobResult", "JobTimeouts", "JobUpdate"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,6 @@ class ComfyServer:
             connections = -1
         job = Job(
             submitted.prompt_id,
-            prompt,
             client=self.client,
             subscription=subscription,
             timeouts=self.timeouts,
@@ -113,11 +112,14 @@ class ComfyServer:
             request_queue_refresh=self._queue_refresh_wanted.set,
         )
         self._jobs[job.prompt_id] = job
-        job.add_done_callback(lambda done: self._jobs.pop(done.prompt_id, None))
+        job.add_done_callback(self._forget)
         if self.stream.connections != connections:
             self._spawn(job.reconcile())
         self._queue_refresh_wanted.set()
         return job
+
+    def _forget(self, job: Job) -> None:
+        self._jobs.pop(job.prompt_id, None)
 
     async def reconcile(self) -> None:
         """Settle what every unfinished job missed while the socket was down."""

@@ -191,7 +191,8 @@ class _Progress:
     def __init__(self, label: str, report: Callable[[str], None]) -> None:
         self._label, self._report = label, report
         self.received = 0
-        self._done, self._total, self._next_tenth = 0, None, 1
+        self._done, self._next_tenth = 0, 1
+        self._total: int | None = None
 
     def start(self, offset: int, total: int | None) -> None:
         self._done, self._total = offset, total

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
-from comfyui_pipe.comfy import ComfyError, ComfyServer, ComfyUnreachable, JobTimeouts
+from comfyui_pipe.comfy import ComfyClient, ComfyError, ComfyServer, ComfyUnreachable, JobTimeouts
 
 DOWN_FOR = 10.0
 """Seconds a backend that failed a probe is tried only after the others."""
@@ -120,6 +120,18 @@ class BackendPool:
             if refresh or url not in self._object_info:
                 self._object_info[url] = await server.client.object_info()
             return self._object_info[url]
+
+    async def cancel(self, url: str, prompt_id: str) -> None:
+        """Cancel exactly ``prompt_id`` on ``url``: one of this pool's backends, or one
+        that the settings named when the job was started."""
+        url = url.rstrip("/")
+        if url in self._opening:
+            await (await self.server(url)).client.cancel(prompt_id)
+            return
+        async with ComfyClient(
+            url, headers=self.headers, token=self.token, timeout=self.timeouts.connect
+        ) as client:
+            await client.cancel(prompt_id)
 
     async def health(self) -> list[BackendHealth]:
         return list(await asyncio.gather(*(self._health(url) for url in self.urls)))

@@ -1,22 +1,14 @@
-"""Errors for requests the service refuses, and the HTTP status of every error.
-
-They extend :class:`~comfyui_pipe.comfy.errors.ComfyError` so the whole app has
-one error family whose ``str()`` is a sentence for the user.
-"""
+"""Errors for requests the service refuses, and the HTTP status of every user error."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from comfyui_pipe.comfy.errors import (
-    ComfyError,
-    ComfyHTTPError,
-    ComfyUnreachable,
-    PromptRejected,
-)
+from comfyui_pipe.comfy.errors import ComfyHTTPError, ComfyUnreachable, PromptRejected
+from comfyui_pipe.errors import UserError
 
 
-class RequestError(ComfyError):
+class RequestError(UserError):
     """The user's request cannot be served as asked."""
 
     status_code = 400
@@ -61,7 +53,7 @@ class JobNotFound(RequestError):
         super().__init__(f"There is no generation job '{job_id}'.")
 
 
-class ComfyUIUnavailable(ComfyError):
+class ComfyUIUnavailable(UserError):
     """No backend answered. Unlike ``ComfyUnreachable`` it names no URL: the
     sentence reaches the browser, the backends' addresses must not."""
 
@@ -71,7 +63,7 @@ class ComfyUIUnavailable(ComfyError):
         super().__init__("ComfyUI is not reachable right now; try again in a moment.")
 
 
-class OutputNotStored(ComfyError):
+class OutputNotStored(UserError):
     status_code = 500
 
     def __init__(self, name: str, reason: str) -> None:
@@ -80,14 +72,14 @@ class OutputNotStored(ComfyError):
         super().__init__(f"The generated file '{name}' could not be stored ({reason}).")
 
 
-def for_user(error: ComfyError) -> ComfyError:
+def for_user(error: UserError) -> UserError:
     """``error`` as it may be shown to a user (no backend URL in it)."""
     if isinstance(error, ComfyUnreachable):
         return ComfyUIUnavailable()
     return error
 
 
-def http_status(error: ComfyError) -> int:
+def http_status(error: UserError) -> int:
     """The HTTP status an API answers with for ``error``."""
     status_code = getattr(error, "status_code", None)
     if isinstance(status_code, int):

@@ -1,5 +1,8 @@
-"""Turn a request into :class:`GenerationParams`, within the admin's limits and the
-workflow's own bounds."""
+"""Turn a request into :class:`GenerationParams` within the admin's limits.
+
+The workflow's own rules (its bounds, its number of input images) live in
+``workflow/``; :func:`build_params` asks them last.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from comfyui_pipe.comfy.errors import MODEL_FILE_SUFFIXES
+from comfyui_pipe.comfy.node_errors import MODEL_FILE_SUFFIXES
 from comfyui_pipe.workflow import MAX_RANDOM_SEED, GenerationParams, Lora, Workflow
-from comfyui_pipe.workflow.detect import ParameterMap, detect_parameters
+from comfyui_pipe.workflow.apply import check_values
 
 from .errors import RequestError
 from .options import LoraRequest, RequestOptions
@@ -43,14 +46,12 @@ def build_params(
     """
     if not prompt.strip():
         raise RequestError("Write what to generate; the message has no prompt.")
-    parameters = detect_parameters(workflow.graph)
-    _check_image_count(workflow, len(parameters["images"]), len(images))
     checker = _Checker(workflow, limits)
 
     width = height = None
-    if parameters["width"] and parameters["height"]:
+    if "width" in workflow.parameters and "height" in workflow.parameters:
         wanted = options if options.has_size else defaults
-        width, height = _size(workflow, parameters, wanted, checker)
+        width, height = _size(workflow, wanted, checker)
     elif options.has_size:
         raise RequestError(
             f"Workflow '{workflow.title}' takes its size from the input image; leave out the size."
@@ -59,7 +60,7 @@ def build_params(
     if seed is not None and not 0 <= seed <= MAX_RANDOM_SEED:
         raise RequestError(f"Seed {seed} is outside 0 to {MAX_RANDOM_SEED}.")
     negatives = [text for text in (options.negative_prompt, defaults.negative_prompt) if text]
-    return GenerationParams(
+    params = GenerationParams(
         prompt=prompt.strip(),
         negative_prompt=", ".join(negatives) if negatives else None,
         seed=seed,
@@ -73,10 +74,15 @@ def build_params(
         loras=tuple(_lora(lora) for lora in [*options.loras, *defaults.loras]),
         images=tuple(images),
     )
+    try:
+        check_values(workflow, params)
+    except ValueError as error:
+        raise RequestError(str(error)) from None
+    return params
 
 
 class _Checker:
-    """Checks a value against the admin's limit, then the workflow's bound."""
+    """Checks a value against the admin's limit."""
 
     def __init__(self, workflow: Workflow, limits: Limits) -> None:
         self.workflow = workflow
@@ -90,10 +96,6 @@ class _Checker:
             raise RequestError(f"{label} {value:g} is below the minimum {low:g}.")
         if high is not None and value > high:
             raise RequestError(f"{label} {value:g} is above the maximum {high:g} allowed here.")
-        bounds = self.workflow.meta.bounds.get(name)
-        problem = bounds.problem(name, value, self.workflow.title) if bounds else None
-        if problem:
-            raise RequestError(problem)
         return value
 
     def largest_side(self) -> int:
@@ -106,13 +108,11 @@ class _Checker:
 
 
 def _size(
-    workflow: Workflow, parameters: ParameterMap, wanted: RequestOptions, checker: _Checker
+    workflow: Workflow, wanted: RequestOptions, checker: _Checker
 ) -> tuple[int | None, int | None]:
     width, height = wanted.width, wanted.height
     if wanted.aspect is not None:
-        area = _workflow_value(workflow, parameters, "width") * _workflow_value(
-            workflow, parameters, "height"
-        )
+        area = _workflow_value(workflow, "width") * _workflow_value(workflow, "height")
         width, height = _aspect_size(area, wanted.aspect, checker.largest_side())
     return (
         checker.check("width", width, SIZE_MULTIPLE, checker.limits.max_size),
@@ -133,27 +133,12 @@ def _round_side(side: float, largest: int) -> int:
     return min(rounded, largest // SIZE_MULTIPLE * SIZE_MULTIPLE)
 
 
-def _workflow_value(workflow: Workflow, parameters: ParameterMap, name: str) -> int:
+def _workflow_value(workflow: Workflow, name: str) -> int:
     value = workflow.meta.defaults.get(name)
     if value is None:
-        target = parameters[name][0]
+        target = workflow.parameters[name][0]
         value = workflow.graph[target.node]["inputs"][target.input]
     return int(value)
-
-
-def _check_image_count(workflow: Workflow, slots: int, given: int) -> None:
-    if given and not slots:
-        raise RequestError(
-            f"Workflow '{workflow.title}' does not take an input image; "
-            "choose an image-to-image model to use the attached image."
-        )
-    if given < slots:
-        needed = "an input image" if slots == 1 else f"{slots} input images"
-        raise RequestError(f"Workflow '{workflow.title}' needs {needed}; attach it to the message.")
-    if given > slots:
-        raise RequestError(
-            f"Workflow '{workflow.title}' takes {slots} input image(s), but {given} were attached."
-        )
 
 
 def _lora(lora: LoraRequest) -> Lora:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from PIL import Image
 
@@ -43,15 +43,30 @@ def apply(
         raise RequestError(str(error)) from None
 
 
+_Checked = TypeVar("_Checked")
+
+
+async def _against_server(
+    pool: BackendPool, server: ComfyServer, check: Callable[[Mapping[str, Any]], _Checked]
+) -> _Checked:
+    """``check`` the server's nodes and models; a ``PromptRejected`` refreshes the cached
+    list once and checks again, in case the admin just installed what was missing."""
+    try:
+        return check(await pool.object_info(server))
+    except PromptRejected:
+        return check(await pool.object_info(server, refresh=True))
+
+
 async def prepare(
     pool: BackendPool, server: ComfyServer, workflow: Workflow, params: GenerationParams
 ) -> PreparedPrompt:
-    """Apply and validate against the server's nodes and models; a miss refreshes
-    the cached list once, in case the admin just installed what was missing."""
-    try:
-        return _checked(workflow, params, await pool.object_info(server))
-    except PromptRejected:
-        return _checked(workflow, params, await pool.object_info(server, refresh=True))
+    """Apply ``params`` and validate the result against the server."""
+    return await _against_server(pool, server, lambda info: _checked(workflow, params, info))
+
+
+async def check_workflow(pool: BackendPool, server: ComfyServer, workflow: Workflow) -> None:
+    """Validate ``workflow`` as it stands against the server."""
+    await _against_server(pool, server, lambda info: check_against(workflow.graph, info))
 
 
 def _checked(

@@ -61,7 +61,8 @@ def progress_summary(snapshot: ProgressSnapshot) -> dict[str, Any]:
     """The JSON-ready progress kept on a record (no preview image)."""
     return {
         "text": snapshot.describe(),
-        "phase": snapshot.phase,
+        "stage": snapshot.stage.value,
+        "phase": snapshot.activity,
         "percent": round(snapshot.percent, 1),
         "step": snapshot.step,
         "steps": snapshot.steps,

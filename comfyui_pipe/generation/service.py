@@ -26,21 +26,15 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Self
 
-from comfyui_pipe.comfy import (
-    ComfyClient,
-    ComfyError,
-    ComfyServer,
-    Job,
-    JobInterrupted,
-    JobResult,
-    JobTimedOut,
-)
+from comfyui_pipe.comfy import ComfyError, ComfyServer, Job, JobInterrupted, JobResult, JobTimedOut
+from comfyui_pipe.errors import UserError
+from comfyui_pipe.progress import ProgressTracker, Stage
 from comfyui_pipe.workflow import PreparedPrompt, Workflow
 
-from .backends import BackendPool
+from .backends import BackendHealth, BackendPool
 from .errors import JobNotFound, OutputNotStored, TooManyJobs, UnknownWorkflow, for_user
 from .limits import Limits, build_params
-from .prepare import apply, generation_metadata, prepare, submit, verify_image
+from .prepare import apply, check_workflow, generation_metadata, prepare, submit, verify_image
 from .progress_relay import ProgressCallback, ProgressRelay, progress_summary
 from .records import JobRecord, JobState, JobStore
 from .request import GenerationRequest, InputImage
@@ -52,7 +46,7 @@ __all__ = ["GenerationRequest", "GenerationService", "InputImage", "Policy"]
 logger = logging.getLogger(__name__)
 
 PERSIST_PROGRESS_EVERY = 2.0
-"""Seconds between progress writes to the store (phase changes are written at once)."""
+"""Seconds between progress writes to the store; a change of state is written at once."""
 SHUTDOWN_MESSAGE = "The generation was stopped because the server shut down."
 
 
@@ -62,6 +56,15 @@ class Policy:
     jobs_per_user: int = 2
     job_timeout: float = 900.0
     previews: bool = True
+
+
+_FINAL_STAGES = {
+    JobState.QUEUED: Stage.CANCELLED,
+    JobState.RUNNING: Stage.CANCELLED,
+    JobState.COMPLETED: Stage.DONE,
+    JobState.FAILED: Stage.FAILED,
+    JobState.CANCELLED: Stage.CANCELLED,
+}
 
 
 @dataclass(eq=False)
@@ -156,6 +159,34 @@ class GenerationService:
                 self._retiring.add(task)
                 task.add_done_callback(self._retiring.discard)
 
+    async def models(self, folders: list[str]) -> dict[str, list[str]]:
+        """The model files in each of ``folders`` on the least busy reachable backend."""
+        try:
+            server = await self._pool.pick()
+            found = await asyncio.gather(*(server.client.models(folder) for folder in folders))
+        except ComfyError as error:
+            raise for_user(error) from error
+        return dict(zip(folders, found, strict=True))
+
+    async def health(self) -> list[BackendHealth]:
+        return await self._pool.health()
+
+    async def object_info(self) -> dict[str, object]:
+        """The node schemas (``/object_info``) of the least busy reachable backend."""
+        try:
+            return await self._pool.object_info(await self._pool.pick())
+        except ComfyError as error:
+            raise for_user(error) from error
+
+    async def check(self, workflow: Workflow) -> None:
+        """Raise ``PromptRejected`` (or ``ComfyUIUnavailable``) unless a backend has every
+        node and model ``workflow`` needs and accepts its values."""
+        try:
+            server = await self._pool.pick()
+            await check_workflow(self._pool, server, workflow)
+        except ComfyError as error:
+            raise for_user(error) from error
+
     def running(self, owner_id: str) -> int:
         """The owner's jobs that have not ended yet in this process."""
         return sum(1 for entry in self._active.values() if entry.record.owner_id == owner_id)
@@ -165,7 +196,7 @@ class GenerationService:
     ) -> JobRecord:
         """Validate and queue ``request``; the returned record is kept up to date.
 
-        Raises a :class:`ComfyError` (``RequestError`` & co., ``PromptRejected``,
+        Raises a :class:`UserError` (``RequestError`` & co., ``PromptRejected``,
         ``ComfyUIUnavailable``) with nothing left queued; the record is then
         already marked failed. ``on_progress(record, snapshot)`` gets the latest
         snapshot each time it is free (a slow callback skips intermediate ones).
@@ -197,7 +228,7 @@ class GenerationService:
             if entry is not None:
                 self._end(entry)
             await self._fail_unqueued(record, error)
-            shown = for_user(error) if isinstance(error, ComfyError) else error
+            shown = for_user(error) if isinstance(error, UserError) else error
             if shown is not error:
                 raise shown from error
             raise
@@ -250,9 +281,9 @@ class GenerationService:
                     (await server.client.upload_image(image.data, image.filename)).reference
                     for image in request.images
                 ]
-                seed = prepared.applied.get("seed")
+                uploaded = replace(params, images=tuple(names), seed=prepared.applied.get("seed"))
                 object_info = await entry.pool.object_info(server)
-                prepared = apply(workflow, replace(params, images=names, seed=seed), object_info)
+                prepared = apply(workflow, uploaded, object_info)
             entry.job = await submit(server, prepared.graph)
         return server, prepared
 
@@ -263,7 +294,7 @@ class GenerationService:
             record.state = JobState.FAILED
             record.error = (
                 str(for_user(error))
-                if isinstance(error, ComfyError)
+                if isinstance(error, UserError)
                 else "The generation could not be started."
             )
         record.finished_at = time.time()
@@ -283,6 +314,7 @@ class GenerationService:
         assert job is not None
         record.backend, record.prompt_id = server.client.base_url, job.prompt_id
         record.params = generation_metadata(workflow, prepared)
+        tracker = ProgressTracker(prepared.graph)
         relay = ProgressRelay(record, on_progress) if on_progress else None
         try:
             await self._save(record)
@@ -290,19 +322,16 @@ class GenerationService:
                 await job.cancel()
             try:
                 async with asyncio.timeout(entry.policy.job_timeout):
-                    await self._track(entry, job, relay)
+                    await self._track(entry, job, tracker, relay)
                     result = await job.result()
             except TimeoutError:
                 await job.cancel()
                 raise JobTimedOut(job.prompt_id, entry.policy.job_timeout) from None
-            finally:
-                if relay is not None:
-                    await relay.close()
             await self._store_outputs(record, server, result)
             record.state = JobState.COMPLETED
         except JobInterrupted as error:
             record.state, record.error = JobState.CANCELLED, str(error)
-        except ComfyError as error:
+        except UserError as error:
             record.state, record.error = JobState.FAILED, str(for_user(error))
         except asyncio.CancelledError:
             # The service is closing: nobody will collect this job's outputs.
@@ -313,25 +342,45 @@ class GenerationService:
             logger.exception("generation %s failed", record.id)
             record.state, record.error = JobState.FAILED, "The generation failed unexpectedly."
         finally:
+            tracker.finish(_FINAL_STAGES[record.state])
+            self._publish(entry, tracker, relay)
+            if relay is not None:
+                await relay.close()
             record.finished_at = time.time()
             await self._save(record)
             self._end(entry)
 
-    async def _track(self, entry: _ActiveJob, job: Job, relay: ProgressRelay | None) -> None:
+    async def _track(
+        self, entry: _ActiveJob, job: Job, tracker: ProgressTracker, relay: ProgressRelay | None
+    ) -> None:
+        """Follow the job's events until it settles. The record is written when the job
+        starts, and its progress at most every ``PERSIST_PROGRESS_EVERY`` seconds."""
         record = entry.record
-        last_phase, last_saved = None, time.monotonic()
-        async for snapshot in job.updates():
-            if not entry.policy.previews and snapshot.preview is not None:
-                snapshot = replace(snapshot, preview=None)
-            if snapshot.started and record.started_at is None:
-                record.state, record.started_at = JobState.RUNNING, time.time()
-            record.progress = progress_summary(snapshot)
-            if relay is not None:
-                relay.push(snapshot)
+        last_saved = time.monotonic()
+        async for update in job.events():
+            tracker.feed(update)
+            started = self._publish(entry, tracker, relay)
             now = time.monotonic()
-            if snapshot.phase != last_phase or now - last_saved >= PERSIST_PROGRESS_EVERY:
-                last_phase, last_saved = snapshot.phase, now
+            if started or now - last_saved >= PERSIST_PROGRESS_EVERY:
+                last_saved = now
                 await self._save(record)
+
+    def _publish(
+        self, entry: _ActiveJob, tracker: ProgressTracker, relay: ProgressRelay | None
+    ) -> bool:
+        """Put the tracker's snapshot on the record and pass it on; True when it shows
+        that the job has just started running."""
+        record = entry.record
+        snapshot = tracker.snapshot()
+        if not entry.policy.previews and snapshot.preview is not None:
+            snapshot = replace(snapshot, preview=None)
+        record.progress = progress_summary(snapshot)
+        if relay is not None:
+            relay.push(snapshot)
+        if snapshot.started and record.state is JobState.QUEUED:
+            record.state, record.started_at = JobState.RUNNING, time.time()
+            return True
+        return False
 
     async def _store_outputs(
         self, record: JobRecord, server: ComfyServer, result: JobResult
@@ -341,7 +390,7 @@ class GenerationService:
             async with server.client.stream_output(ref) as chunks:
                 try:
                     stored = await self._sink.save(record, ref, chunks, dict(record.params))
-                except ComfyError:
+                except UserError:
                     raise
                 except Exception as error:
                     logger.exception("storing %s of generation %s", ref.filename, record.id)
@@ -374,17 +423,10 @@ class GenerationService:
         if record.state.terminal:
             return record
         if record.backend and record.prompt_id:
-            pool = self._pool
-            async with ComfyClient(
-                record.backend,
-                headers=pool.headers,
-                token=pool.token,
-                timeout=pool.timeouts.connect,
-            ) as client:
-                try:
-                    await client.cancel(record.prompt_id)
-                except ComfyError as error:
-                    raise for_user(error) from error
+            try:
+                await self._pool.cancel(record.backend, record.prompt_id)
+            except ComfyError as error:
+                raise for_user(error) from error
         record.state, record.error = JobState.CANCELLED, "The generation was cancelled."
         record.finished_at = time.time()
         await self._store.update(record)

@@ -19,13 +19,13 @@ from open_webui.models.chats import Chats
 from open_webui.models.files import FileForm, Files
 from open_webui.storage.provider import Storage
 
-from comfyui_pipe.comfy.errors import ComfyError
 from comfyui_pipe.comfy.outputs import OutputRef
+from comfyui_pipe.errors import UserError
 from comfyui_pipe.generation.records import JobRecord
 from comfyui_pipe.generation.sink import StoredFile
 
 
-class FileNotStored(ComfyError):
+class FileNotStored(UserError):
     def __init__(self, name: str) -> None:
         super().__init__(f"The output '{name}' could not be saved in Open WebUI's files.")
 

@@ -5,21 +5,27 @@ read access; a pipe's models have none until an admin configures them. For
 each workflow model without a row we create one that everyone may read, owned
 by an admin (Open WebUI's model history needs an owner). Rows that exist are
 the admin's and stay as they are. Until the first admin signs up there is no
-one to own them and no user to show them to, so publishing waits.
+one to own them and no user to show them to, so publishing waits for one.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterable
 
 from open_webui.models.models import ModelForm, ModelMeta, ModelParams, Models
 from open_webui.models.users import Users
 
 from comfyui_pipe.openwebui.function_source import FUNCTION_ID
-from comfyui_pipe.workflow import Workflow, detect_parameters
+from comfyui_pipe.workflow import Workflow
+
+log = logging.getLogger(__name__)
 
 MODEL_NAME_PREFIX = "ComfyUI · "
 PUBLIC_READ = {"principal_type": "user", "principal_id": "*", "permission": "read"}
+ADMIN_POLL_INTERVAL = 0.5
+"""Seconds between looks for the first admin while there is none."""
 
 
 def model_id(workflow: Workflow) -> str:
@@ -30,23 +36,25 @@ def model_name(workflow: Workflow) -> str:
     return MODEL_NAME_PREFIX + workflow.title
 
 
-def takes_images(workflow: Workflow) -> bool:
-    return bool(detect_parameters(workflow.graph)["images"])
-
-
 class ModelPublisher:
-    """Creates the missing rows; remembers what it has seen so repeat calls cost nothing."""
+    """Creates the missing rows when the workflows change (``publish``); remembers what it
+    has seen so repeat calls cost nothing. ``aclose`` stops a wait for the first admin."""
 
-    def __init__(self) -> None:
+    def __init__(self, admin_poll_interval: float = ADMIN_POLL_INTERVAL) -> None:
         self._published: set[str] = set()
+        self._admin_poll_interval = admin_poll_interval
+        self._waiting: list[Workflow] = []
+        self._waiter: asyncio.Task[None] | None = None
 
     async def publish(self, workflows: Iterable[Workflow]) -> list[str]:
-        """Returns the ids of the rows created."""
+        """Returns the ids of the rows created; with no admin yet, they are created as
+        soon as one signs up."""
         pending = [w for w in workflows if model_id(w) not in self._published]
         if not pending:
             return []
         owner = await Users.get_super_admin_user()
         if owner is None:
+            self._wait_for_admin(pending)
             return []
         created = []
         for workflow in pending:
@@ -55,6 +63,27 @@ class ModelPublisher:
                 created.append(model_id(workflow))
             self._published.add(model_id(workflow))
         return created
+
+    async def aclose(self) -> None:
+        if self._waiter is not None:
+            self._waiter.cancel()
+            await asyncio.gather(self._waiter, return_exceptions=True)
+
+    def _wait_for_admin(self, workflows: list[Workflow]) -> None:
+        self._waiting = workflows
+        if self._waiter is None or self._waiter.done():
+            self._waiter = asyncio.create_task(self._publish_once_admin_exists())
+
+    async def _publish_once_admin_exists(self) -> None:
+        # Open WebUI announces no signup in-process: look until the first admin is there.
+        while True:
+            if await Users.get_super_admin_user() is not None:
+                break
+            await asyncio.sleep(self._admin_poll_interval)
+        try:
+            await self.publish(self._waiting)
+        except Exception:
+            log.exception("Publishing the ComfyUI models failed")
 
 
 def _public_model(workflow: Workflow) -> ModelForm:
@@ -65,7 +94,7 @@ def _public_model(workflow: Workflow) -> ModelForm:
         meta=ModelMeta(
             description=workflow.meta.description or None,
             # vision lets users attach images in the chat input
-            capabilities={"vision": takes_images(workflow), "citations": False},
+            capabilities={"vision": workflow.image_inputs > 0, "citations": False},
         ),
         params=ModelParams(),
         access_grants=[PUBLIC_READ],

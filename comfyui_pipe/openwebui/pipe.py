@@ -9,26 +9,22 @@ the user reads a sentence in the chat, never a stack trace.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
-import mimetypes
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from open_webui.models.files import Files
-from open_webui.storage.provider import Storage
+from open_webui.models.users import Users
 
-from comfyui_pipe.comfy.errors import ComfyError
-from comfyui_pipe.generation.errors import RequestError
-from comfyui_pipe.generation.options import RequestOptions, parse_message
+from comfyui_pipe.errors import UserError
+from comfyui_pipe.generation.options import RequestOptions, parse_message, parse_size
 from comfyui_pipe.generation.records import JobRecord, JobState
 from comfyui_pipe.generation.service import GenerationRequest, GenerationService, InputImage
 from comfyui_pipe.generation.sink import StoredFile
 from comfyui_pipe.openwebui.files import file_content_url
+from comfyui_pipe.openwebui.input_images import image_from_data_url, image_from_file
 from comfyui_pipe.openwebui.model_access import model_name
 from comfyui_pipe.openwebui.progress_events import ChatProgress
 from comfyui_pipe.openwebui.runtime import get_runtime
@@ -38,7 +34,6 @@ from comfyui_pipe.progress.snapshot import ProgressSnapshot
 log = logging.getLogger(__name__)
 
 CANCEL_TIMEOUT = 10.0
-UNKNOWN_TYPE = "application/octet-stream"
 TASK_ANSWER = "This model only generates images; it has nothing to add here."
 CANCELLED_MESSAGE = "⏹️ Generation cancelled."
 UNEXPECTED_FAILURE = "⚠️ The image could not be generated because of an unexpected error."
@@ -55,13 +50,7 @@ class Pipe:
 
     async def pipes(self) -> list[dict[str, str]]:
         """The chat models, one per offered workflow; never asks ComfyUI."""
-        # Open WebUI calls pipes() without a request: the runtime lives on its app.
-        from open_webui.main import app
-
-        runtime = await get_runtime(app)
-        workflows = await runtime.workflows()
-        # Rows are published once an admin exists to own them, possibly after startup.
-        await runtime.models.publish(workflows.values())
+        workflows = await (await get_runtime()).workflows()
         return [
             {"id": workflow.id, "name": model_name(workflow)} for workflow in workflows.values()
         ]
@@ -84,7 +73,9 @@ class Pipe:
         try:
             text, images = last_user_message(body.get("messages", []))
             files = message_files(__files__ or [], metadata)
-            images += [await read_owui_file(file_id, __user__) for file_id in files]
+            if files:
+                user = await Users.get_user_by_id(__user__["id"])
+                images += [await image_from_file(file_id, user) for file_id in files]
             parsed = parse_message(text)
             request = GenerationRequest(
                 owner_id=__user__["id"],
@@ -101,7 +92,7 @@ class Pipe:
                 metadata, __event_emitter__, previews=service.policy.previews
             )
             return await run_generation(service, request, progress)
-        except ComfyError as error:
+        except UserError as error:
             return failure_message(error)
         except Exception:
             log.exception("The ComfyUI pipe failed")
@@ -124,7 +115,7 @@ async def run_generation(
 ) -> str:
     """Start, follow and finish one generation; the returned text is the assistant's reply.
 
-    A refused request raises ``ComfyError`` from here before anything is queued.
+    A refused request raises ``UserError`` from here before anything is queued.
     """
 
     async def on_progress(record: JobRecord, snapshot: ProgressSnapshot) -> None:
@@ -203,19 +194,6 @@ def last_user_message(messages: list[dict[str, Any]]) -> tuple[str, list[InputIm
     return "\n".join(texts), images
 
 
-def image_from_data_url(url: str, name: str) -> InputImage:
-    header, sep, payload = url.partition(",")
-    if not (url.startswith("data:") and sep and header.endswith(";base64")):
-        raise not_readable(name)
-    content_type = header.removeprefix("data:").removesuffix(";base64") or UNKNOWN_TYPE
-    try:
-        data = base64.b64decode(payload, validate=True)
-    except binascii.Error:
-        raise not_readable(name) from None
-    extension = mimetypes.guess_extension(content_type) or ""
-    return InputImage(filename=name + extension, data=data, content_type=content_type)
-
-
 def message_files(files: list[dict[str, Any]], metadata: dict[str, Any]) -> list[str]:
     """The ids of the non-image files attached to the message being answered.
 
@@ -247,23 +225,6 @@ def is_inline_image(item: dict[str, Any]) -> bool:
     return item.get("type") == "image" or raster
 
 
-async def read_owui_file(file_id: str, user: dict[str, Any]) -> InputImage:
-    file = await Files.get_file_by_id(file_id)
-    if file is None or (file.user_id != user["id"] and user.get("role") != "admin"):
-        raise not_readable(file_id)
-    meta = file.meta or {}
-    content_type = (
-        meta.get("content_type") or mimetypes.guess_type(file.filename)[0] or UNKNOWN_TYPE
-    )
-    local_path = await asyncio.to_thread(Storage.get_file, file.path)
-    data = await asyncio.to_thread(Path(local_path).read_bytes)
-    return InputImage(filename=file.filename, data=data, content_type=content_type)
-
-
-def not_readable(name: str) -> RequestError:
-    return RequestError(f"The attached file '{name}' could not be read.")
-
-
 def workflow_id_of(model_id: str) -> str:
     """``comfyui.sdxl_txt2img`` → ``sdxl_txt2img``."""
     return model_id.split(".", 1)[1] if "." in model_id else model_id
@@ -271,10 +232,8 @@ def workflow_id_of(model_id: str) -> str:
 
 def user_defaults(valves: UserValves) -> RequestOptions:
     """A user's saved defaults, the size read with the same parser as inline options."""
-    size = valves.size.strip()
-    saved = parse_message(f"--ar {size}" if ":" in size else size).options
     return replace(
-        saved,
+        parse_size(valves.size),
         steps=valves.steps,
         cfg=valves.cfg,
         count=valves.count,
@@ -282,7 +241,7 @@ def user_defaults(valves: UserValves) -> RequestOptions:
     )
 
 
-def failure_message(error: ComfyError) -> str:
+def failure_message(error: UserError) -> str:
     return f"⚠️ {error}"
 
 

@@ -3,27 +3,25 @@
 Open WebUI's ``__event_emitter__`` writes every ``status`` event into the
 saved chat (one database write each), so the frequent updates go through an
 emitter built with ``update_db=False``: throttled, and sent at once whenever
-the phase changes. Only the final status and the final ``files`` list are
+the stage changes. Only the final status and the final ``files`` list are
 persisted, which is what a reloaded chat shows.
 """
 
 from __future__ import annotations
 
 import base64
-import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from comfyui_pipe.comfy.events import Preview
 from comfyui_pipe.generation.sink import StoredFile
-from comfyui_pipe.progress.snapshot import ProgressSnapshot
+from comfyui_pipe.progress import ProgressSnapshot, Stage
 
 Emitter = Callable[[dict[str, Any]], Awaitable[Any]]
 
 STATUS_INTERVAL = 0.5
 PREVIEW_INTERVAL = 1.0
-_STEP_COUNT = re.compile(r"\d+/\d+")
 
 
 class ChatProgress:
@@ -45,7 +43,7 @@ class ChatProgress:
         self._status_interval = status_interval
         self._preview_interval = preview_interval
         self._clock = clock
-        self._last_phase: str | None = None
+        self._last_stage: Stage | None = None
         self._last_status_at = float("-inf")
         self._last_preview: Preview | None = None
         self._last_preview_at = float("-inf")
@@ -61,13 +59,13 @@ class ChatProgress:
         return cls(live or persisted, persisted, previews=previews)
 
     async def update(self, snapshot: ProgressSnapshot) -> None:
-        """Forward a snapshot if the phase changed or enough time has passed."""
+        """Forward a snapshot if the stage changed or enough time has passed."""
         if snapshot.finished:
             return  # the outcome is for finish(), persisted
         now = self._clock()
-        phase = phase_kind(snapshot.phase)
-        if phase != self._last_phase or now - self._last_status_at >= self._status_interval:
-            self._last_phase = phase
+        stage = snapshot.stage
+        if stage is not self._last_stage or now - self._last_status_at >= self._status_interval:
+            self._last_stage = stage
             self._last_status_at = now
             await self._live(status_event(snapshot.describe(), done=False))
         preview = snapshot.preview
@@ -93,11 +91,6 @@ class ChatProgress:
     async def replace_content(self, content: str) -> None:
         """Persist ``content`` as the message's text (for when the pipe cannot return it)."""
         await self._persisted({"type": "replace", "data": {"content": content}})
-
-
-def phase_kind(phase: str) -> str:
-    """The phase without its step counter: "Sampling 12/30" and "Sampling 13/30" are one."""
-    return _STEP_COUNT.sub("", phase)
 
 
 def status_event(description: str, *, done: bool) -> dict[str, Any]:

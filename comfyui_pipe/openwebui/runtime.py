@@ -4,7 +4,8 @@
 Open WebUI too (then the Pipe is the first caller), and brings it up to date
 with the admin's valves on every call: the valves live in the database (the
 function's valves, the same store Open WebUI's admin form writes), so a
-change made by any worker process is picked up by all of them.
+change made by any worker process is picked up by all of them. Whenever the
+offered workflows change, their chat models are published (see ``model_access``).
 """
 
 from __future__ import annotations
@@ -84,14 +85,7 @@ class PluginRuntime:
         self._applied: Valves | None = None
         self._pool: BackendPool | None = None
         self._service: GenerationService | None = None
-        # The Pipe publishes the models it lists: that is where users come to see them.
-        self.models = ModelPublisher()
-
-    @property
-    def pool(self) -> BackendPool:
-        if self._pool is None:
-            raise RuntimeError("The plugin runtime has not been started (use get_runtime).")
-        return self._pool
+        self._models = ModelPublisher()
 
     @property
     def service(self) -> GenerationService:
@@ -122,6 +116,7 @@ class PluginRuntime:
             workflows = enabled_workflows(await self._all_workflows(), valves)
             if self._service is not None:
                 self._service.reconfigure(workflows=workflows)
+            await self._models.publish(workflows.values())
 
     async def refresh(self) -> None:
         """Bring the service up to date with the stored valves (a no-op when unchanged)."""
@@ -137,6 +132,7 @@ class PluginRuntime:
                 # The service owns its pools and closes a replaced one after its last job.
                 self._pool = backend_config.build_pool()
                 self._backend_config = backend_config
+            assert self._pool is not None
             workflows = enabled_workflows(await self._all_workflows(), valves)
             if self._service is None:
                 self._service = GenerationService(
@@ -146,10 +142,12 @@ class PluginRuntime:
                 self._service.reconfigure(
                     pool=self._pool, workflows=workflows, policy=policy_of(valves)
                 )
+            await self._models.publish(workflows.values())
             self._applied = valves
 
     async def aclose(self) -> None:
         async with self._lock:
+            await self._models.aclose()
             if self._service is not None:
                 await self._service.aclose()
 
@@ -173,8 +171,18 @@ def enabled_workflows(workflows: dict[str, Workflow], valves: Valves) -> dict[st
     }
 
 
-async def get_runtime(app: Any) -> PluginRuntime:
-    """This process's runtime for ``app`` (created on first use), current with the valves."""
+def host_app() -> Any:
+    """Open WebUI's app, for callers Open WebUI gives no request (``pipes()``). Imported
+    when first asked for: importing it builds the whole app."""
+    from open_webui.main import app
+
+    return app
+
+
+async def get_runtime(app: Any | None = None) -> PluginRuntime:
+    """This process's runtime for ``app`` (Open WebUI's own by default, created on first
+    use), current with the valves."""
+    app = app if app is not None else host_app()
     runtime = getattr(app.state, STATE_NAME, None)
     if runtime is None:
         runtime = PluginRuntime(async_engine)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -63,7 +63,12 @@ JobStateName = Literal["queued", "running", "completed", "failed", "cancelled"]
 
 class JobProgress(BaseModel):
     text: str = Field(description="The line a chat shows, e.g. 'Sampling 12/30 · 40%'.")
-    phase: str = Field(description="Waiting, loading, sampling 12/30, decoding, done, …")
+    stage: str = Field(
+        "waiting",
+        description="What the job is doing: waiting, queued, starting, loading, encoding, "
+        "running, sampling, decoding, upscaling, saving, done, failed or cancelled.",
+    )
+    phase: str = Field(description="The stage in words: 'Sampling 12/30', 'Decoding', …")
     percent: float = Field(description="0–100.")
     step: int | None = Field(None, description="Sampler step reached.")
     steps: int | None = Field(None, description="Sampler steps in all.")
@@ -270,12 +275,13 @@ class ErrorOut(BaseModel):
     detail: str = Field(description="What went wrong, as a sentence.")
 
 
-SettingsUpdate = create_model(
+_optional_settings: dict[str, Any] = {
+    name: (cast(Any, field.annotation) | None, Field(None, description=field.description))
+    for name, field in Valves.model_fields.items()
+}
+SettingsUpdate: Any = create_model(
     "SettingsUpdate",
     __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [{"max_steps": 60}]}),
     __doc__="Any subset of the settings; the rest keep their values.",
-    **{
-        name: (field.annotation | None, Field(None, description=field.description))
-        for name, field in Valves.model_fields.items()
-    },
+    **_optional_settings,
 )

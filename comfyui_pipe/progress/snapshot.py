@@ -1,4 +1,4 @@
-"""What a job looks like to the user at one moment."""
+"""What a job looks like to the user at one moment, and the only words for it."""
 
 from __future__ import annotations
 
@@ -7,12 +7,27 @@ from dataclasses import dataclass
 
 from comfyui_pipe.comfy.events import Preview
 
+from .stage import Stage
+
+_STAGE_WORDS = {
+    Stage.WAITING: "Waiting for ComfyUI",
+    Stage.STARTING: "Starting",
+    Stage.LOADING: "Loading model",
+    Stage.ENCODING: "Encoding image",
+    Stage.DECODING: "Decoding",
+    Stage.UPSCALING: "Upscaling",
+    Stage.SAVING: "Saving",
+    Stage.DONE: "Done",
+    Stage.FAILED: "Failed",
+    Stage.CANCELLED: "Cancelled",
+}
+
 
 @dataclass(frozen=True)
 class ProgressSnapshot:
     percent: float
     """0–100; never lower than in an earlier snapshot of the same job."""
-    phase: str
+    stage: Stage
     step: int | None
     """Step of the latest sampler, kept while later non-sampler nodes run."""
     steps: int | None
@@ -23,15 +38,32 @@ class ProgressSnapshot:
     """Time left for the sampler steps still to run; None until a step rate is known."""
     preview: Preview | None
     started: bool
-    finished: bool
     elapsed_seconds: float
     """Since the job was tracked (queueing included); frozen once finished."""
+    node_title: str | None = None
+    """The running node's title, for the ``RUNNING`` stage."""
+
+    @property
+    def finished(self) -> bool:
+        return self.stage.finished
+
+    @property
+    def activity(self) -> str:
+        """A short phrase for the stage, e.g. ``Sampling 12/30`` or ``Queued (#2 of 3)``."""
+        if self.stage is Stage.SAMPLING:
+            return f"Sampling {self.step or 0}/{self.steps or 0}"
+        if self.stage is Stage.QUEUED:
+            of_total = f" of {self.queue_total}" if self.queue_total else ""
+            return f"Queued (#{self.queue_position}{of_total})"
+        if self.stage is Stage.RUNNING:
+            return f"Running {self.node_title or 'a node'}"
+        return _STAGE_WORDS[self.stage]
 
     def describe(self) -> str:
         """One line for a chat status, e.g. ``Sampling 12/30 · 40% · ~6 s left``."""
         if not self.started or self.finished:
-            return self.phase
-        parts = [self.phase, f"{math.floor(self.percent)}%"]
+            return self.activity
+        parts = [self.activity, f"{math.floor(self.percent)}%"]
         if self.eta_seconds is not None:
             parts.append(f"~{format_duration(self.eta_seconds)} left")
         return " · ".join(parts)

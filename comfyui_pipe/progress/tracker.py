@@ -19,33 +19,33 @@ from comfyui_pipe.comfy.events import (
     Progress,
     ProgressState,
 )
+from comfyui_pipe.comfy.queue import QueuePosition
+from comfyui_pipe.workflow.graph import Graph, class_of, title_of
 
-from . import phases
-from .graph import estimated_steps, node_weights
 from .rate import StepRate, StepTick
 from .snapshot import ProgressSnapshot
+from .stage import Stage, stage_of_node
+from .weights import estimated_steps, node_weights
 
 # 100 % means the job succeeded; all nodes finishing (or cached) is not quite that yet.
 _CEILING_BEFORE_SUCCESS = 99.0
 
 
 class ProgressTracker:
-    """Feed it the events of one prompt; ask it for snapshots.
+    """Feed it the events of one prompt; ask it for snapshots; tell it how the job ended.
 
     ``prompt`` is the API-format graph that was submitted. Node ids that are
     not in it (nodes expanded at run time) are tolerated and ignored.
     """
 
-    def __init__(
-        self, prompt: Mapping[str, Any], clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, prompt: Graph, clock: Callable[[], float] = time.monotonic) -> None:
         self._graph = prompt
         self._weights = node_weights(prompt)
         self._sampler_steps = estimated_steps(prompt)
         self._clock = clock
         self._created_at = clock()
         self._finished_at: float | None = None
-        self._outcome: str | None = None
+        self._outcome: Stage | None = None
         self._started = False
         self._current: str | None = None
         self._done: set[str] = set()
@@ -58,22 +58,20 @@ class ProgressTracker:
         self._queue_total: int | None = None
         self._preview: Preview | None = None
 
-    def set_queue_position(self, position: int | None, total: int | None) -> None:
-        self._queue_position = position
-        self._queue_total = total
-
-    def feed(self, event: Event) -> None:
+    def feed(self, event: Event | QueuePosition) -> None:
         if self._outcome is not None:
             return
         match event:
+            case QueuePosition(position=position, total=total):
+                self._queue_position, self._queue_total = position, total
             case ExecutionStart():
                 self._started = True
             case ExecutionCached(nodes=nodes):
                 self._mark_done(*nodes)
             case Executing(node=None):
                 # Old servers end a prompt with this alone; newer ones after the terminal event.
-                self._finish(phases.DONE)
-            case Executing(node=node):
+                self._finish(Stage.DONE)
+            case Executing(node=str(node)):
                 self._enter(node)
             case Progress():
                 self._progress(event)
@@ -82,17 +80,28 @@ class ProgressTracker:
             case Executed(node=node):
                 self._mark_done(node)
             case ExecutionSuccess():
-                self._finish(phases.DONE)
+                self._finish(Stage.DONE)
             case ExecutionError() if event.blocked:
                 # Only this branch stops; the rest of the prompt goes on.
                 self._mark_done(event.node_id)
             case ExecutionError():
-                self._finish(phases.FAILED)
+                self._finish(Stage.FAILED)
             case ExecutionInterrupted():
-                self._finish(phases.CANCELLED)
+                self._finish(Stage.CANCELLED)
             case Preview():
                 self._preview = event
-        if self._outcome == phases.DONE:
+        self._update_percent()
+
+    def finish(self, outcome: Stage) -> None:
+        """How the job ended, whoever learnt it (its events, a reconciliation, a cancel,
+        a deadline, storing its outputs); overrides what the events alone suggested."""
+        if self._finished_at is None:
+            self._finished_at = self._clock()
+        self._outcome = outcome
+        self._update_percent()
+
+    def _update_percent(self) -> None:
+        if self._outcome is Stage.DONE:
             self._percent = 100.0
         else:
             self._percent = max(self._percent, self._work_done())
@@ -102,9 +111,10 @@ class ProgressTracker:
 
     def snapshot(self) -> ProgressSnapshot:
         now = self._clock() if self._finished_at is None else self._finished_at
+        stage = self._stage()
         return ProgressSnapshot(
             percent=self._percent,
-            phase=self._phase(),
+            stage=stage,
             step=self._step,
             steps=self._steps,
             queue_position=None if self._left_queue() else self._queue_position,
@@ -112,8 +122,10 @@ class ProgressTracker:
             eta_seconds=self._eta(now),
             preview=self._preview,
             started=self._started,
-            finished=self._outcome is not None,
             elapsed_seconds=now - self._created_at,
+            node_title=title_of(self._graph, self._current)
+            if stage is Stage.RUNNING and self._current is not None
+            else None,
         )
 
     def _enter(self, node: str) -> None:
@@ -153,7 +165,7 @@ class ProgressTracker:
     def _mark_done(self, *nodes: str | None) -> None:
         self._done.update(node for node in nodes if node in self._weights)
 
-    def _finish(self, outcome: str) -> None:
+    def _finish(self, outcome: Stage) -> None:
         self._outcome = outcome
         self._finished_at = self._clock()
 
@@ -166,18 +178,18 @@ class ProgressTracker:
         )
         return min(_CEILING_BEFORE_SUCCESS, 100.0 * (done + partial))
 
-    def _phase(self) -> str:
+    def _stage(self) -> Stage:
         if self._outcome is not None:
             return self._outcome
         if self._current is not None:
             if self._current in self._sampler_steps:
-                return phases.sampling(self._step or 0, self._steps or 0)
-            return phases.node_activity(self._graph, self._current)
+                return Stage.SAMPLING
+            return stage_of_node(class_of(self._graph, self._current))
         if self._started or self._queue_position == 0:
-            return phases.STARTING
+            return Stage.STARTING
         if self._queue_position is not None:
-            return phases.queued(self._queue_position, self._queue_total)
-        return phases.WAITING
+            return Stage.QUEUED
+        return Stage.WAITING
 
     def _eta(self, now: float) -> float | None:
         seconds_per_step = self._rate.seconds_per_step

@@ -7,7 +7,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from comfyui_pipe.workflow.detect import ParameterMap, detect_parameters
+from comfyui_pipe.workflow.detect import ParameterMap
 from comfyui_pipe.workflow.graph import Graph, Target
 from comfyui_pipe.workflow.lora import insert_lora_chain
 from comfyui_pipe.workflow.model import Workflow
@@ -35,19 +35,19 @@ def apply_parameters(
     metadata's bounds. With ``object_info``, optional stages whose models the
     server lacks are dropped and the random seed respects the input's maximum.
     """
+    values = check_values(workflow, params)
+    mapping = workflow.meta.mapping
+    _check_targets_exist(workflow.graph, workflow.parameters, mapping.fixed)
     graph = copy.deepcopy(workflow.graph)
     skipped = set(params.skip_stages)
     if object_info is not None:
         skipped |= unavailable_stages(workflow, object_info)
     drop_stages(graph, stages_named(workflow, sorted(skipped)))
-
-    mapping = workflow.meta.mapping
-    parameters = detect_parameters(graph).overridden_by(mapping.targets)
-    _check_targets_exist(graph, parameters, mapping.fixed)
+    parameters = workflow.parameters.within(graph)
     for target, value in mapping.fixed:
-        _write(graph, [target], value)
+        if target.node in graph:
+            _write(graph, [target], value)
 
-    values = _requested_values(workflow, params)
     if values.get("seed") is None and parameters["seed"]:
         values["seed"] = (rng or random.SystemRandom()).randint(
             0, _seed_limit(graph, parameters["seed"], object_info)
@@ -55,7 +55,7 @@ def apply_parameters(
     for name, value in values.items():
         if value is not None:
             _write(graph, parameters[name], value)
-    _apply_images(workflow, graph, parameters, params.images)
+    _apply_images(graph, parameters, params.images)
     if params.loras:
         loader = parameters.model_loader or _first_node(parameters["checkpoint"])
         if loader is None:
@@ -76,7 +76,11 @@ def apply_parameters(
     return PreparedPrompt(graph, applied, parameters.output_nodes)
 
 
-def _requested_values(workflow: Workflow, params: GenerationParams) -> dict[str, Any]:
+def check_values(workflow: Workflow, params: GenerationParams) -> dict[str, Any]:
+    """The value of every scalar parameter (``params`` over the metadata's defaults);
+    raises :class:`ValueError` for one outside the workflow's bounds, or for a number
+    of images the workflow does not take."""
+    check_image_count(workflow, len(params.images))
     values: dict[str, Any] = {}
     for name in SCALAR_PARAMETERS:
         value = getattr(params, name)
@@ -91,24 +95,25 @@ def _requested_values(workflow: Workflow, params: GenerationParams) -> dict[str,
     return values
 
 
-def _apply_images(
-    workflow: Workflow, graph: Graph, parameters: ParameterMap, images: tuple[str, ...]
-) -> None:
-    slots = parameters["images"]
-    if images and not slots:
+def check_image_count(workflow: Workflow, given: int) -> None:
+    """Raise :class:`ValueError` unless ``given`` images fit the workflow's image inputs."""
+    slots = workflow.image_inputs
+    if given and not slots:
         raise ValueError(
-            f"Workflow '{workflow.title}' takes no input image; "
-            "choose an image-to-image workflow to use the attached image."
+            f"Workflow '{workflow.title}' does not take an input image; "
+            "choose an image-to-image model to use the attached image."
         )
-    if len(images) < len(slots):
-        needed = "an input image" if len(slots) == 1 else f"{len(slots)} input images"
+    if given < slots:
+        needed = "an input image" if slots == 1 else f"{slots} input images"
         raise ValueError(f"Workflow '{workflow.title}' needs {needed}; attach it to the message.")
-    if len(images) > len(slots):
+    if given > slots:
         raise ValueError(
-            f"Workflow '{workflow.title}' takes {len(slots)} input image(s), "
-            f"but {len(images)} were given."
+            f"Workflow '{workflow.title}' takes {slots} input image(s), but {given} were attached."
         )
-    for slot, image in zip(slots, images, strict=True):
+
+
+def _apply_images(graph: Graph, parameters: ParameterMap, images: tuple[str, ...]) -> None:
+    for slot, image in zip(parameters["images"], images, strict=True):
         _write(graph, [slot], image)
 
 

@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from comfyui_pipe.workflow.graph import (
+    SAMPLERS,
     Graph,
     Target,
     class_of,
@@ -46,8 +47,6 @@ from comfyui_pipe.workflow.graph import (
     sort_ids,
     upstream,
 )
-
-SAMPLERS = frozenset({"KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced"})
 
 TEXT_ENCODERS: Mapping[str, tuple[str, ...]] = {
     "CLIPTextEncode": ("text",),
@@ -123,6 +122,17 @@ class ParameterMap:
         merged = {**self.targets, **{k: v for k, v in explicit.items() if v}}
         return ParameterMap(merged, self.output_nodes, self.model_loader)
 
+    def within(self, graph: Graph) -> ParameterMap:
+        """This map without the targets and outputs on nodes ``graph`` no longer has."""
+        targets = {
+            name: tuple(t for t in found if t.node in graph) for name, found in self.targets.items()
+        }
+        return ParameterMap(
+            {name: found for name, found in targets.items() if found},
+            tuple(node for node in self.output_nodes if node in graph),
+            self.model_loader if self.model_loader in graph else None,
+        )
+
 
 @dataclass
 class _Sampler:
@@ -175,8 +185,8 @@ def detect_parameters(graph: Graph) -> ParameterMap:
     image_nodes = _nodes_of(graph, IMAGE_INPUTS)
     add("images", (Target(n, IMAGE_INPUTS[class_of(graph, n)]) for n in image_nodes))
     outputs = tuple(n for n in sort_ids(set(graph)) if _is_output(class_of(graph, n)))
-    targets = {name: _unique(values) for name, values in found.items()}
-    return ParameterMap({k: v for k, v in targets.items() if v}, outputs, model_loader)
+    unique = {name: _unique(values) for name, values in found.items()}
+    return ParameterMap({k: v for k, v in unique.items() if v}, outputs, model_loader)
 
 
 def _unique(targets: Iterable[Target | None]) -> tuple[Target, ...]:
@@ -215,7 +225,7 @@ def _read_sampler(graph: Graph, node: str) -> _Sampler:
         here.steps, here.cfg = at(node, "steps"), at(node, "cfg")
         here.sampler, here.scheduler = at(node, "sampler_name"), at(node, "scheduler")
         here.denoise = at(node, "denoise")
-        guider = node
+        guider: str | None = node
     else:
         noise = node if kind == "SamplerCustom" else source(node, "noise")
         here.seed = at(noise, "noise_seed")

@@ -12,6 +12,8 @@ from typing import Any, NamedTuple
 Graph = dict[str, dict[str, Any]]
 Link = list[Any]
 
+SAMPLERS = frozenset({"KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced"})
+
 
 class Target(NamedTuple):
     """One input of one node that a parameter is written to."""
@@ -36,14 +38,21 @@ def class_of(graph: Graph, node_id: str) -> str:
 
 
 def inputs_of(graph: Graph, node_id: str) -> dict[str, Any]:
-    return graph.get(node_id, {}).get("inputs", {})
+    inputs: dict[str, Any] = graph.get(node_id, {}).get("inputs", {})
+    return inputs
+
+
+def title_of(graph: Graph, node_id: str) -> str:
+    """The title the user gave the node in the editor, else its class type."""
+    title = (graph.get(node_id, {}).get("_meta") or {}).get("title")
+    return title if isinstance(title, str) and title.strip() else class_of(graph, node_id)
 
 
 def linked_node(graph: Graph, node_id: str, input_name: str) -> tuple[str, int] | None:
     """The ``(source_id, output_index)`` an input is linked to, if it is a link."""
     value = inputs_of(graph, node_id).get(input_name)
-    if is_link(value) and str(value[0]) in graph:
-        return str(value[0]), value[1]
+    if value is not None and is_link(value) and str(value[0]) in graph:
+        return str(value[0]), int(value[1])
     return None
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from comfyui_pipe.workflow.detect import ParameterMap, detect_parameters
 from comfyui_pipe.workflow.graph import Graph, Target, is_link
 from comfyui_pipe.workflow.mapping import ExplicitMapping, parse_mapping
 
@@ -101,6 +103,16 @@ class Workflow:
     @property
     def title(self) -> str:
         return self.meta.title or self.id
+
+    @cached_property
+    def parameters(self) -> ParameterMap:
+        """Where each generation parameter is written: found in the graph's wiring,
+        parameter by parameter overridden by the metadata's explicit mapping."""
+        return detect_parameters(self.graph).overridden_by(self.meta.mapping.targets)
+
+    @property
+    def image_inputs(self) -> int:
+        return len(self.parameters["images"])
 
 
 def parse_workflow(

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from comfyui_pipe.comfy.errors import PromptRejected, describe_node_errors, describe_rejection
+from comfyui_pipe.comfy.errors import PromptRejected
 from comfyui_pipe.comfy.model_lists import combo_options
+from comfyui_pipe.comfy.node_errors import describe_node_errors, describe_rejection
 from comfyui_pipe.workflow.graph import Graph, is_link, sort_ids
 
 # Combo flags meaning "a file uploaded just before the prompt": the list is stale by design.
@@ -119,7 +120,7 @@ def _link_errors(
                 "extra_info": {"exception_type": "KeyError"},
             }
         ]
-    outputs = (object_info.get(graph[source].get("class_type")) or {}).get("output", [])
+    outputs = (object_info.get(str(graph[source].get("class_type"))) or {}).get("output", [])
     wanted = spec[0]
     if not isinstance(wanted, str) or wanted == "COMBO" or not 0 <= link[1] < len(outputs):
         return []

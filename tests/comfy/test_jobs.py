@@ -18,7 +18,9 @@ from comfyui_pipe.comfy.errors import (
     JobLost,
     JobTimedOut,
 )
+from comfyui_pipe.comfy.events import ExecutionError, Progress
 from comfyui_pipe.comfy.server import ComfyServer, Job, JobTimeouts
+from comfyui_pipe.progress import ProgressTracker
 
 WORKFLOWS = Path(__file__).parent.parent / "fixtures" / "traces" / "workflows"
 CHECKPOINT = "sdrand15.safetensors"
@@ -45,22 +47,31 @@ def comfy(double: ComfyDouble, **options: Any) -> ComfyServer:
     return ComfyServer(double.url, **options)
 
 
-async def percents(job: Job) -> list[float]:
-    return [snapshot.percent async for snapshot in job.updates()]
+async def percents(job: Job, prompt: dict[str, Any]) -> list[float]:
+    """The progress a user would see, as the job's events are turned into it."""
+    tracker = ProgressTracker(prompt)
+    seen = []
+    async for update in job.events():
+        tracker.feed(update)
+        seen.append(tracker.snapshot().percent)
+    return seen
 
 
 async def until_sampling(job: Job) -> None:
     async with asyncio.timeout(5):
-        async for snapshot in job.updates():
-            if snapshot.step:
+        async for update in job.events():
+            if isinstance(update, Progress) and update.value:
                 return
     raise AssertionError("the job never started sampling")
 
 
 async def test_fifty_jobs_share_one_socket_and_get_their_own_outputs(double: ComfyDouble) -> None:
     async with comfy(double) as server:
-        jobs = await asyncio.gather(*(server.submit(txt2img(seed)) for seed in range(50)))
-        progress = await asyncio.gather(*(percents(job) for job in jobs))
+        prompts = [txt2img(seed) for seed in range(50)]
+        jobs = await asyncio.gather(*(server.submit(prompt) for prompt in prompts))
+        progress = await asyncio.gather(
+            *(percents(job, prompt) for job, prompt in zip(jobs, prompts, strict=True))
+        )
         results = await asyncio.gather(*(job.result() for job in jobs))
 
     assert double.ws_connections == 1
@@ -202,11 +213,11 @@ async def test_a_node_running_out_of_memory_fails_with_a_readable_message(
         job = await server.submit(txt2img(seed=13))
         with pytest.raises(ExecutionFailed) as failed:
             await job.result()
-        final = [snapshot async for snapshot in job.updates()][-1]
+        updates = [update async for update in job.events()]
 
     assert failed.value.node_id == "3"
     assert "ran out of memory in KSampler (node 3)" in str(failed.value)
-    assert final.finished
+    assert [u.node_id for u in updates if isinstance(u, ExecutionError)] == ["3"]
 
 
 async def test_a_job_over_its_deadline_is_cancelled_on_the_server() -> None:

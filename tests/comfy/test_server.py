@@ -12,6 +12,7 @@ import pytest
 from comfyui_double import ComfyDouble
 
 from comfyui_pipe.comfy.errors import ComfyUnreachable, PromptRejected
+from comfyui_pipe.comfy.queue import QueuePosition
 from comfyui_pipe.comfy.server import ComfyServer, JobTimeouts
 
 WORKFLOWS = Path(__file__).parent.parent / "fixtures" / "traces" / "workflows"
@@ -82,16 +83,17 @@ async def test_waiting_jobs_see_their_queue_position_from_few_queue_reads() -> N
         long = await server.submit(workflow("d2_long_ksampler_200steps.json"))
         waiting = [await server.submit(square(color)) for color in range(10)]
         async with asyncio.timeout(5):
-            last_seen = await anext(s async for s in waiting[-1].updates() if s.queue_position)
+            last_seen = await anext(
+                u async for u in waiting[-1].events() if isinstance(u, QueuePosition)
+            )
         await long.cancel()
         positions = [
-            [s.queue_position async for s in job.updates() if s.queue_position and not s.started]
+            [u.position async for u in job.events() if isinstance(u, QueuePosition) and u.position]
             for job in waiting
         ]
         results = await asyncio.gather(*(job.result() for job in waiting))
 
-    assert (last_seen.queue_position, last_seen.queue_total) == (10, 11)
-    assert last_seen.phase == "Queued (#10 of 11)"
+    assert (last_seen.position, last_seen.total) == (10, 11)
     assert all(seen == sorted(seen, reverse=True) for seen in positions)
     assert len({ref.filename for result in results for ref in result.outputs}) == 10
     queue_reads = [r for r in double.requests if r.method == "GET" and r.path == "/queue"]

@@ -54,11 +54,11 @@ def parse(path: Path, context: Path) -> Dockerfile:
     for instruction, rest in _instructions(path.read_text("utf-8")):
         if instruction == "ARG":
             name, _, default = rest.partition("=")
-            result.args[name] = default
+            result.args[name] = _expand(default, result.args)
         elif instruction == "FROM":
-            result.base_image = re.sub(r"\$\{(\w+)\}", lambda m: result.args[m[1]], rest.split()[0])
+            result.base_image = _expand(rest.split()[0], result.args)
         elif instruction in ("COPY", "ADD"):
-            words = shlex.split(rest)
+            words = [_expand(word, result.args) for word in shlex.split(rest)]
             flags = dict(word[2:].partition("=")[::2] for word in words if word.startswith("--"))
             paths = [word for word in words if not word.startswith("--")]
             result.copies.append(Copied(paths[:-1], paths[-1], flags.get("chmod")))
@@ -77,6 +77,10 @@ def parse(path: Path, context: Path) -> Dockerfile:
         elif instruction == "CMD":
             result.cmd = _words(rest)
     return result
+
+
+def _expand(text: str, args: dict[str, str]) -> str:
+    return re.sub(r"\$\{(\w+)\}", lambda m: args[m[1]], text)
 
 
 def _instructions(text: str) -> list[tuple[str, str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import socket
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -34,12 +35,15 @@ class MemoryJobStore:
 
     def __init__(self) -> None:
         self.records: dict[str, JobRecord] = {}
+        self.writes: Counter[str] = Counter()
 
     async def create(self, record: JobRecord) -> None:
         self.records[record.id] = copy.deepcopy(record)
+        self.writes[record.id] += 1
 
     async def update(self, record: JobRecord) -> None:
         self.records[record.id] = copy.deepcopy(record)
+        self.writes[record.id] += 1
 
     async def get(self, job_id: str) -> JobRecord | None:
         record = self.records.get(job_id)

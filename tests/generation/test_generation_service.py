@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 
 import pytest
 from comfyui_double import ComfyDouble
@@ -23,6 +24,7 @@ from comfyui_pipe.generation import (
     TooManyJobs,
     parse_message,
 )
+from comfyui_pipe.generation.service import PERSIST_PROGRESS_EVERY
 from comfyui_pipe.progress import ProgressSnapshot
 
 
@@ -92,6 +94,25 @@ async def test_a_txt2img_generation_stores_its_image_with_the_parameters(
     assert percents == sorted(percents) and progress.snapshots[-1].finished
     assert any(snapshot.step for snapshot in progress.snapshots)
     assert service.running("alice") == 0
+
+
+async def test_a_thirty_step_job_writes_its_record_a_few_times_not_once_per_step(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.1)
+    service = await make_service([double.url])
+    progress = ProgressLog()
+
+    started_at = time.monotonic()
+    record = await service.start(ask("a lighthouse --steps 30"), on_progress=progress)
+    done = await service.wait(record.id)
+    wall = time.monotonic() - started_at
+
+    assert done.state is JobState.COMPLETED
+    assert {s.step for s in progress.snapshots} >= set(range(1, 31))
+    # created, queued on ComfyUI, started, finished; plus progress on a slow timer
+    assert store.writes[record.id] <= 4 + wall // PERSIST_PROGRESS_EVERY
+    assert wall // PERSIST_PROGRESS_EVERY < 30
 
 
 async def test_the_random_seed_is_reported_as_used(

@@ -21,6 +21,7 @@ from openwebui.harness import (
     ThreadedDouble,
     add_user,
     environment_applied,
+    wait_for_published_models,
     open_webui_environment,
     restore_environment,
     sign_up,
@@ -83,7 +84,9 @@ def admin(http: httpx.Client) -> Account:
 
 @pytest.fixture(scope="session")
 def user(http: httpx.Client, admin: Account) -> Account:
-    return add_user(http, admin, "Uma User", "user@example.com")
+    account = add_user(http, admin, "Uma User", "user@example.com")
+    wait_for_published_models(http, account)
+    return account
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import dataclasses
 import os
 import socket
 import threading
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,6 +216,18 @@ def add_user(http: httpx.Client, admin: Account, name: str, email: str) -> Accou
     )
     response.raise_for_status()
     return Account.from_auth(response.json())
+
+
+def wait_for_published_models(http: httpx.Client, account: Account, timeout: float = 10) -> None:
+    """The plugin publishes its models once the first admin exists (within a second)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = http.get("/api/models", headers=account.headers)
+        response.raise_for_status()
+        if any(model["id"].startswith("comfyui.") for model in response.json()["data"]):
+            return
+        time.sleep(0.1)
+    raise AssertionError("the ComfyUI models were never published to users")
 
 
 def environment_applied(values: dict[str, str]) -> dict[str, str | None]:

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import socketio
+from comfyui_double.graphs import empty_image_prompt
 from PIL import Image
 
 from openwebui.harness import Account, OpenWebUIServer, ThreadedDouble, free_port
@@ -304,3 +305,33 @@ class JobEvents:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._client.disconnect()
+
+
+def test_a_size_mapped_in_an_uploaded_workflow_reaches_the_mapped_node(
+    http: httpx.Client, admin: Account, user: Account, comfy: ThreadedDouble
+) -> None:
+    mapping = [{"type": "width", "node_ids": ["1"]}, {"type": "height", "node_ids": ["1"]}]
+    upload = {
+        "id": "mapped_size",
+        "workflow": empty_image_prompt("mapped"),
+        "meta": {"title": "Mapped size", "mapping": mapping},
+    }
+    created = http.post(f"{API}/workflows", headers=admin.headers, json=upload)
+    assert created.status_code == 201, created.text
+    try:
+        assert {"width", "height"} <= set(created.json()["parameters"])
+
+        job = started(
+            http, user, workflow="mapped_size", prompt="a plain square", width=192, height=128
+        )
+        done = finished(http, user, job["id"])
+
+        assert done["state"] == "completed", done["error"]
+        posted = [r.json["prompt"] for r in comfy.double.requests if r.path == "/prompt"]
+        node = posted[-1]["1"]["inputs"]
+        assert (node["width"], node["height"]) == (192, 128)
+        (url,) = done["links"]["outputs"]
+        image = Image.open(io.BytesIO(http.get(url, headers=user.headers).content))
+        assert image.size == (192, 128)
+    finally:
+        http.delete(f"{API}/workflows/mapped_size", headers=admin.headers)

@@ -7,7 +7,7 @@ from typing import Any
 from comfyui_pipe.comfy.events import Preview
 from comfyui_pipe.generation.sink import StoredFile
 from comfyui_pipe.openwebui.progress_events import ChatProgress
-from comfyui_pipe.progress.snapshot import ProgressSnapshot
+from comfyui_pipe.progress import ProgressSnapshot, Stage
 
 
 class Clock:
@@ -19,19 +19,18 @@ class Clock:
 
 
 def snapshot(
-    phase: str, step: int | None = None, preview: Preview | None = None, finished: bool = False
+    stage: Stage, step: int | None = None, preview: Preview | None = None, position: int = 0
 ) -> Any:
     return ProgressSnapshot(
         percent=0.0 if step is None else step * 10.0,
-        phase=phase,
+        stage=stage,
         step=step,
         steps=10,
-        queue_position=0,
-        queue_total=1,
+        queue_position=position,
+        queue_total=3,
         eta_seconds=None,
         preview=preview,
-        started=True,
-        finished=finished,
+        started=stage is not Stage.QUEUED,
         elapsed_seconds=0.0,
     )
 
@@ -52,12 +51,12 @@ def progress_with(clock: Clock, previews: bool = True) -> tuple[ChatProgress, li
 async def test_sampling_updates_are_throttled_but_phase_changes_are_not() -> None:
     clock = Clock()
     progress, live, persisted = progress_with(clock)
-    await progress.update(snapshot("Loading model"))
+    await progress.update(snapshot(Stage.LOADING))
     for step in range(1, 10):
         clock.now += 0.1
-        await progress.update(snapshot(f"Sampling {step}/10", step))
+        await progress.update(snapshot(Stage.SAMPLING, step))
     clock.now += 0.1
-    await progress.update(snapshot("Decoding"))
+    await progress.update(snapshot(Stage.DECODING))
 
     statuses = [event["data"]["description"] for event in live if event["type"] == "status"]
     assert statuses[0].startswith("Loading model") and statuses[-1].startswith("Decoding")
@@ -69,11 +68,11 @@ async def test_sampling_updates_are_throttled_but_phase_changes_are_not() -> Non
 async def test_repeated_phase_is_sent_again_only_after_the_interval() -> None:
     clock = Clock()
     progress, live, _ = progress_with(clock)
-    await progress.update(snapshot("Queued (#2 of 3)"))
+    await progress.update(snapshot(Stage.QUEUED, position=2))
     clock.now += 0.2
-    await progress.update(snapshot("Queued (#2 of 3)"))
+    await progress.update(snapshot(Stage.QUEUED, position=2))
     clock.now += 0.4
-    await progress.update(snapshot("Queued (#2 of 3)"))
+    await progress.update(snapshot(Stage.QUEUED, position=2))
     assert len(live) == 2
 
 
@@ -82,7 +81,7 @@ async def test_previews_are_data_urls_at_most_once_a_second() -> None:
     progress, live, _ = progress_with(clock)
     for tick in range(5):
         clock.now = tick * 0.4
-        await progress.update(snapshot("Sampling", 1, Preview(b"jpeg", "image/jpeg")))
+        await progress.update(snapshot(Stage.SAMPLING, 1, Preview(b"jpeg", "image/jpeg")))
     previews = [event["data"]["files"][0] for event in live if event["type"] == "files"]
     assert len(previews) == 2
     assert previews[0]["url"] == "data:image/jpeg;base64,anBlZw=="
@@ -90,7 +89,7 @@ async def test_previews_are_data_urls_at_most_once_a_second() -> None:
 
 async def test_previews_off_sends_none() -> None:
     progress, live, _ = progress_with(Clock(), previews=False)
-    await progress.update(snapshot("Sampling", 1, Preview(b"jpeg", "image/jpeg")))
+    await progress.update(snapshot(Stage.SAMPLING, 1, Preview(b"jpeg", "image/jpeg")))
     assert [event["type"] for event in live] == ["status"]
 
 
@@ -114,7 +113,7 @@ async def test_finish_persists_one_status_and_the_full_file_list() -> None:
 
 async def test_a_job_ending_without_images_takes_the_preview_away() -> None:
     progress, live, persisted = progress_with(Clock())
-    await progress.update(snapshot("Sampling", 1, Preview(b"jpeg", "image/jpeg")))
+    await progress.update(snapshot(Stage.SAMPLING, 1, Preview(b"jpeg", "image/jpeg")))
     await progress.finish("Cancelled")
 
     assert live[-1] == {"type": "files", "data": {"files": []}}
@@ -123,8 +122,8 @@ async def test_a_job_ending_without_images_takes_the_preview_away() -> None:
 
 async def test_the_outcome_is_left_to_finish() -> None:
     progress, live, _ = progress_with(Clock())
-    await progress.update(snapshot("Decoding"))
-    await progress.update(snapshot("Done", finished=True))
+    await progress.update(snapshot(Stage.DECODING))
+    await progress.update(snapshot(Stage.DONE))
     assert [event["data"]["description"] for event in live] == ["Decoding · 0%"]
 
 

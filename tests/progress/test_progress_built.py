@@ -13,7 +13,8 @@ from comfyui_pipe.comfy.events import (
     Progress,
     ProgressState,
 )
-from comfyui_pipe.progress import ProgressSnapshot, ProgressTracker
+from comfyui_pipe.comfy.queue import QueuePosition
+from comfyui_pipe.progress import ProgressSnapshot, ProgressTracker, Stage
 
 PROMPT_ID = "5f0c3d7e-1111-4a4a-8b8b-000000000001"
 
@@ -102,7 +103,7 @@ def test_base_and_refiner_restart_the_step_counter_and_keep_percent_climbing(clo
         run.execute(loader)
 
     entering_base = run.execute("base")
-    assert (entering_base.phase, entering_base.eta_seconds) == ("Sampling 0/20", None)
+    assert (entering_base.activity, entering_base.eta_seconds) == ("Sampling 0/20", None)
     after_base = run.sample("base", 20, seconds_per_step=1.0)
     entering_refiner = run.execute("refiner")
     after_refiner = run.sample("refiner", 5, seconds_per_step=1.0)
@@ -111,12 +112,12 @@ def test_base_and_refiner_restart_the_step_counter_and_keep_percent_climbing(clo
     run.feed(Executed(PROMPT_ID, "save", {"images": []}))
     done = run.feed(ExecutionSuccess(PROMPT_ID))
 
-    assert after_base.phase == "Sampling 20/20"
-    assert entering_refiner.phase == "Sampling 0/5"
+    assert after_base.activity == "Sampling 20/20"
+    assert entering_refiner.activity == "Sampling 0/5"
     assert (entering_refiner.step, entering_refiner.steps) == (0, 5)
     # The refiner has not stepped yet; its five steps are estimated at the base's rate.
     assert entering_refiner.eta_seconds == 5.0
-    assert after_refiner.phase == "Sampling 5/5"
+    assert after_refiner.activity == "Sampling 5/5"
     assert run.percents == sorted(run.percents)
     assert 50 < after_base.percent < after_refiner.percent < 100
     assert (done.percent, done.describe()) == (100.0, "Done")
@@ -149,10 +150,10 @@ def test_hires_fix_phases_and_tile_progress_keep_the_sampler_steps(clock):
     after_tile_of_one = run.feed(Progress(PROMPT_ID, "upscale", 1, 1))
     done = run.feed(ExecutionSuccess(PROMPT_ID))
 
-    assert enlarging.phase == "Upscaling"
-    assert decoding.phase == "Decoding"
-    assert loading_upscaler.phase == "Loading model"
-    assert upscaling.phase == "Upscaling"
+    assert enlarging.activity == "Upscaling"
+    assert decoding.activity == "Decoding"
+    assert loading_upscaler.activity == "Loading model"
+    assert upscaling.activity == "Upscaling"
     assert (after_tile_of_one.step, after_tile_of_one.steps) == (10, 10)
     assert run.percents == sorted(run.percents)
     assert done.percent == 100.0
@@ -165,7 +166,7 @@ def test_progress_from_another_node_does_not_change_the_sampling_text(clock):
 
     snapshot = run.feed(Progress(PROMPT_ID, "decode", 1, 1))
 
-    assert snapshot.phase == "Sampling 3/20"
+    assert snapshot.activity == "Sampling 3/20"
 
 
 def test_sampler_custom_advanced_reads_steps_from_its_scheduler(clock):
@@ -177,7 +178,7 @@ def test_sampler_custom_advanced_reads_steps_from_its_scheduler(clock):
     }
     run = Run(prompt, clock)
 
-    assert run.execute("sampler").phase == "Sampling 0/8"
+    assert run.execute("sampler").activity == "Sampling 0/8"
 
 
 def test_steps_from_a_linked_primitive(clock):
@@ -186,7 +187,7 @@ def test_steps_from_a_linked_primitive(clock):
         "sampler": node("KSampler", steps=["steps", 0]),
     }
 
-    assert Run(prompt, clock).execute("sampler").phase == "Sampling 0/14"
+    assert Run(prompt, clock).execute("sampler").activity == "Sampling 0/14"
 
 
 def test_blocked_branch_is_not_the_end_of_the_job(clock):
@@ -205,10 +206,10 @@ def test_blocked_branch_is_not_the_end_of_the_job(clock):
     saving = run.execute("save")
     done = run.feed(ExecutionSuccess(PROMPT_ID))
 
-    assert not blocked.finished and blocked.phase != "Failed"
+    assert not blocked.finished and blocked.activity != "Failed"
     assert 0 < blocked.percent < 100
-    assert saving.phase == "Saving" and not saving.finished
-    assert (done.phase, done.percent) == ("Done", 100.0)
+    assert saving.activity == "Saving" and not saving.finished
+    assert (done.activity, done.percent) == ("Done", 100.0)
 
 
 def test_nodes_missing_from_the_graph_are_tolerated(clock):
@@ -219,18 +220,18 @@ def test_nodes_missing_from_the_graph_are_tolerated(clock):
     run.feed(Progress(PROMPT_ID, "first.0.1", 3, 10))
     after = run.feed(ProgressState(PROMPT_ID, {"first.0.1": {"state": "finished"}}))
 
-    assert (after.phase, after.percent) == (before.phase, before.percent)
+    assert (after.activity, after.percent) == (before.activity, before.percent)
 
 
 def test_queue_position_before_the_job_starts(clock):
     tracker = ProgressTracker(HIRES_FIX, clock=clock)
     assert tracker.snapshot().describe() == "Waiting for ComfyUI"
 
-    tracker.set_queue_position(3, 5)
+    tracker.feed(QueuePosition(PROMPT_ID, 3, 5))
     queued = tracker.snapshot()
-    tracker.set_queue_position(1, None)
+    tracker.feed(QueuePosition(PROMPT_ID, 1, None))
     next_up = tracker.snapshot()
-    tracker.set_queue_position(0, 1)
+    tracker.feed(QueuePosition(PROMPT_ID, 0, 1))
     running = tracker.snapshot()
 
     assert (queued.describe(), queued.queue_position, queued.queue_total) == (
@@ -239,13 +240,13 @@ def test_queue_position_before_the_job_starts(clock):
         5,
     )
     assert next_up.describe() == "Queued (#1)"
-    assert running.phase == "Starting"
+    assert running.activity == "Starting"
     assert not running.started and running.percent == 0
 
 
 def test_a_job_that_started_or_ended_is_no_longer_queued(clock):
     tracker = ProgressTracker(HIRES_FIX, clock=clock)
-    tracker.set_queue_position(1, 2)
+    tracker.feed(QueuePosition(PROMPT_ID, 1, 2))
     tracker.feed(ExecutionStart(PROMPT_ID))
     running = tracker.snapshot()
     tracker.feed(ExecutionSuccess(PROMPT_ID))
@@ -273,14 +274,12 @@ def test_nothing_changes_after_the_job_ended(clock):
     later = run.execute("decode")
 
     assert later == cancelled
-    assert later.phase == "Failed"
+    assert later.activity == "Failed"
 
 
 def test_long_waits_are_described_in_minutes_and_hours():
     def line(eta: float) -> str:
-        return ProgressSnapshot(
-            40.0, "Sampling 12/30", 12, 30, 0, 1, eta, None, True, False, 9.0
-        ).describe()
+        return ProgressSnapshot(40.0, Stage.SAMPLING, 12, 30, 0, 1, eta, None, True, 9.0).describe()
 
     assert line(5.2) == "Sampling 12/30 · 40% · ~6 s left"
     assert line(0.2) == "Sampling 12/30 · 40% · ~1 s left"
@@ -304,4 +303,4 @@ def test_a_server_that_only_says_executing_none_still_ends_done(clock):
 
     done = run.feed(Executing(PROMPT_ID, None))
 
-    assert (done.phase, done.percent, done.finished) == ("Done", 100.0, True)
+    assert (done.activity, done.percent, done.finished) == ("Done", 100.0, True)

@@ -14,8 +14,8 @@ from comfyui_pipe.comfy.events import (
 def phase_sequence(steps) -> list[str]:
     sequence: list[str] = []
     for step in steps:
-        if not sequence or sequence[-1] != step.snapshot.phase:
-            sequence.append(step.snapshot.phase)
+        if not sequence or sequence[-1] != step.snapshot.activity:
+            sequence.append(step.snapshot.activity)
     return sequence
 
 
@@ -52,7 +52,9 @@ def test_txt2img_percent_climbs_with_the_sampler_steps(replay_trace):
     at_step = {s.event.value: s.snapshot.percent for s in steps if isinstance(s.event, Progress)}
     assert 0 < at_step[1] < at_step[3] < at_step[6] < 100
     # Sampling is most of the work: its six steps move the bar more than all other nodes.
-    before_sampling = next(s.snapshot.percent for s in steps if s.snapshot.phase == "Sampling 0/6")
+    before_sampling = next(
+        s.snapshot.percent for s in steps if s.snapshot.activity == "Sampling 0/6"
+    )
     assert at_step[6] - before_sampling > 50
     assert all(s.snapshot.percent < 100 for s in steps if not s.snapshot.finished)
 
@@ -87,7 +89,7 @@ def test_fully_cached_run_reaches_100_without_any_progress_event(replay_trace):
     assert not any(isinstance(s.event, Progress | Executing) and s.event.node for s in steps)
     assert_monotonic(steps)
     final = steps[-1].snapshot
-    assert (final.percent, final.phase, final.finished) == (100.0, "Done", True)
+    assert (final.percent, final.activity, final.finished) == (100.0, "Done", True)
     assert final.step is None and final.eta_seconds is None
 
 

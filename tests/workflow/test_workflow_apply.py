@@ -152,7 +152,7 @@ def test_img2img_without_an_image_is_refused():
 
 
 def test_image_for_a_workflow_without_image_input_is_refused(sd15):
-    with pytest.raises(ValueError, match="takes no input image"):
+    with pytest.raises(ValueError, match="does not take an input image"):
         apply_parameters(sd15, GenerationParams(images=["in.png"]))
 
 

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from comfyui_pipe.comfy.errors import PromptRejected, describe_rejection
+from comfyui_pipe.comfy.errors import PromptRejected
+from comfyui_pipe.comfy.node_errors import describe_rejection
 from comfyui_pipe.workflow import bundled_workflows, check_against, find_problems, validate_against
 
 

@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request, status
 from open_webui.models.users import UserModel
 from open_webui.utils.auth import get_verified_user
 
-from comfyui_pipe.comfy.errors import ComfyError
+from comfyui_pipe.errors import UserError
 from comfyui_pipe.generation.errors import for_user, http_status
 from comfyui_pipe.openwebui.runtime import PluginRuntime, get_runtime
 from comfyui_pipe.openwebui.schemas import ErrorOut
@@ -39,6 +39,6 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorOut} for code in codes}
 
 
-def http_error(error: ComfyError) -> HTTPException:
+def http_error(error: UserError) -> HTTPException:
     error = for_user(error)  # no backend URL in what the browser sees
     return HTTPException(http_status(error), str(error))

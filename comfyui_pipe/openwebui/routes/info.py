@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter
 
-from comfyui_pipe.comfy.errors import ComfyError
 from comfyui_pipe.comfy.model_lists import LOADER_INPUTS
+from comfyui_pipe.errors import UserError
 from comfyui_pipe.generation.backends import BackendHealth
 from comfyui_pipe.openwebui.schemas import BackendHealthOut, HealthOut, ModelsOut
 
@@ -29,12 +27,9 @@ async def list_models(
     runtime: Runtime,
 ) -> ModelsOut:
     try:
-        server = await runtime.pool.pick()
-        folders = list(LOADER_INPUTS)
-        files = await asyncio.gather(*(server.client.models(folder) for folder in folders))
-    except ComfyError as error:
+        return ModelsOut(models=await runtime.service.models(list(LOADER_INPUTS)))
+    except UserError as error:
         raise http_error(error) from None
-    return ModelsOut(models=dict(zip(folders, files, strict=True)))
 
 
 @router.get(
@@ -59,7 +54,7 @@ async def health(
             devices=backend.devices,
             error=backend.error if user.role == "admin" else _without_url(backend, number),
         )
-        for number, backend in enumerate(await runtime.pool.health(), start=1)
+        for number, backend in enumerate(await runtime.service.health(), start=1)
     ]
     return HealthOut(ok=any(b.reachable for b in backends), backends=backends)
 

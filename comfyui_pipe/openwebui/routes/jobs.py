@@ -10,16 +10,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from open_webui.models.users import UserModel
 
-from comfyui_pipe.comfy.errors import ComfyError
+from comfyui_pipe.errors import UserError
 from comfyui_pipe.generation.errors import JobNotFound
 from comfyui_pipe.generation.options import LoraRequest, RequestOptions
 from comfyui_pipe.generation.records import JobRecord
 from comfyui_pipe.generation.request import GenerationRequest
+from comfyui_pipe.openwebui.files import file_content_url
+from comfyui_pipe.openwebui.input_images import input_image
 from comfyui_pipe.openwebui.runtime import PluginRuntime
 from comfyui_pipe.openwebui.schemas import GenerateRequest, JobLinks, JobOut, JobPage, JobProgress
 
 from .common import PREFIX, Runtime, VerifiedUser, error_responses, http_error
-from .input_images import input_image
 from .job_events import JOB_EVENT, JobEvents
 
 BACKGROUND_TASKS = "comfyui_pipe_api_tasks"
@@ -44,7 +45,13 @@ async def generate(
     runtime: Runtime,
 ) -> JobOut:
     valves = await runtime.valves()
-    images = [await input_image(reference, user) for reference in body.images]
+    try:
+        images = [
+            await input_image(reference, user, f"image-{number}")
+            for number, reference in enumerate(body.images, start=1)
+        ]
+    except UserError as error:
+        raise http_error(error) from None
     generation = GenerationRequest(
         owner_id=user.id,
         workflow_id=body.workflow or valves.default_workflow,
@@ -55,7 +62,7 @@ async def generate(
     events = JobEvents(user.id)
     try:
         record = await runtime.service.start(generation, on_progress=events.progress)
-    except ComfyError as error:
+    except UserError as error:
         raise http_error(error) from None
     _in_background(request.app, events.end(runtime.service, record.id))
     return job_out(record)
@@ -115,7 +122,7 @@ async def cancel_job(
         return job_out(record)
     try:
         return job_out(await runtime.service.cancel(record.id))
-    except ComfyError as error:
+    except UserError as error:
         raise http_error(error) from None
 
 
@@ -145,7 +152,7 @@ def job_out(record: JobRecord) -> JobOut:
         links=JobLinks(
             self=path,
             cancel=f"{path}/cancel",
-            outputs=[f"/api/v1/files/{file_id}/content" for file_id in record.output_file_ids],
+            outputs=[file_content_url(file_id) for file_id in record.output_file_ids],
         ),
     )
 

@@ -37,7 +37,7 @@ async def read_settings(
     responses=error_responses(403, 422),
 )
 async def update_settings(
-    body: SettingsUpdate,  # type: ignore[valid-type]
+    body: SettingsUpdate,
     _admin: AdminUser,
     runtime: Runtime,
 ) -> Valves:

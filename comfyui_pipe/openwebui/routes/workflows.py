@@ -6,14 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 
-from comfyui_pipe.comfy.errors import ComfyError
+from comfyui_pipe.errors import UserError
 from comfyui_pipe.openwebui.schemas import BoundsOut, WorkflowOut, WorkflowUpload
-from comfyui_pipe.workflow import (
-    Workflow,
-    bundled_workflows,
-    check_against,
-    detect_parameters,
-    parse_workflow,
+from comfyui_pipe.workflow import Workflow, bundled_workflows, parse_workflow
+from comfyui_pipe.workflow.ui_format import (
+    MissingNodeTypes,
+    UIConversionError,
+    is_ui_workflow,
+    workflow_from_upload,
 )
 
 from .common import AdminUser, Runtime, VerifiedUser, error_responses, http_error
@@ -45,7 +45,8 @@ async def list_workflows(
     status_code=status.HTTP_201_CREATED,
     response_model=WorkflowOut,
     summary="Upload a workflow (admin)",
-    description='An API-format workflow ("Save (API)" in ComfyUI) and optional metadata. It '
+    description="A workflow (API format, or the editor's own UI format, which is converted "
+    "with the server's node schemas) and optional metadata. It "
     "is checked against the ComfyUI server first: missing node types, models or invalid "
     "values answer 422 with one sentence per problem. Uploading an existing uploaded id "
     "replaces it. The workflow then appears as a chat model.",
@@ -62,13 +63,13 @@ async def upload_workflow(
             f"'{body.id}' is a bundled workflow; upload yours under another id.",
         )
     meta = body.meta.model_dump(exclude_none=True)
-    workflow = _parsed(body.workflow, body.id, meta)
+    graph = await _in_api_format(body.workflow, runtime)
+    workflow = _parsed(graph, body.id, meta)
     try:
-        server = await runtime.pool.pick()
-        check_against(workflow.graph, await runtime.pool.object_info(server))
-    except ComfyError as error:
+        await runtime.service.check(workflow)
+    except UserError as error:
         raise http_error(error) from None
-    await runtime.workflow_store.save(body.id, body.workflow, meta, admin.id)
+    await runtime.workflow_store.save(body.id, graph, meta, admin.id)
     await runtime.reload_workflows()
     valves = await runtime.valves()
     return workflow_out(workflow, False, valves.default_workflow)
@@ -97,6 +98,20 @@ async def delete_workflow(
     await runtime.reload_workflows()
 
 
+async def _in_api_format(graph: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
+    """A UI-format (editor) upload converted with the server's node schemas."""
+    if not is_ui_workflow(graph):
+        return graph
+    try:
+        return workflow_from_upload(graph, await runtime.service.object_info())
+    except UserError as error:
+        raise http_error(error) from None
+    except MissingNodeTypes as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+    except UIConversionError as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+
+
 def _parsed(graph: dict[str, Any], workflow_id: str, meta: dict[str, Any]) -> Workflow:
     try:
         return parse_workflow(graph, workflow_id, meta)
@@ -106,8 +121,8 @@ def _parsed(graph: dict[str, Any], workflow_id: str, meta: dict[str, Any]) -> Wo
 
 def workflow_out(workflow: Workflow, bundled: bool, default_id: str) -> WorkflowOut:
     meta = workflow.meta
-    found = detect_parameters(workflow.graph).overridden_by(meta.mapping.targets)
-    parameters = {name for name in found.targets if name in found}
+    found = workflow.parameters
+    parameters = set(found.targets)
     if found.model_loader:
         parameters.add("loras")
     return WorkflowOut(

@@ -1,0 +1,81 @@
+"""Input images from Open WebUI, for the chat and the API alike: a stored file the
+user may read, or a base64 data URL.
+
+A file is readable by its owner, by admins, and by whoever Open WebUI itself
+lets read it (a shared chat, a knowledge base, …); to anyone else it does not
+exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import mimetypes
+from pathlib import Path
+
+from open_webui.models.files import Files
+from open_webui.models.users import UserModel
+from open_webui.storage.provider import Storage
+from open_webui.utils.access_control.files import has_access_to_file
+
+from comfyui_pipe.generation.errors import RequestError
+from comfyui_pipe.generation.request import InputImage
+
+UNKNOWN_TYPE = "application/octet-stream"
+
+
+class ImageNotReadable(RequestError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"The attached file '{name}' could not be read.")
+
+
+class FileNotFound(RequestError):
+    status_code = 404
+
+    def __init__(self, file_id: str) -> None:
+        self.file_id = file_id
+        super().__init__(f"There is no file '{file_id}'.")
+
+
+def image_from_data_url(url: str, name: str) -> InputImage:
+    """``data:<type>;base64,<data>`` as an input image called ``name`` (plus extension)."""
+    header, separator, payload = url.partition(",")
+    if not (url.startswith("data:") and separator and header.endswith(";base64")):
+        raise ImageNotReadable(name)
+    content_type = header.removeprefix("data:").removesuffix(";base64") or UNKNOWN_TYPE
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except binascii.Error:
+        raise ImageNotReadable(name) from None
+    if not data:
+        raise ImageNotReadable(name)
+    extension = mimetypes.guess_extension(content_type) or ""
+    return InputImage(filename=name + extension, data=data, content_type=content_type)
+
+
+async def image_from_file(file_id: str, user: UserModel) -> InputImage:
+    """An Open WebUI file ``user`` may read; :class:`FileNotFound` for any other id."""
+    file = await Files.get_file_by_id(file_id)
+    readable = file is not None and (
+        file.user_id == user.id
+        or user.role == "admin"
+        or await has_access_to_file(file_id, "read", user)
+    )
+    if file is None or not readable or not file.path:
+        raise FileNotFound(file_id)
+    meta = file.meta or {}
+    content_type = (
+        meta.get("content_type") or mimetypes.guess_type(file.filename)[0] or UNKNOWN_TYPE
+    )
+    local_path = await asyncio.to_thread(Storage.get_file, file.path)
+    data = await asyncio.to_thread(Path(local_path).read_bytes)
+    return InputImage(meta.get("name") or file.filename, data, content_type)
+
+
+async def input_image(reference: str, user: UserModel, name: str = "upload") -> InputImage:
+    """A data URL or an Open WebUI file id, as the API's ``images`` list holds them."""
+    if reference.startswith("data:"):
+        return image_from_data_url(reference, name)
+    return await image_from_file(reference, user)
