@@ -29,12 +29,28 @@ from comfyui_pipe.workflow.ui_graph import (
 )
 from comfyui_pipe.workflow.ui_widgets import widget_values
 
-__all__ = ["FRONTEND_ONLY_TYPES", "UIConversionError", "is_ui_workflow", "ui_to_api"]
+__all__ = [
+    "FRONTEND_ONLY_TYPES",
+    "MissingNodeTypes",
+    "UIConversionError",
+    "is_ui_workflow",
+    "ui_to_api",
+    "workflow_from_upload",
+]
 
 # Nodes that exist only in the editor: never sent to the server.
 FRONTEND_ONLY_TYPES = frozenset({"PrimitiveNode", "Reroute", "Note", "MarkdownNote"})
 MUTED = 2
 BYPASSED = 4
+
+
+class MissingNodeTypes(UIConversionError):
+    """The workflow needs node types the server does not have."""
+
+
+def workflow_from_upload(data: Any, object_info: Mapping[str, Any]) -> Any:
+    """An uploaded workflow in API format: as it is, or converted from the editor's format."""
+    return ui_to_api(data, object_info) if is_ui_workflow(data) else data
 
 
 def is_ui_workflow(data: Any) -> bool:
@@ -50,7 +66,7 @@ def ui_to_api(data: Mapping[str, Any], object_info: Mapping[str, Any]) -> dict[s
         {node.type for _, node in converter.executed_nodes() if node.type not in object_info}
     )
     if missing:
-        raise UIConversionError(
+        raise MissingNodeTypes(
             "The workflow uses node types this ComfyUI server does not have: "
             + ", ".join(missing)
             + "."
