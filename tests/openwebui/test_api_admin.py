@@ -128,17 +128,6 @@ def test_upload_with_an_uninstalled_model_names_it(http: httpx.Client, admin: Ac
     assert "'missing_model.safetensors' is not installed" in response.json()["detail"]
 
 
-def test_ui_format_upload_says_to_export_the_api_format(http: httpx.Client, admin: Account) -> None:
-    ui_format = {"nodes": [{"id": 1, "type": "KSampler"}], "links": [], "version": 0.4}
-
-    response = http.post(
-        f"{API}/workflows", headers=admin.headers, json={"id": "api_ui", "workflow": ui_format}
-    )
-
-    assert response.status_code == 400
-    assert "Save (API)" in response.json()["detail"]
-
-
 def test_bundled_workflows_cannot_be_deleted_or_replaced(
     http: httpx.Client, admin: Account
 ) -> None:
