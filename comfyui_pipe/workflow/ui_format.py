@@ -11,6 +11,11 @@ the browser (``graphToPrompt``). This does the same with the server's ``object_i
 - a PrimitiveNode's value is written into the widgets it feeds;
 - muted nodes (mode 2), notes and the other editor-only nodes are left out, and so is
   every input linked to a node that was left out.
+
+Where the editor's own behaviour is surprising, this follows it (checked against the
+real frontend by ``bench/ui_conversion_vs_frontend.py``): subgraph node ids already used
+elsewhere are renumbered, and only a root-level muted or bypassed subgraph node takes its
+inside with it.
 """
 
 from __future__ import annotations
