@@ -107,7 +107,7 @@ async def _in_api_format(graph: dict[str, Any], runtime: Runtime) -> dict[str, A
     except UserError as error:
         raise http_error(error) from None
     except MissingNodeTypes as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
     except UIConversionError as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
 
