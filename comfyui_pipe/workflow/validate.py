@@ -15,6 +15,7 @@ from comfyui_pipe.comfy.errors import PromptRejected
 from comfyui_pipe.comfy.model_lists import combo_options
 from comfyui_pipe.comfy.node_errors import describe_node_errors, describe_rejection
 from comfyui_pipe.workflow.graph import Graph, is_link, sort_ids
+from comfyui_pipe.workflow.node_inputs import DeclaredInput, declared_inputs, types_compatible
 
 # Combo flags meaning "a file uploaded just before the prompt": the list is stale by design.
 _UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload", "upload")
@@ -89,27 +90,49 @@ def _node_errors(
     schema: Mapping[str, Any],
     object_info: Mapping[str, Any],
 ) -> list[dict[str, Any]]:
-    declared = schema.get("input", {})
-    required = declared.get("required", {})
-    errors = [
-        _input_error("required_input_missing", "Required input is missing", name)
-        for name in required
-        if name not in inputs
-    ]
-    for name, spec in {**declared.get("optional", {}), **required}.items():
+    errors = []
+    for declared in declared_inputs(schema, inputs):
+        name = declared.name
         if name not in inputs:
+            if declared.required:
+                errors.append(
+                    _input_error(
+                        "required_input_missing",
+                        "Required input is missing",
+                        name,
+                        details=declared.short_name,
+                    )
+                )
             continue
         value = inputs[name]
-        if is_link(value):
-            errors.extend(_link_errors(graph, name, spec, value, object_info))
+        if isinstance(value, list):
+            errors.extend(_link_errors(graph, declared, value, object_info))
         else:
-            errors.extend(_value_errors(name, spec, value))
+            errors.extend(_value_errors(name, declared.spec, _unwrapped(value)))
     return errors
 
 
+def _unwrapped(value: Any) -> Any:
+    """A list widget value travels as ``{"__value__": [...]}``: a bare list would be a link."""
+    if isinstance(value, Mapping) and "__value__" in value:
+        return value["__value__"]
+    return value
+
+
 def _link_errors(
-    graph: Graph, name: str, spec: list[Any], link: list[Any], object_info: Mapping[str, Any]
+    graph: Graph, declared: DeclaredInput, link: list[Any], object_info: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
+    name, spec = declared.name, declared.spec
+    if not is_link(link):
+        return [
+            _input_error(
+                "bad_linked_input",
+                "Bad linked input, must be a length-2 list of [node_id, slot_index]",
+                name,
+                input_config=spec,
+                received_value=link,
+            )
+        ]
     source = str(link[0])
     if source not in graph:
         return [
@@ -121,11 +144,12 @@ def _link_errors(
             }
         ]
     outputs = (object_info.get(str(graph[source].get("class_type"))) or {}).get("output", [])
-    wanted = spec[0]
+    wanted = declared.type
+    # a link into a combo is left to the server: what it accepts there depends on the node
     if not isinstance(wanted, str) or wanted == "COMBO" or not 0 <= link[1] < len(outputs):
         return []
     received = outputs[link[1]]
-    if _types_match(str(received), wanted):
+    if types_compatible(received, wanted):
         return []
     return [
         _input_error(
@@ -138,12 +162,6 @@ def _link_errors(
             linked_node=[source, link[1]],
         )
     ]
-
-
-def _types_match(received: str, wanted: str) -> bool:
-    if "*" in (received, wanted):
-        return True
-    return bool(set(received.split(",")) & set(wanted.split(",")))
 
 
 def _value_errors(name: str, spec: list[Any], value: Any) -> list[dict[str, Any]]:

@@ -52,17 +52,59 @@ def _set_options(node: dict[str, Any], input_name: str, files: list[str]) -> Non
         spec[0] = files + extras
 
 
-def input_spec(node: dict[str, Any], input_name: str) -> tuple[Any, str, dict[str, Any]] | None:
-    """(type, "required"|"optional", options) of an input; None when there is no such input."""
-    for category in ("required", "optional"):
-        spec = node["input"].get(category, {}).get(input_name)
-        if spec is not None:
-            options = spec[1] if len(spec) > 1 else {}
-            return spec[0], category, options
-    return None
-
-
-def input_names(node: dict[str, Any]) -> list[str]:
+def finalized_inputs(node: dict[str, Any], live: dict[str, Any]) -> dict[str, InputInfo]:
+    """name -> (type, "required"|"optional", options) of the inputs the server checks for a
+    prompt's ``live`` inputs: dynamic inputs (autogrow, dynamic combo and slot) are replaced by
+    the dotted inputs they stand for, as the real server's get_finalized_class_inputs does."""
     order = node.get("input_order", {})
-    names = list(order.get("required", node["input"].get("required", {})))
-    return names + list(order.get("optional", node["input"].get("optional", {})))
+    sections = {
+        category: {
+            name: node["input"].get(category, {})[name]
+            for name in order.get(category, node["input"].get(category, {}))
+        }
+        for category in ("required", "optional")
+    }
+    finalized: dict[str, InputInfo] = {}
+    _parse(finalized, live, sections, [])
+    return finalized
+
+
+InputInfo = tuple[Any, str, dict[str, Any]]
+
+
+def _parse(
+    out: dict[str, InputInfo], live: dict[str, Any], sections: dict[str, Any], prefix: list[str]
+) -> None:
+    for category, inputs in sections.items():
+        for name, spec in (inputs or {}).items():
+            path = [*prefix, name]
+            options = spec[1] if len(spec) > 1 else {}
+            dotted = ".".join(path)
+            if spec[0] == "COMFY_AUTOGROW_V3":
+                _grow(out, options["template"], path)
+            elif spec[0] == "COMFY_DYNAMICCOMBO_V3" and dotted in live:
+                chosen = [o for o in options["options"] if o["key"] == live[dotted]]
+                if chosen:
+                    _parse(out, live, chosen[0]["inputs"], path)
+                    out[dotted] = (spec[0], category, options)
+            elif spec[0] == "COMFY_DYNAMICSLOT_V3" and dotted in live:
+                _parse(out, live, options["inputs"], path)
+                out[dotted] = (spec[0], category, options)
+            elif spec[0] not in ("COMFY_DYNAMICCOMBO_V3", "COMFY_DYNAMICSLOT_V3"):
+                out[dotted] = (spec[0], category, options)
+
+
+def _grow(out: dict[str, InputInfo], template: dict[str, Any], path: list[str]) -> None:
+    if "names" in template:
+        names = template["names"]
+    else:
+        names = [f"{template['prefix']}{i}" for i in range(template["max"])]
+    category, inputs = next((c, i) for c, i in template["input"].items() if i)
+    spec = next(iter(inputs.values()))
+    for index, name in enumerate(names):
+        required = category == "required" and index < template["min"]
+        out[".".join([*path, name])] = (
+            spec[0],
+            "required" if required else "optional",
+            spec[1] if len(spec) > 1 else {},
+        )

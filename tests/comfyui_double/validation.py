@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .schema import input_names, input_spec
+from .schema import finalized_inputs
 
 ValidationResult = tuple[bool, list[dict[str, Any]], str]
 
@@ -143,21 +143,22 @@ class _InputChecker:
         inputs = node.get("inputs", {})
         errors: list[dict[str, Any]] = []
         valid = True
-        for name in input_names(schema):
-            input_type, category, options = input_spec(schema, name)
+        for name, (input_type, category, options) in finalized_inputs(schema, inputs).items():
             if name not in inputs:
                 if category == "required":
                     errors.append(
                         {
                             "type": "required_input_missing",
                             "message": "Required input is missing",
-                            "details": name,
+                            "details": name.split(".")[-1],
                             "extra_info": {"input_name": name},
                         }
                     )
                 continue
             config = [input_type, options]
             value = inputs[name]
+            if isinstance(value, dict) and "__value__" in value:
+                value = inputs[name] = value["__value__"]
             if isinstance(value, list):
                 if not self._linked_input_ok(node_id, name, value, input_type, config, errors):
                     valid = False
@@ -319,10 +320,11 @@ _CUSTOM_VALIDATED = {("LoadImage", "image")}
 
 
 def _types_match(received: str, expected: Any) -> bool:
-    if isinstance(expected, list) or expected == "COMBO":
-        return received in ("COMBO", "*")
-    if "*" in (received, expected):
+    # a match-type is checked by the editor only, as on the real server
+    if "*" in (received, expected) or "COMFY_MATCHTYPE_V3" in (received, expected):
         return True
+    if isinstance(expected, list) or expected == "COMBO":
+        return received == "COMBO"
     return bool(set(received.split(",")) & set(expected.split(",")))
 
 
