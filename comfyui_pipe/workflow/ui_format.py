@@ -127,7 +127,7 @@ class _Converter:
                 yield place, node
 
     def prompt(self) -> dict[str, Any]:
-        prompt = {
+        prompt: dict[str, dict[str, Any]] = {
             place.execution_id(node): {
                 "inputs": self._inputs(place, node),
                 "class_type": node.type,
@@ -172,9 +172,8 @@ class _Converter:
                 f"Node {place.execution_id(node)} ({node.type}) is fed by a loop of links."
             )
         seen.add(key)
-        if index >= len(node.inputs) or node.inputs[index].link is None:
-            return None
-        link = place.graph.links.get(node.inputs[index].link)
+        link_id = node.inputs[index].link if index < len(node.inputs) else None
+        link = place.graph.links.get(link_id) if link_id is not None else None
         if link is None:
             return None
         if link.origin_id == SUBGRAPH_INPUT_ID:

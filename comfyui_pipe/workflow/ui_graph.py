@@ -90,8 +90,9 @@ def read_workflow(data: Mapping[str, Any]) -> Workflow:
 
 
 def _last_node_id(data: Mapping[str, Any]) -> int:
-    state = data.get("state") if isinstance(data.get("state"), Mapping) else {}
-    return int(state.get("lastNodeId") or data.get("last_node_id") or 0)
+    state = data.get("state")
+    saved = state.get("lastNodeId") if isinstance(state, Mapping) else None
+    return int(saved or data.get("last_node_id") or 0)
 
 
 def _renumber_repeated_node_ids(workflow: Workflow, last_node_id: int) -> None:
