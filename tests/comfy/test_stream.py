@@ -15,7 +15,7 @@ from comfyui_double import ComfyDouble
 
 from comfyui_pipe.comfy.client import ComfyClient
 from comfyui_pipe.comfy.errors import ComfyUnreachable
-from comfyui_pipe.comfy.events import Event, Executing, Preview, Status
+from comfyui_pipe.comfy.events import Event, Executing, Preview, ProgressState, Status
 from comfyui_pipe.comfy.stream import EventStream, Subscription
 
 WORKFLOWS = Path(__file__).parent.parent / "fixtures" / "traces" / "workflows"
@@ -28,9 +28,9 @@ def workflow(name: str) -> dict[str, Any]:
     return json.loads((WORKFLOWS / name).read_text())
 
 
-@pytest.fixture
-async def double() -> AsyncIterator[ComfyDouble]:
-    async with ComfyDouble(step_seconds=0.01, models=MODELS) as running:
+@pytest.fixture(params=["0.8", "0.33"])
+async def double(request: pytest.FixtureRequest) -> AsyncIterator[ComfyDouble]:
+    async with ComfyDouble(step_seconds=0.01, models=MODELS, version=request.param) as running:
         yield running
 
 
@@ -76,8 +76,16 @@ async def test_each_prompt_hears_its_own_events_and_every_status(
         targeted = [e for e in events if not isinstance(e, Status)]
         assert {e.prompt_id for e in targeted} == {prompt_id}
         assert any(isinstance(e, Status) for e in events)
-        # the feature_flags handshake makes previews name their prompt
-        assert any(isinstance(e, Preview) for e in targeted)
+        # the feature_flags handshake makes previews name their prompt and node
+        previews = [e for e in targeted if isinstance(e, Preview)]
+        assert previews and {e.node_id for e in previews} == {"3"}
+        assert {e.image_type for e in previews} == {"image/jpeg"}
+        # per-node state of the whole prompt, sampler steps included
+        states = [e for e in targeted if isinstance(e, ProgressState)]
+        assert states[-1].nodes["3"]["state"] == "finished"
+        assert any(
+            0 < e.nodes["3"]["value"] < e.nodes["3"]["max"] for e in states if "3" in e.nodes
+        )
 
 
 async def test_a_dropped_socket_comes_back_and_tells_the_listeners(
