@@ -40,7 +40,6 @@ __all__ = [
     "UIConversionError",
     "is_ui_workflow",
     "ui_to_api",
-    "workflow_from_upload",
 ]
 
 # Nodes that exist only in the editor: never sent to the server.
@@ -51,11 +50,6 @@ BYPASSED = 4
 
 class MissingNodeTypes(UIConversionError):
     """The workflow needs node types the server does not have."""
-
-
-def workflow_from_upload(data: Any, object_info: Mapping[str, Any]) -> Any:
-    """An uploaded workflow in API format: as it is, or converted from the editor's format."""
-    return ui_to_api(data, object_info) if is_ui_workflow(data) else data
 
 
 def is_ui_workflow(data: Any) -> bool:

@@ -13,7 +13,7 @@ from comfyui_pipe.workflow.ui_format import (
     MissingNodeTypes,
     UIConversionError,
     is_ui_workflow,
-    workflow_from_upload,
+    ui_to_api,
 )
 
 from .common import AdminUser, Runtime, VerifiedUser, error_responses, http_error
@@ -103,7 +103,7 @@ async def _in_api_format(graph: dict[str, Any], runtime: Runtime) -> dict[str, A
     if not is_ui_workflow(graph):
         return graph
     try:
-        return workflow_from_upload(graph, await runtime.service.object_info())
+        return ui_to_api(graph, await runtime.service.object_info())
     except UserError as error:
         raise http_error(error) from None
     except MissingNodeTypes as error:
