@@ -210,7 +210,11 @@ class ComfyClient:
     async def stream_output(
         self, ref: OutputRef, chunk_size: int = CHUNK_SIZE
     ) -> AsyncIterator[AsyncIterator[bytes]]:
-        """Open one output file; yields an iterator over its chunks."""
+        """Open one output file; yields an iterator over its chunks. A text output
+        (``ref.text``) is not on the server: its chunks are its UTF-8 bytes."""
+        if ref.text is not None:
+            yield _text_chunks(ref.text, chunk_size)
+            return
         reason = ref.unsafe_reason
         if reason:
             raise ComfyError(f"Refusing to download '{ref.filename}': {reason}.")
@@ -369,3 +373,9 @@ def _too_large(what: str, size: int) -> str:
         f"{what} ({size / 1_000_000:.1f} MB) is larger than this ComfyUI accepts; "
         "its limit is set with --max-upload-size"
     )
+
+
+async def _text_chunks(text: str, chunk_size: int) -> AsyncIterator[bytes]:
+    data = text.encode("utf-8")
+    for start in range(0, len(data), chunk_size):
+        yield data[start : start + chunk_size]

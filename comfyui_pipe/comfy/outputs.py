@@ -2,8 +2,9 @@
 
 ComfyUI reports output files per node under a few keys: ``images`` (with
 ``animated: [true]`` for animated WEBP/PNG and core video nodes), ``gifs``
-(VideoHelperSuite), ``video``/``videos`` and ``audio``. ``text`` carries no
-file and is ignored.
+(VideoHelperSuite's ``VHS_VideoCombine``, whatever its format), ``video``/``videos``
+and ``audio``. ``text`` (``PreviewAny``, ``SaveText``) carries strings, not files:
+each becomes a text output whose bytes are the string itself.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
-OutputKind = Literal["image", "animated", "video", "audio", "gif"]
+OutputKind = Literal["image", "animated", "video", "audio", "gif", "text"]
 
 _FILE_KEYS = ("images", "gifs", "video", "videos", "audio")
 _CONTENT_TYPES = {
@@ -35,12 +36,14 @@ _CONTENT_TYPES = {
     ".opus": "audio/opus",
 }
 _FILE_TYPES = ("output", "input", "temp")
+TEXT_CONTENT_TYPE = "text/plain"
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 @dataclass(frozen=True)
 class OutputRef:
-    """One file on the server, addressable through ``GET /view``."""
+    """One file on the server, addressable through ``GET /view`` — or, for a text
+    output, the ``text`` itself (nothing to download)."""
 
     filename: str
     subfolder: str
@@ -48,6 +51,7 @@ class OutputRef:
     kind: OutputKind
     node_id: str
     content_type: str
+    text: str | None = None
 
     @property
     def unsafe_reason(self) -> str | None:
@@ -107,7 +111,26 @@ def outputs_from_executed(output: Mapping[str, Any], node_id: str) -> list[Outpu
                     content_type=content_type,
                 )
             )
+    refs.extend(_text_outputs(output.get("text"), str(node_id)))
     return refs
+
+
+def _text_outputs(texts: Any, node_id: str) -> list[OutputRef]:
+    if isinstance(texts, str):
+        texts = [texts]
+    strings = [text for text in texts or () if isinstance(text, str)]
+    return [
+        OutputRef(
+            filename=f"text_{node_id}" + (f"_{index + 1}" if len(strings) > 1 else "") + ".txt",
+            subfolder="",
+            type="output",
+            kind="text",
+            node_id=node_id,
+            content_type=TEXT_CONTENT_TYPE,
+            text=text,
+        )
+        for index, text in enumerate(strings)
+    ]
 
 
 def outputs_from_history(entry: Mapping[str, Any]) -> list[OutputRef]:

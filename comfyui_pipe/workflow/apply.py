@@ -12,7 +12,12 @@ from comfyui_pipe.workflow.graph import Graph, Target
 from comfyui_pipe.workflow.lora import insert_lora_chain
 from comfyui_pipe.workflow.model import Workflow
 from comfyui_pipe.workflow.params import SCALAR_PARAMETERS, GenerationParams, PreparedPrompt
-from comfyui_pipe.workflow.stages import drop_stages, stages_named, unavailable_stages
+from comfyui_pipe.workflow.stages import (
+    drop_stages,
+    stages_named,
+    stages_without_images,
+    unavailable_stages,
+)
 from comfyui_pipe.workflow.validate import input_spec
 
 # Seeds stay exactly representable in JavaScript (the ComfyUI editor, Open WebUI).
@@ -39,7 +44,7 @@ def apply_parameters(
     mapping = workflow.meta.mapping
     _check_targets_exist(workflow.graph, workflow.parameters, mapping.fixed)
     graph = copy.deepcopy(workflow.graph)
-    skipped = set(params.skip_stages)
+    skipped = set(params.skip_stages) | stages_without_images(workflow, len(params.images))
     if object_info is not None:
         skipped |= unavailable_stages(workflow, object_info)
     drop_stages(graph, stages_named(workflow, sorted(skipped)))
@@ -98,13 +103,16 @@ def check_values(workflow: Workflow, params: GenerationParams) -> dict[str, Any]
 def check_image_count(workflow: Workflow, given: int) -> None:
     """Raise :class:`ValueError` unless ``given`` images fit the workflow's image inputs."""
     slots = workflow.image_inputs
+    required = slots - workflow.optional_image_inputs
+    if required <= given < slots:
+        return  # the stages that read the missing images are dropped
     if given and not slots:
         raise ValueError(
             f"Workflow '{workflow.title}' does not take an input image; "
             "choose an image-to-image model to use the attached image."
         )
-    if given < slots:
-        needed = "an input image" if slots == 1 else f"{slots} input images"
+    if given < required:
+        needed = "an input image" if required == 1 else f"{required} input images"
         raise ValueError(f"Workflow '{workflow.title}' needs {needed}; attach it to the message.")
     if given > slots:
         raise ValueError(

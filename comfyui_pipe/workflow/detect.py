@@ -20,7 +20,9 @@ Rules when a graph has several samplers (SDXL base + refiner, hires fix):
   schedule. A ``KSamplerAdvanced`` that continues the base's schedule
   (``start_at_step`` > 0, as an SDXL refiner does) shares its step count and
   gets ``steps`` too;
-* ``width`` / ``height`` / ``batch_size`` come from the base sampler's latent;
+* ``width`` / ``height`` / ``batch_size`` come from the node that makes the base
+  sampler's latent (an ``Empty…Latent…``, or a video latent such as
+  ``Wan22ImageToVideoLatent`` or ``WanImageToVideo``);
 * ``checkpoint`` is the loader of the base sampler's model.
 
 For Flux-style graphs the ``cfg`` parameter targets the ``guidance`` of
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from comfyui_pipe.workflow.graph import (
     SAMPLERS,
@@ -62,6 +65,7 @@ TEXT_ENCODERS: Mapping[str, tuple[str, ...]] = {
     "TextEncodeQwenImageEdit": ("prompt",),
     "TextEncodeQwenImageEditPlus": ("prompt",),
     "TextEncodeHunyuanVideo_ImageToVideo": ("prompt",),
+    "TextEncodeAceStepAudio": ("tags",),
 }
 
 MODEL_LOADERS: Mapping[str, str] = {
@@ -74,24 +78,26 @@ MODEL_LOADERS: Mapping[str, str] = {
 }
 
 LORA_LOADERS = frozenset({"LoraLoader", "LoraLoaderModelOnly"})
+OutputKind = Literal["image", "animated", "video", "audio", "text"]
+OUTPUT_KINDS: Mapping[str, OutputKind] = {
+    "SaveImage": "image",
+    "PreviewImage": "image",
+    "SaveImageWebsocket": "image",
+    "SaveAnimatedWEBP": "animated",
+    "SaveAnimatedPNG": "animated",
+    "SaveWEBM": "video",
+    "SaveVideo": "video",
+    "VHS_VideoCombine": "video",
+    "SaveAudio": "audio",
+    "SaveAudioMP3": "audio",
+    "SaveAudioOpus": "audio",
+    "PreviewAudio": "audio",
+    "PreviewAny": "text",
+    "SaveText": "text",
+}
 IMAGE_INPUTS: Mapping[str, str] = {"LoadImage": "image", "LoadImageMask": "image"}
 UPSCALE_MODEL_LOADERS = frozenset({"UpscaleModelLoader"})
-OUTPUT_NODES = frozenset(
-    {
-        "SaveImage",
-        "PreviewImage",
-        "SaveAnimatedWEBP",
-        "SaveAnimatedPNG",
-        "SaveWEBM",
-        "SaveVideo",
-        "VHS_VideoCombine",
-        "SaveAudio",
-        "SaveAudioMP3",
-        "SaveAudioOpus",
-        "PreviewAudio",
-        "SaveImageWebsocket",
-    }
-)
+OUTPUT_NODES = frozenset(OUTPUT_KINDS)
 
 _CONDITIONING_INPUTS = (
     "conditioning",
@@ -187,6 +193,13 @@ def detect_parameters(graph: Graph) -> ParameterMap:
     outputs = tuple(n for n in sort_ids(set(graph)) if _is_output(class_of(graph, n)))
     unique = {name: _unique(values) for name, values in found.items()}
     return ParameterMap({k: v for k, v in unique.items() if v}, outputs, model_loader)
+
+
+def output_kinds(graph: Graph, output_nodes: Iterable[str]) -> tuple[OutputKind, ...]:
+    """The kinds of output the ``output_nodes`` write, each once, in node order (node
+    types this module does not know, e.g. a 3D model saver, are left out)."""
+    kinds = (OUTPUT_KINDS.get(class_of(graph, node)) for node in output_nodes)
+    return tuple(dict.fromkeys(kind for kind in kinds if kind is not None))
 
 
 def _unique(targets: Iterable[Target | None]) -> tuple[Target, ...]:
@@ -306,7 +319,7 @@ def _latent_size(graph: Graph, start: tuple[str, int] | None) -> dict[str, list[
             continue
         seen.add(node)
         inputs = inputs_of(graph, node)
-        if class_of(graph, node).startswith("Empty") and "width" in inputs and "height" in inputs:
+        if "width" in inputs and "height" in inputs:  # an empty (image or video) latent
             return {
                 name: [literal_target(graph, node, name)]
                 for name in ("width", "height", "batch_size")

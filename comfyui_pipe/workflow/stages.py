@@ -60,6 +60,11 @@ def unavailable_stages(workflow: Workflow, object_info: Mapping[str, Any]) -> se
     }
 
 
+def stages_without_images(workflow: Workflow, given: int) -> set[str]:
+    """Stages that need more images than the ``given`` ones."""
+    return {stage.name for stage in workflow.meta.stages.values() if stage.needs_images > given}
+
+
 def _offered(graph: Graph, filename: str, object_info: Mapping[str, Any]) -> bool:
     """Whether every input naming ``filename`` accepts it on this server."""
     for node in graph.values():

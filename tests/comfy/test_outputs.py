@@ -59,7 +59,7 @@ def test_kind_and_content_type_follow_the_output_key_and_extension(output, kind,
     )
 
 
-def test_text_outputs_and_malformed_entries_carry_no_file():
+def test_malformed_entries_are_skipped_and_text_is_an_output_of_its_own():
     entry = {
         "outputs": {
             "3": {"text": ["a caption"]},
@@ -70,7 +70,40 @@ def test_text_outputs_and_malformed_entries_carry_no_file():
 
     refs = outputs_from_history(entry)
 
-    assert [(r.filename, r.type, r.node_id) for r in refs] == [("kept.png", "temp", "5")]
+    assert [(r.filename, r.kind, r.node_id, r.text) for r in refs] == [
+        ("text_3.txt", "text", "3", "a caption"),
+        ("kept.png", "image", "5", None),
+    ]
+    assert refs[0].content_type == "text/plain"
+
+
+def test_vhs_video_combine_reports_its_video_under_gifs():
+    output = {
+        "gifs": [
+            {
+                "filename": "AnimateDiff_00001.mp4",
+                "subfolder": "",
+                "type": "output",
+                "format": "video/h264-mp4",
+                "frame_rate": 8.0,
+            }
+        ]
+    }
+
+    (ref,) = outputs_from_executed(output, "7")
+
+    assert (ref.kind, ref.content_type) == ("video", "video/mp4")
+
+
+async def test_a_text_output_streams_its_own_bytes_without_asking_the_server():
+    from comfyui_pipe.comfy import ComfyClient
+
+    (ref,) = outputs_from_executed({"text": ["über 9000"]}, "2")
+    async with ComfyClient("http://127.0.0.1:9") as client:  # nothing listens there
+        async with client.stream_output(ref, chunk_size=3) as chunks:
+            data = b"".join([chunk async for chunk in chunks])
+
+    assert data.decode("utf-8") == "über 9000"
 
 
 def test_every_file_of_a_batch_is_listed_in_order():

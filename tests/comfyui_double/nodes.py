@@ -1,9 +1,14 @@
-"""Node implementations: image nodes run for real with Pillow, model nodes are simulated."""
+"""Node implementations: image nodes run for real with Pillow, model nodes are simulated.
+
+A simulated model node keeps only what its consumers look at (sizes, frames, channels,
+the seed); decoders make plausible pictures, video frames or a tone from that, and the
+save nodes write real PNG, WEBP, MP4, WEBM and FLAC files (see ``media_files``)."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import random
 import re
 import string
@@ -12,7 +17,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image, ImageFilter, ImageOps
+
+from .media_files import write_animated_webp, write_flac, write_pngs, write_video
 
 Images = list[Image.Image]
 NodeOutput = tuple[tuple[Any, ...], dict[str, Any] | None]
@@ -47,6 +55,29 @@ class Latent:
     batch_size: int
     channels: int
     seed: int = 0
+    frames: int = 1  # video latents hold several frames per batch item
+    mask: Any = None  # a MASK set for inpainting
+
+
+@dataclass(frozen=True)
+class AudioLatent:
+    seconds: float
+    batch_size: int
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Audio:
+    """What ComfyUI's AUDIO holds: a waveform (channels, samples) and its rate."""
+
+    waveform: Any
+    sample_rate: int
+
+
+@dataclass(frozen=True)
+class Video:
+    frames: list[Image.Image]
+    fps: float
 
 
 @dataclass(frozen=True)
@@ -88,7 +119,11 @@ def _derive(*parts: Any) -> int:
 
 
 def _vae_channels(name: str) -> int:
-    return 16 if name == "ae.safetensors" or "flux" in name or "sd3" in name else 4
+    if "wan2.2" in name:
+        return 48
+    if name == "ae.safetensors" or any(key in name for key in ("flux", "sd3", "qwen", "wan")):
+        return 16
+    return 4
 
 
 # --- loaders -----------------------------------------------------------------------------
@@ -165,22 +200,30 @@ async def _vae_decode(ctx: NodeContext, samples: Latent, vae: Vae) -> NodeOutput
 
 
 def _decode(latent: Latent) -> Images:
+    """One picture per batch item, or ``frames`` of them for a video latent: a colour of
+    the seed with a band of noise that moves down frame by frame."""
     images = []
+    band = latent.height // 4 or 1
+    noise = Image.effect_noise((latent.width, band), 40).convert("RGB")
     for index in range(latent.batch_size):
         rng = random.Random(_derive(latent.seed, index))
         colour = tuple(rng.randrange(256) for _ in range(3))
-        image = Image.new("RGB", (latent.width, latent.height), colour)
-        image.paste(Image.effect_noise((latent.width, latent.height // 4 or 1), 40).convert("RGB"))
-        images.append(image)
+        for frame in range(latent.frames):
+            image = Image.new("RGB", (latent.width, latent.height), colour)
+            image.paste(noise, (0, (frame * 4) % max(latent.height - band, 1)))
+            images.append(image)
     return images
 
 
 # --- samplers ------------------------------------------------------------------------------
 
 
-async def _sample(ctx: NodeContext, latent: Latent, steps: int, *identity: Any) -> Latent:
+async def _sample(
+    ctx: NodeContext, latent: Latent | AudioLatent, steps: int, *identity: Any
+) -> Latent | AudioLatent:
     result = replace(latent, seed=_derive(latent.seed, *identity))
-    preview = Image.new("RGB", (max(latent.width // 8, 8), max(latent.height // 8, 8)), "gray")
+    size = (latent.width, latent.height) if isinstance(latent, Latent) else (64, 64)
+    preview = Image.new("RGB", (max(size[0] // 8, 8), max(size[1] // 8, 8)), "gray")
     for step in range(1, steps + 1):
         await ctx.report_step(step, steps, preview)
     return result
@@ -208,6 +251,20 @@ async def _ksampler_advanced(
     return (await _sample(ctx, latent_image, count, *identity),), None
 
 
+async def _sampler_custom(
+    ctx: NodeContext,
+    model: Model,
+    noise_seed: int,
+    sampler: Opaque,
+    sigmas: Opaque,
+    latent_image: Latent,
+    **rest: Any,
+) -> NodeOutput:
+    identity = (model, noise_seed, sampler.value, repr(sorted(rest.items())))
+    latent = await _sample(ctx, latent_image, sigmas.value, *identity)
+    return (latent, latent), None
+
+
 async def _sampler_custom_advanced(
     ctx: NodeContext,
     noise: Opaque,
@@ -227,6 +284,12 @@ async def _random_noise(ctx: NodeContext, noise_seed: int) -> NodeOutput:
 
 async def _basic_scheduler(
     ctx: NodeContext, model: Model, scheduler: str, steps: int, denoise: float
+) -> NodeOutput:
+    return (Opaque("SIGMAS", steps if denoise > 0 else 0),), None
+
+
+async def _sd_turbo_scheduler(
+    ctx: NodeContext, model: Model, steps: int, denoise: float
 ) -> NodeOutput:
     return (Opaque("SIGMAS", steps if denoise > 0 else 0),), None
 
@@ -293,8 +356,11 @@ async def _blur(ctx: NodeContext, image: Images, blur_radius: int, sigma: float)
 
 
 async def _upscale_with_model(ctx: NodeContext, upscale_model: Opaque, image: Images) -> NodeOutput:
+    """By the factor the model's file name says (``…x2…`` or ``2x…``), 4 otherwise."""
+    factor = 2 if re.search(r"(x2|2x)", str(upscale_model.value).lower()) else 4
+
     def upscale(each: Image.Image) -> Image.Image:
-        return each.resize((each.width * 4, each.height * 4), Image.Resampling.NEAREST)
+        return each.resize((each.width * factor, each.height * factor), Image.Resampling.NEAREST)
 
     return (await asyncio.to_thread(lambda: [upscale(each) for each in image]),), None
 
@@ -302,32 +368,175 @@ async def _upscale_with_model(ctx: NodeContext, upscale_model: Opaque, image: Im
 async def _save_image(
     ctx: NodeContext, images: Images, filename_prefix: str = "ComfyUI"
 ) -> NodeOutput:
-    results = await asyncio.to_thread(
-        _write_pngs, images, ctx.output_dir, filename_prefix, "output"
-    )
+    results = await asyncio.to_thread(write_pngs, images, ctx.output_dir, filename_prefix, "output")
     return (), {"images": results}
 
 
 async def _preview_image(ctx: NodeContext, images: Images) -> NodeOutput:
     prefix = "ComfyUI_temp_" + "".join(random.choices(string.ascii_lowercase, k=5))
-    results = await asyncio.to_thread(_write_pngs, images, ctx.temp_dir, prefix, "temp")
+    results = await asyncio.to_thread(write_pngs, images, ctx.temp_dir, prefix, "temp")
     return (), {"images": results}
 
 
-def _write_pngs(images: Images, base: Path, prefix: str, kind: str) -> list[dict[str, str]]:
-    subfolder, _, name = prefix.rpartition("/")
-    folder = base / subfolder
-    folder.mkdir(parents=True, exist_ok=True)
-    pattern = re.compile(rf"^{re.escape(name)}_(\d+)_")
-    used = [int(match.group(1)) for path in folder.iterdir() if (match := pattern.match(path.name))]
-    counter = max(used, default=0) + 1
-    results = []
-    for image in images:
-        filename = f"{name}_{counter:05}_.png"
-        image.save(folder / filename, format="PNG", compress_level=4)
-        results.append({"filename": filename, "subfolder": subfolder, "type": kind})
-        counter += 1
-    return results
+# --- models, conditioning and latents of edit, inpaint, upscale and video graphs ---------
+
+
+async def _pass_model(ctx: NodeContext, model: Model, **_: Any) -> NodeOutput:
+    return (model,), None
+
+
+async def _reference_latent(
+    ctx: NodeContext, conditioning: Conditioning, latent: Latent | None = None
+) -> NodeOutput:
+    return (conditioning,), None
+
+
+async def _encode_with_image(ctx: NodeContext, clip: Clip, prompt: str, **_: Any) -> NodeOutput:
+    """TextEncodeQwenImageEdit(Plus): the prompt, looking at the optional image(s)."""
+    return (Conditioning(prompt),), None
+
+
+async def _encode_audio_tags(ctx: NodeContext, clip: Clip, tags: str, **_: Any) -> NodeOutput:
+    return (Conditioning(tags),), None
+
+
+async def _inpaint_conditioning(
+    ctx: NodeContext,
+    positive: Conditioning,
+    negative: Conditioning,
+    vae: Vae,
+    pixels: Images,
+    mask: Image.Image,
+    noise_mask: bool = True,
+) -> NodeOutput:
+    (latent,), _ = await _vae_encode(ctx, pixels, vae)
+    return (positive, negative, replace(latent, mask=mask)), None
+
+
+async def _set_latent_noise_mask(
+    ctx: NodeContext, samples: Latent, mask: Image.Image
+) -> NodeOutput:
+    return (replace(samples, mask=mask),), None
+
+
+async def _latent_upscale_by(
+    ctx: NodeContext, samples: Latent, upscale_method: str, scale_by: float
+) -> NodeOutput:
+    width, height = round(samples.width * scale_by), round(samples.height * scale_by)
+    return (replace(samples, width=width, height=height),), None
+
+
+async def _wan22_video_latent(
+    ctx: NodeContext,
+    vae: Vae,
+    width: int,
+    height: int,
+    length: int,
+    batch_size: int,
+    start_image: Images | None = None,
+) -> NodeOutput:
+    seed = _derive(start_image[0].tobytes()[:4096]) if start_image else 0
+    return (Latent(width, height, batch_size, vae.channels, seed, frames=length),), None
+
+
+async def _empty_audio_latent(ctx: NodeContext, seconds: float, batch_size: int) -> NodeOutput:
+    return (AudioLatent(seconds, batch_size),), None
+
+
+async def _vae_decode_audio(ctx: NodeContext, samples: AudioLatent, vae: Vae) -> NodeOutput:
+    """A stereo tone whose pitch follows the seed."""
+    rate = 44100
+    pitch = 220 + _derive(samples.seed) % 440
+    t = np.arange(int(samples.seconds * rate)) / rate
+    tone = 0.3 * np.sin(2 * math.pi * pitch * t)
+    return (Audio(np.stack([tone, tone]), rate),), None
+
+
+# --- images --------------------------------------------------------------------------------
+
+
+async def _scale_by(
+    ctx: NodeContext, image: Images, upscale_method: str, scale_by: float
+) -> NodeOutput:
+    def scale(each: Image.Image) -> Image.Image:
+        size = (round(each.width * scale_by), round(each.height * scale_by))
+        return each.resize(size, _RESAMPLE[upscale_method])
+
+    return (await asyncio.to_thread(lambda: [scale(each) for each in image]),), None
+
+
+async def _scale_to_total_pixels(
+    ctx: NodeContext, image: Images, upscale_method: str, megapixels: float, **_: Any
+) -> NodeOutput:
+    first = image[0]
+    scale_by = math.sqrt(megapixels * 1024 * 1024 / (first.width * first.height))
+    return await _scale_by(ctx, image, upscale_method, scale_by)
+
+
+async def _kontext_scale(ctx: NodeContext, image: Images) -> NodeOutput:
+    """Kontext's preferred sizes are about one megapixel."""
+    return await _scale_to_total_pixels(ctx, image, "lanczos", 1.0)
+
+
+async def _load_image_mask(ctx: NodeContext, image: str, channel: str) -> NodeOutput:
+    def load() -> NodeOutput:
+        with Image.open(ctx.input_dir / image) as opened:
+            rgba = opened.convert("RGBA")
+        mask = rgba.getchannel(channel[0].upper())
+        return ((ImageOps.invert(mask) if channel == "alpha" else mask),), None
+
+    return await asyncio.to_thread(load)
+
+
+async def _image_to_mask(ctx: NodeContext, image: Images, channel: str) -> NodeOutput:
+    return (image[0].convert("RGB").getchannel(channel[0].upper()),), None
+
+
+# --- outputs: video, animated images, audio, text ---------------------------------------------
+
+
+async def _create_video(ctx: NodeContext, images: Images, fps: float, **_: Any) -> NodeOutput:
+    return (Video(images, fps),), None
+
+
+async def _save_video(
+    ctx: NodeContext, video: Video, filename_prefix: str = "video/ComfyUI", **_: Any
+) -> NodeOutput:
+    saved = await asyncio.to_thread(
+        write_video, video.frames, ctx.output_dir, filename_prefix, video.fps, "mp4"
+    )
+    return (), {"images": [saved], "animated": [True]}
+
+
+async def _save_webm(
+    ctx: NodeContext, images: Images, filename_prefix: str, fps: float, **_: Any
+) -> NodeOutput:
+    saved = await asyncio.to_thread(
+        write_video, images, ctx.output_dir, filename_prefix, fps, "webm"
+    )
+    return (), {"images": [saved], "animated": [True]}
+
+
+async def _save_animated_webp(
+    ctx: NodeContext, images: Images, filename_prefix: str, fps: float, **_: Any
+) -> NodeOutput:
+    saved = await asyncio.to_thread(
+        write_animated_webp, images, ctx.output_dir, filename_prefix, fps
+    )
+    return (), {"images": [saved], "animated": [True]}
+
+
+async def _save_audio(
+    ctx: NodeContext, audio: Audio, filename_prefix: str = "audio/ComfyUI", **_: Any
+) -> NodeOutput:
+    saved = await asyncio.to_thread(
+        write_flac, audio.waveform, audio.sample_rate, ctx.output_dir, filename_prefix
+    )
+    return (), {"audio": [saved]}
+
+
+async def _preview_any(ctx: NodeContext, source: Any) -> NodeOutput:
+    return (), {"text": [source if isinstance(source, str) else repr(source)]}
 
 
 _NODES: dict[str, Callable[..., Awaitable[NodeOutput]]] = {
@@ -362,5 +571,33 @@ _NODES: dict[str, Callable[..., Awaitable[NodeOutput]]] = {
     "ImageUpscaleWithModel": _upscale_with_model,
     "SaveImage": _save_image,
     "PreviewImage": _preview_image,
+    "SamplerCustom": _sampler_custom,
+    "SDTurboScheduler": _sd_turbo_scheduler,
+    "ModelSamplingSD3": _pass_model,
+    "ModelSamplingAuraFlow": _pass_model,
+    "ModelSamplingFlux": _pass_model,
+    "CFGNorm": _pass_model,
+    "ReferenceLatent": _reference_latent,
+    "TextEncodeQwenImageEdit": _encode_with_image,
+    "TextEncodeQwenImageEditPlus": _encode_with_image,
+    "TextEncodeAceStepAudio": _encode_audio_tags,
+    "InpaintModelConditioning": _inpaint_conditioning,
+    "SetLatentNoiseMask": _set_latent_noise_mask,
+    "LatentUpscaleBy": _latent_upscale_by,
+    "Wan22ImageToVideoLatent": _wan22_video_latent,
+    "EmptyLatentAudio": _empty_audio_latent,
+    "EmptyAceStepLatentAudio": _empty_audio_latent,
+    "VAEDecodeAudio": _vae_decode_audio,
+    "ImageScaleBy": _scale_by,
+    "ImageScaleToTotalPixels": _scale_to_total_pixels,
+    "FluxKontextImageScale": _kontext_scale,
+    "LoadImageMask": _load_image_mask,
+    "ImageToMask": _image_to_mask,
+    "CreateVideo": _create_video,
+    "SaveVideo": _save_video,
+    "SaveWEBM": _save_webm,
+    "SaveAnimatedWEBP": _save_animated_webp,
+    "SaveAudio": _save_audio,
+    "PreviewAny": _preview_any,
 }
-_SAMPLERS = {"KSampler", "KSamplerAdvanced", "SamplerCustomAdvanced"}
+_SAMPLERS = {"KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced"}

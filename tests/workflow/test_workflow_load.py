@@ -60,16 +60,13 @@ def test_load_workflow_reads_the_sibling_metadata(tmp_path):
 def test_bundled_workflows_come_with_complete_metadata():
     workflows = bundled_workflows()
     assert bundled_workflows_dir().name in ("workflows", "bundled_workflows")
-    assert set(workflows) == {
-        "sd15_txt2img",
-        "sd15_img2img",
-        "sdxl_txt2img",
-        "flux_schnell_txt2img",
-    }
+    kinds = {workflow.meta.kind for workflow in workflows.values()}
+    assert kinds == {"txt2img", "img2img", "edit", "inpaint", "upscale", "video"}
     for workflow in workflows.values():
         meta = workflow.meta
-        assert meta.title and meta.description and meta.kind in ("txt2img", "img2img")
-        assert meta.models and all(m.url.startswith("https://huggingface.co/") for m in meta.models)
-        assert {"steps", "sampler", "scheduler"} <= set(meta.defaults)
-        assert {"steps"} <= set(meta.bounds)
+        assert meta.title and meta.description, workflow.id
+        assert meta.models and all(m.url.startswith("https://") for m in meta.models)
+        assert all(m.sha256 is None or len(m.sha256) == 64 for m in meta.models)
+        if "steps" in workflow.parameters:
+            assert "steps" in meta.defaults and "steps" in meta.bounds, workflow.id
     assert workflows["sd15_img2img"].meta.kind == "img2img"
