@@ -10,6 +10,7 @@ prompt, ``progress_relay`` passes progress on, and the service keeps a
 from .backends import BackendHealth, BackendPool
 from .errors import (
     ComfyUIUnavailable,
+    ImageTooLarge,
     JobNotFound,
     NotAnImage,
     OutputNotStored,
@@ -34,6 +35,7 @@ __all__ = [
     "ComfyUIUnavailable",
     "GenerationRequest",
     "GenerationService",
+    "ImageTooLarge",
     "InputImage",
     "JobNotFound",
     "JobRecord",

@@ -35,6 +35,14 @@ class NotAnImage(RequestError):
         super().__init__(f"The attached file '{filename}' is not an image.")
 
 
+class ImageTooLarge(RequestError):
+    status_code = 413
+
+    def __init__(self, filename: str, what: str) -> None:
+        self.filename = filename
+        super().__init__(f"The attached image '{filename}' is too large: {what}.")
+
+
 class UnknownWorkflow(RequestError):
     status_code = 404
 

@@ -13,11 +13,17 @@ from typing import Any
 from comfyui_pipe.comfy.node_errors import MODEL_FILE_SUFFIXES
 from comfyui_pipe.workflow import MAX_RANDOM_SEED, GenerationParams, Lora, Workflow
 from comfyui_pipe.workflow.apply import check_values
+from comfyui_pipe.workflow.model import shown_number
 
 from .errors import RequestError
-from .options import LoraRequest, RequestOptions
+from .options import LoraRequest, RequestOptions, check_aspect
+from .text import check_text
 
 SIZE_MULTIPLE = 64
+
+
+LORA_STRENGTH_LIMIT = 10.0
+"""A LoRA's strength lies within ± this, in the chat and the API alike."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,32 @@ class Limits:
     max_size: int = 2048
     max_steps: int = 80
     max_count: int = 4
+    max_prompt_length: int = 4000
+    max_image_pixels: int = 4096 * 4096
+    max_image_bytes: int = 20 * 1024 * 1024
+
+
+def request_fields(workflow: Workflow) -> list[str]:
+    """The request fields ``workflow`` takes (what ``/generate`` accepts and lists for it)."""
+    found = workflow.parameters
+    fields = {"prompt"} | {name for name in _OPTION_TARGETS.values() if name in found}
+    if "width" in found and "height" in found:
+        fields |= {"width", "height", "aspect_ratio"}
+    if found.model_loader or "checkpoint" in found:
+        fields.add("loras")
+    if workflow.image_inputs:
+        fields.add("images")
+    return sorted(field.replace("batch_size", "count") for field in fields)
+
+
+# Option (as RequestOptions names it) → the workflow parameter it is written to.
+_OPTION_TARGETS = {
+    "negative_prompt": "negative_prompt",
+    "steps": "steps",
+    "cfg": "cfg",
+    "seed": "seed",
+    "count": "batch_size",
+}
 
 
 def build_params(
@@ -44,8 +76,13 @@ def build_params(
     :class:`RequestError` for values outside the limits or the workflow's bounds,
     and for a wrong number of ``images``.
     """
+    check_text("prompt", prompt, limits.max_prompt_length)
     if not prompt.strip():
         raise RequestError("Write what to generate; the message has no prompt.")
+    for text in (options.negative_prompt, defaults.negative_prompt):
+        if text is not None:
+            check_text("negative prompt", text, limits.max_prompt_length)
+    _check_options_taken(workflow, options)
     checker = _Checker(workflow, limits)
 
     width = height = None
@@ -58,7 +95,7 @@ def build_params(
         )
     seed = _pick(options.seed, defaults.seed)
     if seed is not None and not 0 <= seed <= MAX_RANDOM_SEED:
-        raise RequestError(f"Seed {seed} is outside 0 to {MAX_RANDOM_SEED}.")
+        raise RequestError(f"Seed {shown_number(seed)} is outside 0 to {MAX_RANDOM_SEED}.")
     negatives = [text for text in (options.negative_prompt, defaults.negative_prompt) if text]
     params = GenerationParams(
         prompt=prompt.strip(),
@@ -71,7 +108,7 @@ def build_params(
         batch_size=checker.check(
             "count", _pick(options.count, defaults.count), 1, limits.max_count
         ),
-        loras=tuple(_lora(lora) for lora in [*options.loras, *defaults.loras]),
+        loras=tuple(_lora(checker, lora) for lora in [*options.loras, *defaults.loras]),
         images=tuple(images),
     )
     try:
@@ -91,11 +128,18 @@ class _Checker:
     def check(self, name: str, value: Any, low: float, high: float | None) -> Any:
         if value is None:
             return None
-        label = name.capitalize()
+        label = name[0].upper() + name[1:]
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RequestError(f"{label} must be a finite number, not {value}.")
         if value < low:
-            raise RequestError(f"{label} {value:g} is below the minimum {low:g}.")
+            raise RequestError(
+                f"{label} {shown_number(value)} is below the minimum {shown_number(low)}."
+            )
         if high is not None and value > high:
-            raise RequestError(f"{label} {value:g} is above the maximum {high:g} allowed here.")
+            raise RequestError(
+                f"{label} {shown_number(value)} is above the maximum {shown_number(high)} "
+                "allowed here."
+            )
         return value
 
     def largest_side(self) -> int:
@@ -122,6 +166,7 @@ def _size(
 
 def _aspect_size(area: int, aspect: tuple[int, int], largest: int) -> tuple[int, int]:
     """Sides of ``area`` in ratio ``aspect``, shrunk to fit ``largest``, in multiples of 64."""
+    check_aspect(*aspect)
     ratio = aspect[0] / aspect[1]
     width, height = math.sqrt(area * ratio), math.sqrt(area / ratio)
     shrink = min(1.0, largest / max(width, height))
@@ -141,7 +186,27 @@ def _workflow_value(workflow: Workflow, name: str) -> int:
     return int(value)
 
 
-def _lora(lora: LoraRequest) -> Lora:
+def _check_options_taken(workflow: Workflow, options: RequestOptions) -> None:
+    """Refuse an option the workflow has no place for (the user's saved defaults are
+    simply not used there)."""
+    for option, parameter in _OPTION_TARGETS.items():
+        if getattr(options, option) is not None and parameter not in workflow.parameters:
+            raise RequestError(
+                f"Workflow '{workflow.title}' has no {option.replace('_', ' ')} setting; "
+                "leave it out."
+            )
+    if options.loras and "loras" not in request_fields(workflow):
+        raise RequestError(f"Workflow '{workflow.title}' has no model a LoRA can attach to.")
+
+
+def _lora(checker: _Checker, lora: LoraRequest) -> Lora:
+    check_text("LoRA name", lora.name)
+    checker.check(
+        f"strength of LoRA '{lora.name}'",
+        float(lora.strength),
+        -LORA_STRENGTH_LIMIT,
+        LORA_STRENGTH_LIMIT,
+    )
     name = lora.name
     if not name.lower().endswith(MODEL_FILE_SUFFIXES):
         name += ".safetensors"

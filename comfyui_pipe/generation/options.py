@@ -19,7 +19,7 @@ from .errors import RequestError
 # Rich-text chat inputs (Open WebUI's among them) turn a typed "--" into an em
 # or en dash, so those start a flag too.
 _FLAG_SPLIT = re.compile(r"(?<!\S)(?:--|\u2014|\u2013)(?=[A-Za-z])")
-_LORA_TAG = re.compile(r"<lora:([^:<>]+?)(?::(-?[\d.]+))?>", re.IGNORECASE)
+_LORA_TAG = re.compile(r"<lora:([^:<>]+?)(?::([^<>]*))?>", re.IGNORECASE)
 _SIZE = re.compile(r"(\d{2,5})\s*[x×]\s*(\d{2,5})", re.IGNORECASE)
 _BARE_SIZE = re.compile(r"(?<!\S)(\d{2,5})[x×](\d{2,5})(?!\S)", re.IGNORECASE)
 _ASPECT = re.compile(r"(\d{1,3})\s*:\s*(\d{1,3})")
@@ -60,7 +60,7 @@ def parse_message(text: str) -> ParsedMessage:
     """Split a chat message into the prompt and its options; raises :class:`RequestError`
     (with the fix in the sentence) for an unknown flag or a value that does not parse."""
     loras = [
-        LoraRequest(name.strip(), _number(strength, float, "<lora:name:strength>"))
+        LoraRequest(name.strip(), _number(strength.strip(), float, "<lora:name:0.8>"))
         if strength
         else LoraRequest(name.strip())
         for name, strength in _LORA_TAG.findall(text)
@@ -114,11 +114,23 @@ def _size(value: str) -> dict[str, Any]:
     return {"width": int(match.group(1)), "height": int(match.group(2)), "aspect": None}
 
 
-def _aspect(value: str) -> dict[str, Any]:
+def parse_aspect(value: str, usage: str = "16:9") -> tuple[int, int]:
+    """``"16:9"`` → ``(16, 9)``; raises :class:`RequestError` for anything else."""
     match = _ASPECT.fullmatch(value.strip())
-    if not match or 0 in (int(match.group(1)), int(match.group(2))):
-        raise RequestError(f"Aspect ratio '{value}' is not understood; write it like --ar 16:9.")
-    return {"aspect": (int(match.group(1)), int(match.group(2))), "width": None, "height": None}
+    if not match:
+        raise RequestError(f"Aspect ratio '{value}' is not understood; write it like {usage}.")
+    across, down = int(match.group(1)), int(match.group(2))
+    check_aspect(across, down)
+    return across, down
+
+
+def check_aspect(across: int, down: int) -> None:
+    if across < 1 or down < 1:
+        raise RequestError(f"Aspect ratio {across}:{down} has a zero side; write it like 16:9.")
+
+
+def _aspect(value: str) -> dict[str, Any]:
+    return {"aspect": parse_aspect(value, "--ar 16:9"), "width": None, "height": None}
 
 
 def _number(value: str, kind: type[int] | type[float], usage: str) -> Any:

@@ -1,14 +1,11 @@
-"""From a request to a prompt on ComfyUI: input images checked, parameters applied
-and validated against the server's nodes and models, the prompt queued."""
+"""From parameters to a prompt on ComfyUI: applied, validated against the server's
+nodes and models, queued."""
 
 from __future__ import annotations
 
 import asyncio
-import io
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
-
-from PIL import Image
 
 from comfyui_pipe.comfy import ComfyServer, Job, PromptRejected
 from comfyui_pipe.workflow import (
@@ -20,17 +17,7 @@ from comfyui_pipe.workflow import (
 )
 
 from .backends import BackendPool
-from .errors import NotAnImage, RequestError
-from .request import InputImage
-
-
-def verify_image(image: InputImage) -> None:
-    """Raise :class:`NotAnImage` unless ``image`` holds bytes Pillow can read."""
-    try:
-        with Image.open(io.BytesIO(image.data)) as opened:
-            opened.verify()
-    except Exception:  # Pillow raises many kinds for bytes that are not an image
-        raise NotAnImage(image.filename) from None
+from .errors import RequestError
 
 
 def apply(

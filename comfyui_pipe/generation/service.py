@@ -29,16 +29,17 @@ from typing import Self
 from comfyui_pipe.comfy import ComfyError, ComfyServer, Job, JobInterrupted, JobResult, JobTimedOut
 from comfyui_pipe.errors import UserError
 from comfyui_pipe.progress import ProgressTracker, Stage
-from comfyui_pipe.workflow import PreparedPrompt, Workflow
+from comfyui_pipe.workflow import GenerationParams, PreparedPrompt, Workflow
 
 from .backends import BackendHealth, BackendPool
 from .errors import JobNotFound, OutputNotStored, TooManyJobs, UnknownWorkflow, for_user
-from .limits import Limits, build_params
-from .prepare import apply, check_workflow, generation_metadata, prepare, submit, verify_image
+from .limits import Limits
+from .prepare import apply, check_workflow, generation_metadata, prepare, submit
 from .progress_relay import ProgressCallback, ProgressRelay, progress_summary
 from .records import JobRecord, JobState, JobStore
 from .request import GenerationRequest, InputImage
 from .sink import OutputSink
+from .validation import validated_params
 
 # Where the chat imports the request types from.
 __all__ = ["GenerationRequest", "GenerationService", "InputImage", "Policy"]
@@ -197,10 +198,20 @@ class GenerationService:
         """Validate and queue ``request``; the returned record is kept up to date.
 
         Raises a :class:`UserError` (``RequestError`` & co., ``PromptRejected``,
-        ``ComfyUIUnavailable``) with nothing left queued; the record is then
-        already marked failed. ``on_progress(record, snapshot)`` gets the latest
-        snapshot each time it is free (a slow callback skips intermediate ones).
+        ``ComfyUIUnavailable``) with nothing left queued. A request refused before
+        ComfyUI is asked leaves no record; one ComfyUI refuses leaves it failed.
+        ``on_progress(record, snapshot)`` gets the latest snapshot each time it is free
+        (a slow callback skips intermediate ones).
         """
+        # A refused request leaves no record: everything checkable here is checked first.
+        workflow = self._workflows.get(request.workflow_id)
+        if workflow is None:
+            raise UnknownWorkflow(request.workflow_id, self._workflows)
+        policy = self._policy
+        already = self.running(request.owner_id)
+        if already >= policy.jobs_per_user:
+            raise TooManyJobs(already, policy.jobs_per_user)
+        params = validated_params(workflow, request, policy.limits)
         record = JobRecord(
             id=uuid.uuid4().hex,
             owner_id=request.owner_id,
@@ -211,22 +222,13 @@ class GenerationService:
             chat_id=request.chat_id,
             message_id=request.message_id,
         )
-        await self._store.create(record)
-        entry: _ActiveJob | None = None
+        entry = _ActiveJob(record, self._pool, policy)
+        self._active[record.id] = entry
         try:
-            workflow = self._workflows.get(request.workflow_id)
-            if workflow is None:
-                raise UnknownWorkflow(request.workflow_id, self._workflows)
-            policy = self._policy
-            already = self.running(request.owner_id)
-            if already >= policy.jobs_per_user:
-                raise TooManyJobs(already, policy.jobs_per_user)
-            entry = _ActiveJob(record, self._pool, policy)
-            self._active[record.id] = entry
-            server, prepared = await self._queue(entry, workflow, request)
+            await self._store.create(record)
+            server, prepared = await self._queue(entry, workflow, request, params)
         except BaseException as error:
-            if entry is not None:
-                self._end(entry)
+            self._end(entry)
             await self._fail_unqueued(record, error)
             shown = for_user(error) if isinstance(error, UserError) else error
             if shown is not error:
@@ -262,18 +264,12 @@ class GenerationService:
     # -- starting --------------------------------------------------------------------------
 
     async def _queue(
-        self, entry: _ActiveJob, workflow: Workflow, request: GenerationRequest
+        self,
+        entry: _ActiveJob,
+        workflow: Workflow,
+        request: GenerationRequest,
+        params: GenerationParams,
     ) -> tuple[ComfyServer, PreparedPrompt]:
-        for image in request.images:
-            verify_image(image)
-        params = build_params(
-            workflow,
-            request.prompt,
-            request.options,
-            request.defaults,
-            entry.policy.limits,
-            [image.filename for image in request.images],
-        )
         async with entry.pool.acquire() as server:
             prepared = await prepare(entry.pool, server, workflow, params)
             if request.images:

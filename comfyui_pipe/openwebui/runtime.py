@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from comfyui_pipe.comfy.job import JobTimeouts
 from comfyui_pipe.generation.backends import BackendPool
-from comfyui_pipe.generation.limits import Limits
 from comfyui_pipe.generation.service import GenerationService, Policy
 from comfyui_pipe.openwebui.files import OpenWebUIFileSink
 from comfyui_pipe.openwebui.function_source import FUNCTION_ID
@@ -62,9 +61,7 @@ class BackendConfig:
 
 def policy_of(valves: Valves) -> Policy:
     return Policy(
-        limits=Limits(
-            max_size=valves.max_size, max_steps=valves.max_steps, max_count=valves.max_count
-        ),
+        limits=valves.limits(),
         jobs_per_user=valves.jobs_per_user,
         job_timeout=valves.job_timeout,
         previews=valves.previews,

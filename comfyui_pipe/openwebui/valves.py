@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from comfyui_pipe.generation.limits import Limits
 from comfyui_pipe.settings import Settings
 
 SECRET_VALVES = ("comfyui_auth_header", "comfyui_token")
@@ -57,6 +58,21 @@ class Valves(BaseModel):
     max_count: int = Field(
         default_factory=_env_default("max_count"), ge=1, description="Most images per request."
     )
+    max_prompt_length: int = Field(
+        default_factory=_env_default("max_prompt_length"),
+        ge=1,
+        description="Most characters in a prompt (and in a negative prompt).",
+    )
+    max_image_pixels: int = Field(
+        default_factory=_env_default("max_image_pixels"),
+        ge=1,
+        description="Most pixels in an input image (16777216 = 4096×4096).",
+    )
+    max_image_bytes: int = Field(
+        default_factory=_env_default("max_image_bytes"),
+        ge=1,
+        description="Largest input image file, in bytes.",
+    )
     jobs_per_user: int = Field(
         default_factory=_env_default("jobs_per_user"),
         ge=1,
@@ -81,6 +97,16 @@ class Valves(BaseModel):
     def auth_headers(self) -> dict[str, str]:
         name, sep, value = self.comfyui_auth_header.partition(":")
         return {name.strip(): value.strip()} if sep and name.strip() else {}
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_size=self.max_size,
+            max_steps=self.max_steps,
+            max_count=self.max_count,
+            max_prompt_length=self.max_prompt_length,
+            max_image_pixels=self.max_image_pixels,
+            max_image_bytes=self.max_image_bytes,
+        )
 
     def enabled_workflow_ids(self) -> list[str]:
         return [w.strip() for w in self.enabled_workflows.split(",") if w.strip()]

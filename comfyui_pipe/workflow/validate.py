@@ -143,7 +143,18 @@ def _link_errors(
                 "extra_info": {"exception_type": "KeyError"},
             }
         ]
-    outputs = (object_info.get(str(graph[source].get("class_type"))) or {}).get("output", [])
+    source_type = str(graph[source].get("class_type"))
+    outputs = (object_info.get(source_type) or {}).get("output", [])
+    if source_type in object_info and not 0 <= link[1] < len(outputs):
+        return [
+            {
+                "type": "exception_during_validation",
+                "message": "Exception when validating node",
+                "details": f"it links to output {link[1]} of node {source} ({source_type}), "
+                f"which has {len(outputs)} output(s)",
+                "extra_info": {"exception_type": "IndexError", "input_name": name},
+            }
+        ]
     wanted = declared.type
     # a link into a combo is left to the server: what it accepts there depends on the node
     if not isinstance(wanted, str) or wanted == "COMBO" or not 0 <= link[1] < len(outputs):
@@ -185,7 +196,7 @@ def _value_errors(name: str, spec: list[Any], value: Any) -> list[dict[str, Any]
         return []
     try:
         number = int(value) if kind == "INT" else float(value)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, OverflowError) as error:  # OverflowError: int(inf), 1e400
         return [
             _input_error(
                 "invalid_input_type",

@@ -59,7 +59,7 @@ def test_a_plain_message_has_no_options() -> None:
         ("a cat --steps many", "'many' is not a whole number; write it like --steps 30."),
         ("a cat --cfg", "--cfg needs a value."),
         ("a cat --ar 16-9", "Aspect ratio '16-9' is not understood; write it like --ar 16:9."),
-        ("a cat --ar 16:0", "Aspect ratio '16:0' is not understood"),
+        ("a cat --ar 16:0", "Aspect ratio 16:0 has a zero side"),
         ("a cat --size big", "Size 'big' is not understood; write it like --size 1024x768."),
         ("a cat --no", "--no needs the things to avoid"),
     ],
