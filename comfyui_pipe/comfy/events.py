@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import struct
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 PREVIEW_IMAGE = 1
@@ -97,6 +99,11 @@ class Preview:
     image_type: str
     prompt_id: str | None = None
     node_id: str | None = None
+
+    @cached_property
+    def data_url(self) -> str:
+        """The image as a ``data:`` URL, encoded once however many listeners show it."""
+        return f"data:{self.image_type};base64,{base64.b64encode(self.image).decode('ascii')}"
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from contextlib import suppress
 from typing import Any
 
 from comfyui_pipe.progress import ProgressSnapshot
+from comfyui_pipe.progress.coalescer import LatestWins
 
 from .records import JobRecord
 
@@ -15,23 +18,34 @@ logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[JobRecord, ProgressSnapshot], Awaitable[None]]
 
+PROGRESS_INTERVAL = 0.5
+"""Seconds between two deliveries within one stage and step; a new stage or step goes at once."""
 PROGRESS_FLUSH_TIMEOUT = 10.0
 """Seconds the last progress callback of a job may take before it is abandoned."""
 
 
-class ProgressRelay:
-    """Hands the latest snapshot to a callback whenever it is free; never blocks the job."""
+def milestone(snapshot: ProgressSnapshot) -> Hashable:
+    """What a user must never miss: a new stage, a new step."""
+    return snapshot.stage, snapshot.step
 
-    def __init__(self, record: JobRecord, callback: ProgressCallback) -> None:
+
+class ProgressRelay:
+    """Hands a job's snapshots to a callback, latest wins: every new stage or step at
+    once, the newest snapshot of a step at the end of each throttle window, the last
+    one always. Never blocks the job."""
+
+    def __init__(
+        self, record: JobRecord, callback: ProgressCallback, interval: float = PROGRESS_INTERVAL
+    ) -> None:
         self._record = record
         self._callback = callback
-        self._latest: ProgressSnapshot | None = None
+        self._coalescer: LatestWins[ProgressSnapshot] = LatestWins(interval, milestone)
         self._wake = asyncio.Event()
         self._closing = False
         self._task = asyncio.create_task(self._deliver(), name=f"progress-{record.id}")
 
     def push(self, snapshot: ProgressSnapshot) -> None:
-        self._latest = snapshot
+        self._coalescer.offer(snapshot)
         self._wake.set()
 
     async def close(self) -> None:
@@ -44,17 +58,22 @@ class ProgressRelay:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _deliver(self) -> None:
+        coalescer = self._coalescer
         while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if self._latest is not None:
-                snapshot, self._latest = self._latest, None
+            snapshot = coalescer.take_remaining() if self._closing else coalescer.take()
+            if snapshot is not None:
                 try:
                     await self._callback(self._record, snapshot)
                 except Exception:
                     logger.exception("progress callback of generation %s", self._record.id)
-            if self._closing and self._latest is None:
+                continue
+            if self._closing:
                 return
+            self._wake.clear()
+            due = coalescer.due_at()
+            with suppress(TimeoutError):
+                async with asyncio.timeout(None if due is None else due - time.monotonic()):
+                    await self._wake.wait()
 
 
 def progress_summary(snapshot: ProgressSnapshot) -> dict[str, Any]:

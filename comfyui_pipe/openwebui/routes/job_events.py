@@ -2,54 +2,64 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from open_webui.socket.main import get_event_emitter
 
+from comfyui_pipe.comfy.events import Preview
+from comfyui_pipe.generation.progress_relay import progress_summary
 from comfyui_pipe.generation.records import JobRecord
 from comfyui_pipe.generation.service import GenerationService
 from comfyui_pipe.progress import ProgressSnapshot
 
 JOB_EVENT = "comfyui:job"
-JOB_EVENT_INTERVAL = 0.5
 
 
 class JobEvents:
-    """A job's progress in its owner's Socket.IO room: every change of state at once,
-    progress within a state at most every ``interval`` seconds, and the end."""
+    """A job's progress in its owner's Socket.IO room: each snapshot the job's
+    ``ProgressRelay`` chooses (a new stage or step at once, the newest state of a step
+    at the end of each window), then the terminal record."""
 
-    def __init__(self, user_id: str, interval: float = JOB_EVENT_INTERVAL) -> None:
+    def __init__(self, user_id: str) -> None:
         self._request_info = {"user_id": user_id, "chat_id": None, "message_id": None}
-        self._interval = interval
-        self._last_state: str | None = None
-        self._last_sent_at = float("-inf")
+        self._last_preview: Preview | None = None
 
     async def progress(self, record: JobRecord, snapshot: ProgressSnapshot) -> None:
-        now = time.monotonic()
-        if record.state == self._last_state and now - self._last_sent_at < self._interval:
-            return
-        self._last_state, self._last_sent_at = record.state, now
-        await self._send(record)
+        if snapshot.finished:
+            return  # the outcome is for end(), with the stored outputs
+        preview = snapshot.preview
+        fresh = preview if preview is not None and preview is not self._last_preview else None
+        self._last_preview = preview or self._last_preview
+        await self._send(
+            {
+                **job_event_data(record, progress_summary(snapshot)),
+                "preview": None if fresh is None else fresh.data_url,
+            }
+        )
 
     async def end(self, service: GenerationService, job_id: str) -> None:
         """Wait for the job's terminal record (bounded by the job timeout) and send it:
         the service reports progress only while the job runs on ComfyUI."""
-        await self._send(await service.wait(job_id))
+        record = await service.wait(job_id)
+        await self._send(job_event_data(record, record.progress or {}))
 
-    async def _send(self, record: JobRecord) -> None:
+    async def _send(self, data: dict[str, Any]) -> None:
         emit = await get_event_emitter(self._request_info, update_db=False)
-        await emit({"type": JOB_EVENT, "data": job_event_data(record)})
+        await emit({"type": JOB_EVENT, "data": data})
 
 
-def job_event_data(record: JobRecord) -> dict[str, Any]:
-    progress = record.progress or {}
+def job_event_data(record: JobRecord, progress: dict[str, Any]) -> dict[str, Any]:
+    """The event of ``record`` in the state ``progress`` (a ``progress_summary``)."""
     return {
         "id": record.id,
         "state": record.state.value,
+        "stage": progress.get("stage"),
+        "step": progress.get("step"),
+        "steps": progress.get("steps"),
         "percent": progress.get("percent", 0.0),
         "phase": progress.get("phase"),
         "description": record.error or progress.get("text"),
         "eta": progress.get("eta_seconds"),
+        "preview": None,
         "output_file_ids": record.output_file_ids,
     }
