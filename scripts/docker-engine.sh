@@ -61,5 +61,5 @@ stop_docker_engine() {
     [ -n "${started_dockerd_pid:-}" ] || return 0
     kill "$started_dockerd_pid" 2>/dev/null || true
     wait "$started_dockerd_pid" 2>/dev/null || true
-    rm -rf "$started_docker_dir"
+    rm -rf "$started_docker_dir" || echo "left behind: $started_docker_dir" >&2
 }

@@ -76,6 +76,10 @@ def build_base_images() -> None:
         )  # fmt: skip
 
 
+def remove_base_images() -> None:
+    docker("image", "rm", OPEN_WEBUI_BASE_IMAGE, DEBIAN_IMAGE, check=False)
+
+
 def _import_debian(rootfs: Path) -> None:
     subprocess.run(
         ["debootstrap", "--variant=minbase", "bookworm", str(rootfs), DEBIAN_MIRROR],

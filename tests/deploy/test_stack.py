@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from datetime import datetime
@@ -28,7 +29,7 @@ from comfyui_pipe.settings import Settings
 
 pytestmark = pytest.mark.timeout(1800)
 
-PROJECT = "comfyui-pipe-stack-test"
+PROJECT = f"comfyui-pipe-stack-test-{os.getpid()}"  # runs sharing an engine stay apart
 API = "/api/v1/comfyui"
 CPU_FILES = [ROOT / "docker-compose.yaml", STACK_DIR / "compose.test.yaml"]
 GPU_FILES = [
@@ -64,11 +65,13 @@ def served_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def base_images() -> None:
+def base_images() -> Iterator[None]:
     reason = engine.unavailable_reason()
     if reason:
         pytest.skip(f"no Docker engine to run the compose stack: {reason}")
     engine.build_base_images()
+    yield
+    engine.remove_base_images()
 
 
 def make_stack(files: list[Path], served_models: Path, port: int) -> Stack:
@@ -98,7 +101,7 @@ def stack(base_images: None, served_models: Path, port: int) -> Iterator[Stack]:
         yield cpu
     finally:
         make_stack(MULTI_GPU_FILES, served_models, port).compose(
-            "down", "--volumes", "--remove-orphans", check=False
+            "down", "--volumes", "--remove-orphans", "--rmi", "all", check=False
         )
 
 
