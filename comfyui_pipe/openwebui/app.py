@@ -2,8 +2,9 @@
 
 Open WebUI's own app, plus our router, with the frontend's catch-all mount moved
 back to the end (otherwise it answers our GETs with index.html), and a lifespan
-that, after Open WebUI's startup, installs or refreshes the Pipe function and builds the
-plugin runtime (which creates our tables); on shutdown it closes the runtime.
+that, after Open WebUI's startup, installs or refreshes our plugins (the Pipe, the
+Actions, the Tool) and builds the plugin runtime (which creates our tables); on
+shutdown it closes the runtime.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fastapi import FastAPI
 from open_webui.main import app
 from starlette.routing import Mount
 
-from comfyui_pipe.openwebui.install import install_function
+from comfyui_pipe.openwebui.install import install_plugins
 from comfyui_pipe.openwebui.routes import router
 from comfyui_pipe.openwebui.runtime import close_runtime, get_runtime
 
@@ -48,7 +49,7 @@ def _with_plugin_lifespan(open_webui_lifespan: Any) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
         async with open_webui_lifespan(app) as state:
-            await install_function(app.state)
+            await install_plugins(app.state)
             try:
                 await get_runtime(app)
             except Exception:

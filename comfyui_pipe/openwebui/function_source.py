@@ -1,12 +1,15 @@
-"""The Pipe function as Open WebUI stores it: a shim over the installed package.
+"""The plugins as Open WebUI stores them: shims over the installed package.
 
-Open WebUI keeps each function's Python source in its database and executes
-it. Ours only imports the real ``Pipe`` from this package, so upgrading the
-package upgrades the function; the version in the front-matter makes each
-release's source differ, which is how the installer notices an upgrade.
+Open WebUI keeps each function's and tool's Python source in its database and
+executes it. Ours only import the real classes from this package, so upgrading
+the package upgrades them; the version in the front-matter makes each release's
+source differ, which is how the installer notices an upgrade.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
 
 from comfyui_pipe import __version__
 
@@ -15,16 +18,65 @@ FUNCTION_NAME = "ComfyUI"
 FUNCTION_DESCRIPTION = "Generate images and video with ComfyUI, with live progress and Stop."
 
 
-def function_source(version: str = __version__) -> str:
-    """The function's source for ``version`` (no ``requirements``: the package is installed)."""
-    return f'''"""
-title: {FUNCTION_NAME}
+class PluginKind(StrEnum):
+    """Open WebUI's function types, and ``tool`` (kept in its own table)."""
+
+    PIPE = "pipe"
+    ACTION = "action"
+    TOOL = "tool"
+
+
+@dataclass(frozen=True)
+class Plugin:
+    id: str
+    name: str
+    description: str
+    kind: PluginKind
+    module: str
+    class_name: str
+
+    def source(self, version: str = __version__) -> str:
+        """The shim for ``version`` (no ``requirements``: the package is installed)."""
+        return f'''"""
+title: {self.name}
 author: comfyui-pipe
 version: {version}
-description: {FUNCTION_DESCRIPTION}
+description: {self.description}
 """
 
-from comfyui_pipe.openwebui.pipe import Pipe
+from {self.module} import {self.class_name}
 
-__all__ = ["Pipe"]
+__all__ = ["{self.class_name}"]
 '''
+
+
+PIPE = Plugin(
+    FUNCTION_ID,
+    FUNCTION_NAME,
+    FUNCTION_DESCRIPTION,
+    PluginKind.PIPE,
+    "comfyui_pipe.openwebui.pipe",
+    "Pipe",
+)
+ACTIONS = Plugin(
+    "comfyui_actions",
+    "ComfyUI actions",
+    "Upscale, Variations, Use as input and Re-run under a ComfyUI result.",
+    PluginKind.ACTION,
+    "comfyui_pipe.openwebui.actions",
+    "Action",
+)
+TOOL = Plugin(
+    "comfyui_tool",
+    "ComfyUI",
+    "Generate, edit, animate and upscale images with ComfyUI from any tool-calling model.",
+    PluginKind.TOOL,
+    "comfyui_pipe.openwebui.tool",
+    "Tools",
+)
+PLUGINS = (PIPE, ACTIONS, TOOL)
+
+
+def function_source(version: str = __version__) -> str:
+    """The Pipe function's source for ``version``."""
+    return PIPE.source(version)

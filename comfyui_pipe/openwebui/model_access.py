@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from open_webui.models.models import ModelForm, ModelMeta, ModelParams, Models
 from open_webui.models.users import Users
 
-from comfyui_pipe.openwebui.function_source import FUNCTION_ID
+from comfyui_pipe.openwebui.function_source import ACTIONS, FUNCTION_ID
 from comfyui_pipe.workflow import Workflow
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,8 @@ def _public_model(workflow: Workflow) -> ModelForm:
             description=workflow.meta.description or None,
             # vision lets users attach images in the chat input
             capabilities={"vision": workflow.image_inputs > 0, "citations": False},
+            # the Upscale / Variations / … buttons under its results (the admin may remove them)
+            actionIds=[ACTIONS.id],
         ),
         params=ModelParams(),
         access_grants=[PUBLIC_READ],

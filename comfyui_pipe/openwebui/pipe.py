@@ -9,32 +9,31 @@ the user reads a sentence in the chat, never a stack trace.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Any
 
-from open_webui.models.files import Files
 from open_webui.models.users import Users
 
 from comfyui_pipe.errors import UserError
-from comfyui_pipe.generation.options import RequestOptions, parse_message, parse_size
-from comfyui_pipe.generation.records import JobRecord, JobState
+from comfyui_pipe.generation.errors import RequestError
+from comfyui_pipe.generation.options import parse_message
+from comfyui_pipe.generation.records import JobState
 from comfyui_pipe.generation.service import GenerationRequest, GenerationService, InputImage
-from comfyui_pipe.generation.sink import StoredFile
-from comfyui_pipe.openwebui.files import file_content_url
+from comfyui_pipe.openwebui.chat_context import latest_chat_image
+from comfyui_pipe.openwebui.chat_job import FinishedJob, done_status, run_job, video_players
 from comfyui_pipe.openwebui.input_images import image_from_data_url, image_from_file
 from comfyui_pipe.openwebui.model_access import model_name
 from comfyui_pipe.openwebui.progress_events import ChatProgress
 from comfyui_pipe.openwebui.runtime import get_runtime
+from comfyui_pipe.openwebui.user_defaults import defaults_of
 from comfyui_pipe.openwebui.valves import UserValves, Valves
-from comfyui_pipe.progress.snapshot import ProgressSnapshot
 
 log = logging.getLogger(__name__)
 
-CANCEL_TIMEOUT = 10.0
 TASK_ANSWER = "This model only generates images; it has nothing to add here."
+TITLE_LENGTH = 60
 CANCELLED_MESSAGE = "⏹️ Generation cancelled."
 UNEXPECTED_FAILURE = "⚠️ The image could not be generated because of an unexpected error."
 
@@ -66,28 +65,42 @@ class Pipe:
         __message_id__: str | None = None,
         __files__: list[dict[str, Any]] | None = None,
         __task__: str | None = None,
+        __task_body__: dict[str, Any] | None = None,
     ) -> str:
         if __task__:
-            return TASK_ANSWER
+            return task_answer(__task__, __task_body__ or body)
         metadata = __metadata__ or {}
         try:
             text, images = last_user_message(body.get("messages", []))
-            files = message_files(__files__ or [], metadata)
-            if files:
-                user = await Users.get_user_by_id(__user__["id"])
-                images += [await image_from_file(file_id, user) for file_id in files]
+            user = await Users.get_user_by_id(__user__["id"])
+            if user is None:
+                raise RequestError("The chat could not tell who is asking.")
+            images += [
+                await image_from_file(file_id, user)
+                for file_id in message_files(__files__ or [], metadata)
+            ]
+            service = (await get_runtime(__request__.app)).service
+            workflow_id = workflow_id_of(body.get("model", ""))
+            workflow = service.workflows.get(workflow_id)
+            if not images and workflow is not None and workflow.image_inputs:
+                # a follow-up ("make it bluer") works on the chat's latest image
+                user_message = metadata.get("user_message") or {}
+                images = [
+                    await latest_chat_image(
+                        user, __chat_id__, [user_message.get("id"), user_message.get("parentId")]
+                    )
+                ]
             parsed = parse_message(text)
             request = GenerationRequest(
-                owner_id=__user__["id"],
-                workflow_id=workflow_id_of(body.get("model", "")),
+                owner_id=user.id,
+                workflow_id=workflow_id,
                 prompt=parsed.prompt,
                 options=parsed.options,
-                defaults=user_defaults(__user__.get("valves") or UserValves()),
+                defaults=defaults_of(__user__.get("valves") or UserValves()),
                 images=images,
                 chat_id=__chat_id__,
                 message_id=__message_id__,
             )
-            service = (await get_runtime(__request__.app)).service
             progress = await chat_progress(
                 metadata, __event_emitter__, previews=service.policy.previews
             )
@@ -113,65 +126,53 @@ async def run_generation(
     request: GenerationRequest,
     progress: ChatProgress | None,
 ) -> str:
-    """Start, follow and finish one generation; the returned text is the assistant's reply.
+    """Run one generation; the returned text is the assistant's reply.
 
     A refused request raises ``UserError`` from here before anything is queued.
     """
-
-    async def on_progress(record: JobRecord, snapshot: ProgressSnapshot) -> None:
-        if progress is not None:
-            await progress.update(snapshot)
-
-    started_at = time.monotonic()
-    record = await service.start(request, on_progress=on_progress)
     try:
-        record = await service.wait(record.id)
+        finished = await run_job(service, request, progress, caption_says_done=True)
     except asyncio.CancelledError:
-        await asyncio.shield(_cancel(service, record, progress))
+        if progress is not None:
+            await asyncio.shield(progress.replace_content(CANCELLED_MESSAGE))
         raise
-    elapsed = time.monotonic() - started_at
-    if record.state is JobState.COMPLETED:
-        if progress is not None:
-            await progress.finish(done_status(record, elapsed), await stored_files(record))
-        return summarize(record, elapsed)
-    if record.state is JobState.CANCELLED:
-        if progress is not None:
-            await progress.finish("Cancelled")
+    if finished.succeeded:
+        return reply(finished)
+    if finished.record.state is JobState.CANCELLED:
         return CANCELLED_MESSAGE
-    if progress is not None:
-        await progress.finish("Failed")
-    return f"⚠️ {record.error or 'The generation failed.'}"
+    return f"⚠️ {finished.record.error or 'The generation failed.'}"
 
 
-async def _cancel(
-    service: GenerationService, record: JobRecord, progress: ChatProgress | None
-) -> None:
-    """Stop this message's job on ComfyUI and leave the message saying so."""
+def reply(finished: FinishedJob) -> str:
+    """The caption under the results, then a player for each video."""
+    players = video_players(finished.files)
+    caption = summarize(finished)
+    return f"{caption}\n\n{players}" if players else caption
+
+
+def task_answer(task: str, task_body: dict[str, Any]) -> str:
+    """Open WebUI's background tasks when this model is the task model: the title is the
+    prompt without its inline options; there are no follow-ups or tags to suggest."""
+    if task == "title_generation":
+        return json.dumps({"title": chat_title(task_body.get("messages") or [])})
+    if task == "follow_up_generation":
+        return json.dumps({"follow_ups": []})
+    if task == "tags_generation":
+        return json.dumps({"tags": []})
+    return TASK_ANSWER
+
+
+def chat_title(messages: list[dict[str, Any]]) -> str:
+    """The first prompt of the chat, without ``--options`` and LoRA tags, shortened."""
+    first = next((m for m in messages if m.get("role") == "user"), None)
+    text, _ = last_user_message([first] if first else [])
     try:
-        async with asyncio.timeout(CANCEL_TIMEOUT):
-            await service.cancel(record.id)
-            if progress is not None:
-                await progress.finish("Cancelled")
-                await progress.replace_content(CANCELLED_MESSAGE)
-    except Exception:
-        # Stop must still end the response; the job's own timeout ends it on ComfyUI.
-        log.warning("Cancelling job %s did not finish cleanly", record.id, exc_info=True)
-
-
-async def stored_files(record: JobRecord) -> list[StoredFile]:
-    """The job's outputs as Open WebUI files (the sink stored them; the record keeps ids)."""
-    files = await Files.get_files_by_ids(record.output_file_ids)
-    by_id = {file.id: file for file in files}
-    return [
-        StoredFile(
-            id=file.id,
-            url=file_content_url(file.id),
-            name=file.filename,
-            content_type=(file.meta or {}).get("content_type") or "image/png",
-            size=(file.meta or {}).get("size") or 0,
-        )
-        for file in (by_id[file_id] for file_id in record.output_file_ids if file_id in by_id)
-    ]
+        prompt = parse_message(text).prompt
+    except RequestError:
+        prompt = text.split("--", 1)[0].strip()
+    if len(prompt) > TITLE_LENGTH:
+        prompt = prompt[: TITLE_LENGTH - 1].rsplit(" ", 1)[0] + "…"
+    return prompt or "Image"
 
 
 def last_user_message(messages: list[dict[str, Any]]) -> tuple[str, list[InputImage]]:
@@ -230,32 +231,15 @@ def workflow_id_of(model_id: str) -> str:
     return model_id.split(".", 1)[1] if "." in model_id else model_id
 
 
-def user_defaults(valves: UserValves) -> RequestOptions:
-    """A user's saved defaults, the size read with the same parser as inline options."""
-    return replace(
-        parse_size(valves.size),
-        steps=valves.steps,
-        cfg=valves.cfg,
-        count=valves.count,
-        negative_prompt=valves.negative_prompt or None,
-    )
-
-
 def failure_message(error: UserError) -> str:
     return f"⚠️ {error}"
 
 
-def done_status(record: JobRecord, elapsed: float) -> str:
-    seed = record.params.get("seed")
-    parts = [f"Done in {elapsed:.1f} s"] + ([f"seed {seed}"] if seed is not None else [])
-    return " · ".join(parts)
-
-
-def summarize(record: JobRecord, elapsed: float) -> str:
+def summarize(finished: FinishedJob) -> str:
     """The line under the images, e.g. ``Done in 14.2 s · seed 1234 · SDXL · sd_xl_base ·
     30 steps · cfg 6 · 1024×1024 · LoRA detail:0.8``."""
-    params = record.params
-    parts = [done_status(record, elapsed)]
+    params = finished.record.params
+    parts = [done_status(finished.record, finished.elapsed)]
     if params.get("title"):
         parts.append(str(params["title"]))
     if params.get("model"):

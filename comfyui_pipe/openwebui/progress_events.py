@@ -2,30 +2,38 @@
 
 Open WebUI's ``__event_emitter__`` writes every ``status`` event into the
 saved chat (one database write each), so the frequent updates go through an
-emitter built with ``update_db=False``: throttled, and sent at once whenever
-the stage changes. Only the final status and the final ``files`` list are
-persisted, which is what a reloaded chat shows.
+emitter built with ``update_db=False``. They arrive already coalesced by the
+job's ``ProgressRelay`` (a new stage or step at once, the newest state of a
+step at the end of each window). Only the final status and the final ``files``
+list are persisted, which is what a reloaded chat shows.
+
+The chat UI replaces a message's file list with each ``files`` event, so a
+message that already holds files (an earlier Tool call, an Action's new job)
+keeps them on screen: previews and results are shown after them. Previews are
+drawn at the size of the result, so the image does not jump when it lands.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from PIL import Image
+
 from comfyui_pipe.comfy.events import Preview
 from comfyui_pipe.generation.sink import StoredFile
-from comfyui_pipe.progress import ProgressSnapshot, Stage
+from comfyui_pipe.progress import ProgressSnapshot
 
 Emitter = Callable[[dict[str, Any]], Awaitable[Any]]
 
-STATUS_INTERVAL = 0.5
 PREVIEW_INTERVAL = 1.0
 
 
 class ChatProgress:
-    """Sends one chat message's progress: live, throttled updates, then one persisted end."""
+    """Sends one chat message's progress: live updates, then one persisted end."""
 
     def __init__(
         self,
@@ -33,41 +41,45 @@ class ChatProgress:
         persisted: Emitter,
         *,
         previews: bool,
-        status_interval: float = STATUS_INTERVAL,
+        shown_files: Sequence[dict[str, Any]] = (),
         preview_interval: float = PREVIEW_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._live = live
         self._persisted = persisted
         self._previews = previews
-        self._status_interval = status_interval
+        self._shown_files = list(shown_files)
         self._preview_interval = preview_interval
         self._clock = clock
-        self._last_stage: Stage | None = None
-        self._last_status_at = float("-inf")
         self._last_preview: Preview | None = None
         self._last_preview_at = float("-inf")
 
     @classmethod
     async def for_message(
-        cls, metadata: dict[str, Any], persisted: Emitter, *, previews: bool
+        cls,
+        metadata: dict[str, Any],
+        persisted: Emitter,
+        *,
+        previews: bool,
+        shown_files: Sequence[dict[str, Any]] = (),
     ) -> ChatProgress:
-        """Pair the host's persisting emitter with a non-persisting one for the same message."""
+        """Pair the host's persisting emitter with a non-persisting one for the same message;
+        ``shown_files`` are the files the message already shows."""
         from open_webui.socket.main import get_event_emitter
 
         live = await get_event_emitter(metadata, update_db=False)
-        return cls(live or persisted, persisted, previews=previews)
+        return cls(live or persisted, persisted, previews=previews, shown_files=shown_files)
 
-    async def update(self, snapshot: ProgressSnapshot) -> None:
-        """Forward a snapshot if the stage changed or enough time has passed."""
+    async def update(
+        self, snapshot: ProgressSnapshot, result_size: tuple[int, int] | None = None
+    ) -> None:
+        """Show a snapshot (the relay already chose it); a new preview at most every
+        ``preview_interval`` seconds, drawn at ``result_size`` (width, height) when the
+        result's size is known."""
         if snapshot.finished:
             return  # the outcome is for finish(), persisted
         now = self._clock()
-        stage = snapshot.stage
-        if stage is not self._last_stage or now - self._last_status_at >= self._status_interval:
-            self._last_stage = stage
-            self._last_status_at = now
-            await self._live(status_event(snapshot.describe(), done=False))
+        await self._live(status_event(snapshot.describe(), done=False))
         preview = snapshot.preview
         if (
             self._previews
@@ -77,24 +89,34 @@ class ChatProgress:
         ):
             self._last_preview = preview
             self._last_preview_at = now
-            await self._live(files_event([preview_file(preview)]))
+            await self._live(files_event([*self._shown_files, preview_file(preview, result_size)]))
 
-    async def finish(self, description: str, files: Sequence[StoredFile] = ()) -> None:
-        """Persist the final status and, when there are any, the stored outputs."""
-        await self._persisted(status_event(description, done=True))
+    async def finish(
+        self, description: str, files: Sequence[StoredFile] = (), *, hidden: bool = False
+    ) -> None:
+        """Persist the final status (``hidden`` when the message's text says it already) and,
+        when there are any, the stored outputs after the files the message already shows."""
+        await self._persisted(status_event(description, done=True, hidden=hidden))
         if files:
-            await self._persisted(files_event([chat_file(stored) for stored in files]))
+            new_files = [chat_file(stored) for stored in files]
+            await self._persisted(files_event(new_files))
+            if self._shown_files:
+                # the host stored the whole list; the screen got only the new files
+                await self._live(files_event([*self._shown_files, *new_files]))
         elif self._last_preview is not None:
             # a failed or cancelled job leaves no image: take the live preview away
-            await self._live(files_event([]))
+            await self._live(files_event(self._shown_files))
 
     async def replace_content(self, content: str) -> None:
         """Persist ``content`` as the message's text (for when the pipe cannot return it)."""
         await self._persisted({"type": "replace", "data": {"content": content}})
 
 
-def status_event(description: str, *, done: bool) -> dict[str, Any]:
-    return {"type": "status", "data": {"description": description, "done": done, "hidden": False}}
+def status_event(description: str, *, done: bool, hidden: bool = False) -> dict[str, Any]:
+    return {
+        "type": "status",
+        "data": {"description": description, "done": done, "hidden": hidden},
+    }
 
 
 def files_event(files: list[dict[str, Any]]) -> dict[str, Any]:
@@ -118,11 +140,26 @@ def chat_file(stored: StoredFile) -> dict[str, Any]:
     }
 
 
-def preview_file(preview: Preview) -> dict[str, Any]:
-    encoded = base64.b64encode(preview.image).decode("ascii")
-    return {
-        "type": "image",
-        "url": f"data:{preview.image_type};base64,{encoded}",
-        "name": "preview",
-        "content_type": preview.image_type,
-    }
+def preview_file(preview: Preview, size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The preview as a data-URL image, resized to ``size`` (the result's) when given."""
+    url, image_type = preview.data_url, preview.image_type
+    if size is not None:
+        image, image_type = resized(preview.image, image_type, size)
+        if image is not preview.image:
+            url = f"data:{image_type};base64,{base64.b64encode(image).decode('ascii')}"
+    return {"type": "image", "url": url, "name": "preview", "content_type": image_type}
+
+
+def resized(image: bytes, image_type: str, size: tuple[int, int]) -> tuple[bytes, str]:
+    """``image`` (of ``image_type``) as a JPEG of ``size``, with its type; unchanged when
+    it has that size already or cannot be read."""
+    try:
+        with Image.open(io.BytesIO(image)) as opened:
+            if opened.size == size:
+                return image, image_type
+            scaled = opened.convert("RGB").resize(size, Image.Resampling.BILINEAR)
+    except Exception:  # Pillow raises many kinds for bytes it cannot read
+        return image, image_type
+    buffer = io.BytesIO()
+    scaled.save(buffer, format="JPEG", quality=80)
+    return buffer.getvalue(), "image/jpeg"

@@ -1,0 +1,29 @@
+"""A user's saved generation defaults (the Pipe's per-user valves), for every entry point."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from open_webui.models.functions import Functions
+
+from comfyui_pipe.generation.options import RequestOptions, parse_size
+from comfyui_pipe.openwebui.function_source import FUNCTION_ID
+from comfyui_pipe.openwebui.valves import UserValves
+
+
+def defaults_of(valves: UserValves) -> RequestOptions:
+    """A user's saved defaults, the size read with the same parser as inline options."""
+    return replace(
+        parse_size(valves.size),
+        steps=valves.steps,
+        cfg=valves.cfg,
+        count=valves.count,
+        negative_prompt=valves.negative_prompt or None,
+    )
+
+
+async def stored_defaults(user_id: str) -> RequestOptions:
+    """The defaults ``user_id`` saved in the chat controls (for callers Open WebUI does not
+    hand the Pipe's valves: the Tool, the Actions)."""
+    saved = await Functions.get_user_valves_by_id_and_user_id(FUNCTION_ID, user_id)
+    return defaults_of(UserValves(**(saved or {})))

@@ -1,0 +1,79 @@
+"""Which workflow does a job when the caller names a purpose, not a workflow.
+
+The Tool ("make a video") and the Actions ("Upscale") pick the first offered
+workflow of a fitting kind (its metadata's ``kind``; for videos also whether it
+takes a start image) that the user may run, the kinds in the order listed; a
+workflow the caller names is used as named, after the same access check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+from open_webui.models.users import UserModel
+
+from comfyui_pipe.generation.errors import RequestError, UnknownWorkflow
+from comfyui_pipe.openwebui.workflow_access import check_workflow_access, may_use_workflow
+from comfyui_pipe.workflow import Workflow
+
+
+class Purpose(StrEnum):
+    IMAGE = "image"
+    EDIT = "edit"
+    VIDEO = "video"
+    VIDEO_FROM_IMAGE = "video from an image"
+    UPSCALE = "upscale"
+
+
+KINDS: dict[Purpose, tuple[str, ...]] = {
+    Purpose.IMAGE: ("txt2img",),
+    Purpose.EDIT: ("edit", "img2img"),
+    Purpose.VIDEO: ("video", "txt2vid"),
+    Purpose.VIDEO_FROM_IMAGE: ("video", "img2vid"),
+    Purpose.UPSCALE: ("upscale",),
+}
+_TAKES_IMAGE = {Purpose.VIDEO: False, Purpose.VIDEO_FROM_IMAGE: True}
+_NOUNS = {
+    Purpose.IMAGE: "makes images from text",
+    Purpose.EDIT: "edits images",
+    Purpose.VIDEO: "makes videos from text",
+    Purpose.VIDEO_FROM_IMAGE: "makes videos from an image",
+    Purpose.UPSCALE: "upscales images",
+}
+
+
+class NoWorkflowFor(RequestError):
+    status_code = 404
+
+    def __init__(self, purpose: Purpose) -> None:
+        self.purpose = purpose
+        super().__init__(
+            f"No workflow you may use here {_NOUNS[purpose]}; ask an admin to offer one."
+        )
+
+
+async def choose_workflow(
+    workflows: Mapping[str, Workflow],
+    purpose: Purpose,
+    user: UserModel,
+    named: str | None = None,
+) -> Workflow:
+    """The workflow ``named`` (checked), else the first one for ``purpose`` ``user`` may run."""
+    if named:
+        workflow = workflows.get(named)
+        if workflow is None:
+            raise UnknownWorkflow(named, workflows)
+        await check_workflow_access(user, workflow.id)
+        return workflow
+    for kind in KINDS[purpose]:
+        for workflow in workflows.values():
+            if workflow.meta.kind == kind and _fits(workflow, purpose):
+                if await may_use_workflow(user, workflow.id):
+                    return workflow
+    raise NoWorkflowFor(purpose)
+
+
+def _fits(workflow: Workflow, purpose: Purpose) -> bool:
+    takes_image = _TAKES_IMAGE.get(purpose)
+    return takes_image is None or (workflow.image_inputs > 0) == takes_image

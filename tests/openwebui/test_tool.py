@@ -1,0 +1,447 @@
+"""The Tool and the Actions in the real Open WebUI, driven by a scripted tool-calling
+model (a real OpenAI-compatible HTTP server registered as a connection)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from comfyui_pipe.openwebui.function_source import ACTIONS, TOOL
+from openwebui.harness import Account, OpenWebUIServer, ThreadedDouble
+from openwebui.scripted_model import MODEL_ID, ScriptedModel, ToolCall
+from openwebui.test_chat import (  # noqa: F401  (fixtures)
+    SocketRecorder,
+    api,
+    assert_nothing_left,
+    sampled_steps,
+    saved_message,
+    slow_steps,
+    socket_for,
+)
+
+PUBLIC_READ = {"principal_type": "user", "principal_id": "*", "permission": "read"}
+VIDEO_WORKFLOW = "tool_test_video"
+UPSCALE_WORKFLOW = "tool_test_upscale"
+Turn = tuple[str, str]
+
+
+def _video_graph() -> dict[str, Any]:
+    return {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd15.safetensors"}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a clip", "clip": ["1", 1]}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["1", 1]}},
+        "4": {
+            "class_type": "EmptyLatentImage",
+            "inputs": {"width": 64, "height": 64, "batch_size": 4},
+        },
+        "5": {
+            "class_type": "KSampler",
+            "inputs": {
+                "seed": 1,
+                "steps": 2,
+                "cfg": 7.0,
+                "sampler_name": "euler",
+                "scheduler": "normal",
+                "denoise": 1.0,
+                "model": ["1", 0],
+                "positive": ["2", 0],
+                "negative": ["3", 0],
+                "latent_image": ["4", 0],
+            },
+        },
+        "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
+        "7": {
+            "class_type": "SaveWEBM",
+            "inputs": {
+                "images": ["6", 0],
+                "filename_prefix": "clip",
+                "codec": "vp9",
+                "fps": 8.0,
+                "crf": 32.0,
+            },
+        },
+    }
+
+
+def _upscale_graph() -> dict[str, Any]:
+    return {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "input.png"}},
+        "2": {"class_type": "UpscaleModelLoader", "inputs": {"model_name": "4x.pth"}},
+        "3": {
+            "class_type": "ImageUpscaleWithModel",
+            "inputs": {"upscale_model": ["2", 0], "image": ["1", 0]},
+        },
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "up"}},
+    }
+
+
+@pytest.fixture(scope="session")
+def scripted(http: httpx.Client, admin: Account, user: Account) -> Iterator[ScriptedModel]:
+    """The scripted model as an OpenAI connection, given our Tool and Actions by the admin,
+    who also shares the Tool with ``user`` (not with ``other_user``)."""
+    with ScriptedModel() as model:
+        http.post(
+            "/openai/config/update",
+            headers=admin.headers,
+            json={
+                "ENABLE_OPENAI_API": True,
+                "OPENAI_API_BASE_URLS": [model.url],
+                "OPENAI_API_KEYS": ["sk-scripted"],
+                "OPENAI_API_CONFIGS": {"0": {"enable": True}},
+            },
+        ).raise_for_status()
+        http.get("/api/models", headers=admin.headers).raise_for_status()
+        http.post(
+            "/api/v1/models/create",
+            headers=admin.headers,
+            json={
+                "id": MODEL_ID,
+                "base_model_id": None,
+                "name": "Scripted",
+                "meta": {"toolIds": [TOOL.id], "actionIds": [ACTIONS.id]},
+                "params": {},
+                "access_grants": [PUBLIC_READ],
+            },
+        ).raise_for_status()
+        share_tool_with(http, admin, [user])
+        for workflow_id, graph, kind in (
+            (VIDEO_WORKFLOW, _video_graph(), "video"),
+            (UPSCALE_WORKFLOW, _upscale_graph(), "upscale"),
+        ):
+            http.post(
+                "/api/v1/comfyui/workflows",
+                headers=admin.headers,
+                json={
+                    "id": workflow_id,
+                    "workflow": graph,
+                    "meta": {"title": workflow_id, "kind": kind},
+                },
+            ).raise_for_status()
+        yield model
+
+
+def share_tool_with(http: httpx.Client, admin: Account, accounts: list[Account]) -> None:
+    grants = [
+        {"principal_type": "user", "principal_id": account.id, "permission": "read"}
+        for account in accounts
+    ]
+    http.post(
+        f"/api/v1/tools/id/{TOOL.id}/access/update",
+        headers=admin.headers,
+        json={"access_grants": grants},
+    ).raise_for_status()
+
+
+class AnsweringRecorder(SocketRecorder):
+    """Also answers Open WebUI's input dialogs (an Action asking for options) with ``answer``."""
+
+    answer: str | None = None
+
+    async def _record(self, payload: dict[str, Any]) -> Any:
+        await super()._record(payload)
+        if payload.get("data", {}).get("type") == "input":
+            return self.answer
+        return None
+
+
+@pytest.fixture
+async def answering(owui: OpenWebUIServer, user: Account) -> Any:
+    recorder = await AnsweringRecorder(owui.url, user).__aenter__()
+    recorder.client.on("events", recorder._record)
+    yield recorder
+    await recorder.__aexit__(None, None, None)
+
+
+async def ask_model(
+    http: httpx.AsyncClient,
+    account: Account,
+    recorder: SocketRecorder,
+    text: str,
+    earlier: Turn | None = None,
+) -> Turn:
+    """A message to the scripted model in a saved chat, with the tools the web UI sends
+    for it (the model's toolIds); returns the chat id and the reply's id."""
+    if earlier is None:
+        created = await http.post(
+            "/api/v1/chats/new",
+            headers=account.headers,
+            json={"chat": {"title": "Tool", "models": [MODEL_ID], "history": {"messages": {}}}},
+        )
+        created.raise_for_status()
+        chat_id, parent_id = created.json()["id"], None
+    else:
+        chat_id, parent_id = earlier
+    user_message_id, reply_id = str(uuid.uuid4()), str(uuid.uuid4())
+    response = await http.post(
+        "/api/chat/completions",
+        headers=account.headers,
+        json={
+            "model": MODEL_ID,
+            "stream": True,
+            "messages": [{"role": "user", "content": text}],
+            "tool_ids": [TOOL.id],
+            "chat_id": chat_id,
+            "id": reply_id,
+            "parent_id": parent_id,
+            "session_id": recorder.session_id,
+            "user_message": {
+                "id": user_message_id,
+                "role": "user",
+                "content": text,
+                "parentId": parent_id,
+                "childrenIds": [],
+                "models": [MODEL_ID],
+                "timestamp": int(time.time()),
+            },
+        },
+    )
+    response.raise_for_status()
+    return chat_id, reply_id
+
+
+def calls(tool: str, **arguments: Any) -> Any:
+    return lambda text: ToolCall(tool, arguments)
+
+
+def statuses(recorder: SocketRecorder, message_id: str) -> list[str]:
+    return recorder.statuses(message_id)
+
+
+async def test_asking_for_an_image_calls_the_tool_then_shows_progress_and_the_image(
+    api: httpx.AsyncClient,  # noqa: F811
+    user: Account,
+    other_user: Account,
+    scripted: ScriptedModel,
+    socket_for: Any,  # noqa: F811
+    slow_steps: Any,  # noqa: F811
+) -> None:
+    scripted.script = calls(
+        "generate_image",
+        prompt="a red fox in the snow",
+        workflow="sd15_txt2img",
+        seed=77,
+        size="256x256",
+    )
+    recorder = await socket_for(user)
+    turn = await ask_model(api, user, recorder, "Draw me a fox")
+    await recorder.wait_done(turn[1])
+
+    offered = scripted.offered_tools(scripted.requests[-2])
+    assert {"generate_image", "edit_image", "make_video", "upscale_image"} <= set(offered)
+    said = statuses(recorder, turn[1])
+    assert sampled_steps(said) and said[-1].startswith("Done in") and "seed 77" in said[-1]
+    previews = [
+        f for e in recorder.of(turn[1], "files") for f in e["files"] if f["url"].startswith("data:")
+    ]
+    assert previews, "no live preview reached the message"
+    saved = await saved_message(api, user, turn)
+    [image] = [f for f in saved["files"] if f.get("type") == "image"]
+    assert image["url"] == f"/api/v1/files/{image['id']}/content"
+    assert (await api.get(image["url"], headers=user.headers)).status_code == 200
+    assert (await api.get(image["url"], headers=other_user.headers)).status_code == 404
+    [result] = scripted.tool_results()[-1:]
+    assert "seed 77" in result and "256×256" in result and image["url"] in result
+    assert "base64" not in result and len(result) < 600
+    assert "seed 77" in saved["content"]  # the model relayed the result
+
+
+async def test_a_refused_request_reaches_the_model_as_a_sentence(
+    api: httpx.AsyncClient,  # noqa: F811
+    user: Account,
+    comfy: ThreadedDouble,
+    scripted: ScriptedModel,
+    socket_for: Any,  # noqa: F811
+) -> None:
+    scripted.script = calls("generate_image", prompt="a castle", size="8192x8192")
+    recorder = await socket_for(user)
+    received_before = len(comfy.double.prompts_received)
+    turn = await ask_model(api, user, recorder, "A huge castle please")
+    await recorder.wait_done(turn[1])
+
+    result = scripted.tool_results()[-1]
+    assert result.startswith("Nothing was made:") and "above the maximum" in result
+    assert "Traceback" not in result
+    assert len(comfy.double.prompts_received) == received_before
+    assert_nothing_left(comfy)
+
+
+async def test_stop_during_sampling_cancels_exactly_that_job(
+    api: httpx.AsyncClient,  # noqa: F811
+    user: Account,
+    other_user: Account,
+    comfy: ThreadedDouble,
+    scripted: ScriptedModel,
+    socket_for: Any,  # noqa: F811
+    slow_steps: Any,  # noqa: F811
+) -> None:
+    from openwebui.test_chat import send_chat
+
+    scripted.script = calls("generate_image", prompt="a storm", workflow="sd15_txt2img")
+    mine, theirs = await socket_for(user), await socket_for(other_user)
+    received_before = len(comfy.double.prompts_received)
+    my_turn = await ask_model(api, user, mine, "Paint a storm")
+    await mine.wait_for(lambda: sampled_steps(statuses(mine, my_turn[1])))
+    their_turn = await send_chat(api, other_user, theirs, "a calm lake --steps 4")
+
+    stopped = await api.post(f"/api/tasks/chat/{my_turn[0]}/stop", headers=user.headers)
+    assert stopped.status_code == 200
+
+    await mine.wait_for(lambda: "Cancelled" in statuses(mine, my_turn[1]))
+    my_prompt_id = comfy.double.prompts_received[received_before]["prompt_id"]
+    await theirs.wait_done(their_turn[1])
+    other_saved = await saved_message(api, other_user, their_turn)
+    assert len(other_saved["files"]) == 1
+    comfy.run(comfy.double.wait_idle())
+    assert comfy.double.history[my_prompt_id]["status"]["status_str"] != "success"
+    assert_nothing_left(comfy)
+
+
+async def test_edit_without_an_attachment_works_on_the_last_generated_image(
+    api: httpx.AsyncClient,  # noqa: F811
+    user: Account,
+    comfy: ThreadedDouble,
+    scripted: ScriptedModel,
+    socket_for: Any,  # noqa: F811
+) -> None:
+    recorder = await socket_for(user)
+    scripted.script = calls("generate_image", prompt="a blue car", workflow="sd15_txt2img")
+    first = await ask_model(api, user, recorder, "Draw a car")
+    await recorder.wait_done(first[1])
+    [generated] = (await saved_message(api, user, first))["files"]
+    generated_bytes = (await api.get(generated["url"], headers=user.headers)).content
+
+    scripted.script = calls("edit_image", instruction="make it bluer", workflow="sd15_img2img")
+    received_before = len(comfy.double.prompts_received)
+    second = await ask_model(api, user, recorder, "make it bluer", earlier=first)
+    await recorder.wait_done(second[1])
+
+    graph = comfy.double.prompts_received[received_before]["prompt"]
+    [loaded] = [n["inputs"]["image"] for n in graph.values() if n["class_type"] == "LoadImage"]
+    assert comfy.double.uploaded[loaded] == generated_bytes
+    assert len((await saved_message(api, user, second))["files"]) == 1
+
+
+async def test_the_tool_is_offered_only_where_an_admin_allowed_it(
+    api: httpx.AsyncClient,  # noqa: F811
+    other_user: Account,
+    scripted: ScriptedModel,
+    socket_for: Any,  # noqa: F811
+) -> None:
+    scripted.script = calls("generate_image", prompt="a fox")
+    recorder = await socket_for(other_user)
+    results_before = len(scripted.tool_results())
+    turn = await ask_model(api, other_user, recorder, "Draw a fox")
+    await recorder.wait_done(turn[1])
+
+    assert "generate_image" not in scripted.offered_tools(scripted.requests[-1])
+    assert len(scripted.tool_results()) == results_before
+
+
+async def _generated_turn(
+    client: httpx.AsyncClient, user: Account, recorder: SocketRecorder, scripted: ScriptedModel
+) -> Turn:
+    scripted.script = calls(
+        "generate_image", prompt="a lighthouse", workflow="sd15_txt2img", seed=5, size="256x256"
+    )
+    turn = await ask_model(client, user, recorder, "Draw a lighthouse")
+    await recorder.wait_done(turn[1])
+    return turn
+
+
+async def press(
+    client: httpx.AsyncClient, account: Account, recorder: SocketRecorder, turn: Turn, action: str
+) -> httpx.Response:
+    return await client.post(
+        f"/api/chat/actions/{ACTIONS.id}.{action}",
+        headers=account.headers,
+        json={
+            "model": MODEL_ID,
+            "messages": [],
+            "chat_id": turn[0],
+            "id": turn[1],
+            "session_id": recorder.session_id,
+        },
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("action", "answer", "expected"),
+    [
+        ("variations", None, {"seed_changes": True}),
+        ("rerun", "--size 320x256 --steps 3 --seed 99", {"seed": 99, "width": 320}),
+        ("upscale", None, {"workflow": UPSCALE_WORKFLOW}),
+        ("use_as_input", "make it stormy", {"workflow": "sd15_img2img"}),
+    ],
+)
+async def test_each_action_runs_a_new_job_into_that_message(
+    api: httpx.AsyncClient,  # noqa: F811
+    user: Account,
+    comfy: ThreadedDouble,
+    scripted: ScriptedModel,
+    answering: AnsweringRecorder,
+    action: str,
+    answer: str | None,
+    expected: dict[str, Any],
+) -> None:
+    turn = await _generated_turn(api, user, answering, scripted)
+    [first] = (await saved_message(api, user, turn))["files"]
+    answering.answer = answer
+
+    pressed = await press(api, user, answering, turn, action)
+    assert pressed.status_code == 200, pressed.text
+
+    files = (await saved_message(api, user, turn))["files"]
+    assert len(files) == 2 and first["id"] in {f["id"] for f in files}, files
+    [new] = [f for f in files if f["id"] != first["id"]]
+    meta = (await api.get(f"/api/v1/files/{new['id']}", headers=user.headers)).json()["meta"]
+    made = meta["comfyui"]
+    if expected.get("seed_changes"):
+        assert made["seed"] != 5 and made["prompt"] == "a lighthouse" and made["width"] == 256
+    for key in ("seed", "width", "workflow"):
+        if key in expected:
+            assert made[key] == expected[key], made
+    assert not [e for e in answering.of(turn[1], "notification")], answering.of(
+        turn[1], "notification"
+    )
+
+
+async def test_actions_never_act_on_another_users_result(
+    api: httpx.AsyncClient,  # noqa: F811
+    user: Account,
+    other_user: Account,
+    comfy: ThreadedDouble,
+    scripted: ScriptedModel,
+    answering: AnsweringRecorder,
+) -> None:
+    turn = await _generated_turn(api, user, answering, scripted)
+    received_before = len(comfy.double.prompts_received)
+
+    pressed = await press(api, other_user, answering, turn, "variations")
+
+    assert pressed.status_code in (400, 401, 403, 404)
+    assert len(comfy.double.prompts_received) == received_before
+    assert len((await saved_message(api, user, turn))["files"]) == 1
+
+
+async def test_a_video_through_the_tool_is_a_video_file_and_a_player_line(
+    api: httpx.AsyncClient,  # noqa: F811
+    user: Account,
+    scripted: ScriptedModel,
+    socket_for: Any,  # noqa: F811
+) -> None:
+    scripted.script = calls("make_video", prompt="waves at night", workflow=VIDEO_WORKFLOW)
+    recorder = await socket_for(user)
+    turn = await ask_model(api, user, recorder, "Make a short clip of waves")
+    await recorder.wait_done(turn[1])
+
+    [video] = (await saved_message(api, user, turn))["files"]
+    assert video["content_type"].startswith("video/")
+    content = await api.get(video["url"], headers=user.headers)
+    assert content.status_code == 200 and content.content[:4] == b"\x1a\x45\xdf\xa3"  # WEBM
+    assert f"<video>{video['url']}</video>" in scripted.tool_results()[-1]
