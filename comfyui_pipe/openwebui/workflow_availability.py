@@ -14,7 +14,7 @@ from comfyui_pipe.workflow import Workflow, validate_against
 
 async def reachable_object_infos(pool: BackendPool) -> list[Mapping[str, Any]]:
     """The node schemas of every backend that answers (cached by the pool)."""
-    infos = []
+    infos: list[Mapping[str, Any]] = []
     for url in pool.urls:
         try:
             infos.append(await pool.object_info(await pool.server(url)))
