@@ -18,8 +18,7 @@ def check_image_bytes(filename: str, size: int, limits: Limits) -> None:
     if size > limits.max_image_bytes:
         raise ImageTooLarge(
             filename,
-            f"{_megabytes(size)} MB; at most {_megabytes(limits.max_image_bytes)} MB "
-            "are allowed here",
+            f"{_amount(size)}; at most {_amount(limits.max_image_bytes)} are allowed here",
         )
 
 
@@ -51,5 +50,5 @@ def check_image(image: InputImage, limits: Limits) -> None:
         raise NotAnImage(image.filename) from None
 
 
-def _megabytes(size: int) -> str:
-    return f"{size / 1e6:.1f}"
+def _amount(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size:,} bytes"

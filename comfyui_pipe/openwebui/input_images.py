@@ -20,6 +20,8 @@ from open_webui.storage.provider import Storage
 from open_webui.utils.access_control.files import has_access_to_file
 
 from comfyui_pipe.generation.errors import RequestError
+from comfyui_pipe.generation.images import check_image_bytes
+from comfyui_pipe.generation.limits import Limits
 from comfyui_pipe.generation.request import InputImage
 
 UNKNOWN_TYPE = "application/octet-stream"
@@ -55,8 +57,11 @@ def image_from_data_url(url: str, name: str) -> InputImage:
     return InputImage(filename=name + extension, data=data, content_type=content_type)
 
 
-async def image_from_file(file_id: str, user: UserModel) -> InputImage:
-    """An Open WebUI file ``user`` may read; :class:`FileNotFound` for any other id."""
+async def image_from_file(
+    file_id: str, user: UserModel, limits: Limits | None = None
+) -> InputImage:
+    """An Open WebUI file ``user`` may read; :class:`FileNotFound` for any other id. With
+    ``limits``, a file above their byte limit is refused before it is read."""
     file = await Files.get_file_by_id(file_id)
     readable = file is not None and (
         file.user_id == user.id
@@ -69,13 +74,18 @@ async def image_from_file(file_id: str, user: UserModel) -> InputImage:
     content_type = (
         meta.get("content_type") or mimetypes.guess_type(file.filename)[0] or UNKNOWN_TYPE
     )
-    local_path = await asyncio.to_thread(Storage.get_file, file.path)
-    data = await asyncio.to_thread(Path(local_path).read_bytes)
-    return InputImage(meta.get("name") or file.filename, data, content_type)
+    name = meta.get("name") or file.filename
+    local_path = Path(await asyncio.to_thread(Storage.get_file, file.path))
+    if limits is not None:
+        check_image_bytes(name, (await asyncio.to_thread(local_path.stat)).st_size, limits)
+    data = await asyncio.to_thread(local_path.read_bytes)
+    return InputImage(name, data, content_type)
 
 
-async def input_image(reference: str, user: UserModel, name: str = "upload") -> InputImage:
+async def input_image(
+    reference: str, user: UserModel, limits: Limits, name: str = "upload"
+) -> InputImage:
     """A data URL or an Open WebUI file id, as the API's ``images`` list holds them."""
     if reference.startswith("data:"):
         return image_from_data_url(reference, name)
-    return await image_from_file(reference, user)
+    return await image_from_file(reference, user, limits)

@@ -38,14 +38,35 @@ async def create_workflow_table(engine: AsyncEngine) -> None:
 
 
 class SqlWorkflowStore:
+    """Keeps each workflow parsed, by its version (its upload time): listing reads only
+    ids and versions, and parses — and derives the parameters of — a workflow once per
+    upload, whatever its size."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._parsed: dict[str, tuple[float, Workflow]] = {}
 
     async def list(self) -> list[Workflow]:
-        query = select(workflow_table.c.id, workflow_table.c.graph, workflow_table.c.meta)
+        versions = select(workflow_table.c.id, workflow_table.c.created_at)
         async with self._engine.connect() as connection:
-            rows = (await connection.execute(query.order_by(workflow_table.c.id))).all()
-        return [parse_workflow(row.graph, row.id, row.meta) for row in rows]
+            current = dict((await connection.execute(versions)).tuples().all())
+            stale = [
+                workflow_id
+                for workflow_id, version in current.items()
+                if self._parsed.get(workflow_id, (None,))[0] != version
+            ]
+            if stale:
+                query = select(
+                    workflow_table.c.id,
+                    workflow_table.c.created_at,
+                    workflow_table.c.graph,
+                    workflow_table.c.meta,
+                ).where(workflow_table.c.id.in_(stale))
+                for row in (await connection.execute(query)).all():
+                    workflow = parse_workflow(row.graph, row.id, row.meta)
+                    self._parsed[row.id] = (row.created_at, workflow)
+        self._parsed = {key: self._parsed[key] for key in current if key in self._parsed}
+        return [self._parsed[key][1] for key in sorted(self._parsed)]
 
     async def save(
         self,

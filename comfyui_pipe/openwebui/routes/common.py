@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from open_webui.models.users import UserModel
 from open_webui.utils.auth import get_verified_user
 
@@ -13,6 +13,8 @@ from comfyui_pipe.errors import UserError
 from comfyui_pipe.generation.errors import for_user, http_status
 from comfyui_pipe.openwebui.runtime import PluginRuntime, get_runtime
 from comfyui_pipe.openwebui.schemas import ErrorOut
+
+from .validation import SentenceRoute
 
 PREFIX = "/api/v1/comfyui"
 
@@ -34,9 +36,20 @@ AdminUser = Annotated[UserModel, Depends(require_admin)]
 Runtime = Annotated[PluginRuntime, Depends(runtime_of)]
 
 
+AUTH_ERRORS = (401, 403)
+"""What Open WebUI's sign-in check answers to every route: no or a bad token (401), an
+API key where keys are not allowed (403)."""
+
+
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses`` of a route that may answer ``codes`` with ``{"detail": ...}``."""
-    return {code: {"model": ErrorOut} for code in codes}
+    """The ``responses`` of a route that may answer ``codes``, and the sign-in check's,
+    with ``{"detail": ...}``."""
+    return {code: {"model": ErrorOut} for code in sorted({*AUTH_ERRORS, *codes})}
+
+
+def sub_router() -> APIRouter:
+    """A router for one concern; its routes answer unreadable requests in sentences."""
+    return APIRouter(route_class=SentenceRoute)
 
 
 def http_error(error: UserError) -> HTTPException:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from comfyui_pipe.comfy.model_lists import LOADER_INPUTS
 from comfyui_pipe.errors import UserError
 from comfyui_pipe.generation.backends import BackendHealth
 from comfyui_pipe.openwebui.schemas import BackendHealthOut, HealthOut, ModelsOut
 
-from .common import Runtime, VerifiedUser, error_responses, http_error
+from .common import Runtime, VerifiedUser, error_responses, http_error, sub_router
 
-router = APIRouter()
+router = sub_router()
 
 
 @router.get(
@@ -38,6 +36,7 @@ async def list_models(
     summary="Backend health",
     description="Per ComfyUI backend: reachable, version, queue and devices. URLs are shown "
     "to admins only.",
+    responses=error_responses(),
 )
 async def health(
     user: VerifiedUser,

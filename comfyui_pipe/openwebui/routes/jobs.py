@@ -7,25 +7,28 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import HTTPException, Query, Request, status
 from open_webui.models.users import UserModel
 
 from comfyui_pipe.errors import UserError
-from comfyui_pipe.generation.errors import JobNotFound
-from comfyui_pipe.generation.options import LoraRequest, RequestOptions
+from comfyui_pipe.generation.errors import JobNotFound, UnknownWorkflow
+from comfyui_pipe.generation.options import LoraRequest, RequestOptions, parse_aspect
 from comfyui_pipe.generation.records import JobRecord
 from comfyui_pipe.generation.request import GenerationRequest
 from comfyui_pipe.openwebui.files import file_content_url
 from comfyui_pipe.openwebui.input_images import input_image
 from comfyui_pipe.openwebui.runtime import PluginRuntime
 from comfyui_pipe.openwebui.schemas import GenerateRequest, JobLinks, JobOut, JobPage, JobProgress
+from comfyui_pipe.openwebui.workflow_access import check_workflow_access, may_use_workflow
 
-from .common import PREFIX, Runtime, VerifiedUser, error_responses, http_error
+from .common import PREFIX, Runtime, VerifiedUser, error_responses, http_error, sub_router
 from .job_events import JOB_EVENT, JobEvents
 
 BACKGROUND_TASKS = "comfyui_pipe_api_tasks"
+MAX_OFFSET = 1_000_000_000
+"""Beyond any real job count, within what every database takes as an OFFSET."""
 
-router = APIRouter()
+router = sub_router()
 
 
 @router.post(
@@ -36,7 +39,7 @@ router = APIRouter()
     description="Validates the request against the workflow, the admin's limits and the "
     "ComfyUI server, queues it and answers at once with the job. Progress arrives as "
     f"Socket.IO `events` of type `{JOB_EVENT}` in your room and through GET /jobs/{{id}}.",
-    responses=error_responses(400, 404, 415, 422, 429, 502, 503),
+    responses=error_responses(400, 404, 413, 415, 422, 429, 502, 503),
 )
 async def generate(
     body: GenerateRequest,
@@ -45,20 +48,22 @@ async def generate(
     runtime: Runtime,
 ) -> JobOut:
     valves = await runtime.valves()
+    workflow_id = body.workflow or valves.default_workflow
     try:
+        await _check_usable(runtime, user, workflow_id)
         images = [
-            await input_image(reference, user, f"image-{number}")
+            await input_image(reference, user, runtime.service.policy.limits, f"image-{number}")
             for number, reference in enumerate(body.images, start=1)
         ]
+        generation = GenerationRequest(
+            owner_id=user.id,
+            workflow_id=workflow_id,
+            prompt=body.prompt,
+            options=_options(body),
+            images=images,
+        )
     except UserError as error:
         raise http_error(error) from None
-    generation = GenerationRequest(
-        owner_id=user.id,
-        workflow_id=body.workflow or valves.default_workflow,
-        prompt=body.prompt,
-        options=_options(body),
-        images=images,
-    )
     events = JobEvents(user.id)
     try:
         record = await runtime.service.start(generation, on_progress=events.progress)
@@ -73,12 +78,13 @@ async def generate(
     response_model=JobPage,
     summary="List jobs",
     description="Your jobs, newest first. Admins may pass `all=true` to list everyone's.",
+    responses=error_responses(422),
 )
 async def list_jobs(
     user: VerifiedUser,
     runtime: Runtime,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
-    offset: Annotated[int, Query(ge=0, description="Jobs to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Jobs to skip.")] = 0,
     everyone: Annotated[
         bool, Query(alias="all", description="Everyone's jobs (admins only).")
     ] = False,
@@ -94,7 +100,7 @@ async def list_jobs(
     response_model=JobOut,
     summary="Get a job",
     description="State, progress, error and outputs of one of your jobs.",
-    responses=error_responses(404),
+    responses=error_responses(404, 422),
 )
 async def get_job(
     job_id: str,
@@ -110,7 +116,7 @@ async def get_job(
     summary="Cancel a job",
     description="Cancels this job on ComfyUI, queued or running, and nothing else. "
     "Cancelling a finished job changes nothing.",
-    responses=error_responses(404),
+    responses=error_responses(404, 422, 502, 503),
 )
 async def cancel_job(
     job_id: str,
@@ -124,6 +130,16 @@ async def cancel_job(
         return job_out(await runtime.service.cancel(record.id))
     except UserError as error:
         raise http_error(error) from None
+
+
+async def _check_usable(runtime: PluginRuntime, user: UserModel, workflow_id: str) -> None:
+    """The chat's rule: a workflow whose model the user may not use is refused (403);
+    one that is not offered at all names those the user may use (404)."""
+    workflows = runtime.service.workflows
+    if workflow_id not in workflows:
+        usable = [w for w in workflows if await may_use_workflow(user, w)]
+        raise UnknownWorkflow(workflow_id, usable)
+    await check_workflow_access(user, workflow_id)
 
 
 async def _visible_job(runtime: PluginRuntime, job_id: str, user: UserModel) -> JobRecord:
@@ -162,14 +178,10 @@ def _time(seconds: float | None) -> datetime | None:
 
 
 def _options(body: GenerateRequest) -> RequestOptions:
-    aspect = None
-    if body.aspect_ratio:
-        across, down = body.aspect_ratio.split(":")
-        aspect = (int(across), int(down))
     return RequestOptions(
         width=body.width,
         height=body.height,
-        aspect=aspect,
+        aspect=parse_aspect(body.aspect_ratio) if body.aspect_ratio else None,
         steps=body.steps,
         cfg=body.cfg,
         seed=body.seed,

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import HTTPException, status
 from pydantic import ValidationError
 
 from comfyui_pipe.openwebui.schemas import SettingsUpdate
 from comfyui_pipe.openwebui.valves import Valves
 
-from .common import AdminUser, Runtime, error_responses
+from .common import AdminUser, Runtime, error_responses, sub_router
+from .validation import validation_sentence
 
-router = APIRouter()
+router = sub_router()
 
 
 @router.get(
@@ -19,7 +20,7 @@ router = APIRouter()
     summary="Read the settings (admin)",
     description="The Pipe's valves: the same values as Workspace → Functions → ComfyUI, "
     "secrets included.",
-    responses=error_responses(403),
+    responses=error_responses(),
 )
 async def read_settings(
     _admin: AdminUser,
@@ -34,7 +35,7 @@ async def read_settings(
     summary="Change the settings (admin)",
     description="Any subset of the valves; the others keep their values. Saved where the "
     "admin panel saves them, so the Pipe sees the change at once.",
-    responses=error_responses(403, 422),
+    responses=error_responses(422),
 )
 async def update_settings(
     body: SettingsUpdate,
@@ -48,7 +49,6 @@ async def update_settings(
         )
     except ValidationError as error:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            " ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}." for e in error.errors()),
+            status.HTTP_422_UNPROCESSABLE_CONTENT, validation_sentence(error.errors())
         ) from None
     return await runtime.update_valves(valves.model_dump())
