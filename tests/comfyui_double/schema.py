@@ -21,7 +21,7 @@ MODEL_INPUTS = {
     ("LoraLoaderModelOnly", "lora_name"): "loras",
     ("UpscaleModelLoader", "model_name"): "upscale_models",
 }
-INPUT_FILE_INPUTS = {("LoadImage", "image")}
+INPUT_FILE_INPUTS = {("LoadImage", "image"), ("LoadImageMask", "image")}
 
 
 @cache
