@@ -94,8 +94,10 @@ class ScriptedModel:
         self.requests.append(body)
         last = body["messages"][-1]
         call = None
-        if last.get("role") == "user" and body.get("tools"):
+        if last.get("role") == "user":
             call = self.script(_text(last.get("content")))
+            if call is not None and call.name not in self.offered_tools(body):
+                call = None  # a model calls only the tools it was offered
         message: dict[str, Any]
         if call is not None:
             message = {

@@ -3,6 +3,7 @@ model (a real OpenAI-compatible HTTP server registered as a connection)."""
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from comfyui_pipe.openwebui.function_source import ACTIONS, TOOL
 from openwebui.harness import Account, OpenWebUIServer, ThreadedDouble
@@ -26,7 +28,6 @@ from openwebui.test_chat import (  # noqa: F401  (fixtures)
 
 PUBLIC_READ = {"principal_type": "user", "principal_id": "*", "permission": "read"}
 VIDEO_WORKFLOW = "tool_test_video"
-UPSCALE_WORKFLOW = "tool_test_upscale"
 Turn = tuple[str, str]
 
 
@@ -68,18 +69,6 @@ def _video_graph() -> dict[str, Any]:
     }
 
 
-def _upscale_graph() -> dict[str, Any]:
-    return {
-        "1": {"class_type": "LoadImage", "inputs": {"image": "input.png"}},
-        "2": {"class_type": "UpscaleModelLoader", "inputs": {"model_name": "4x.pth"}},
-        "3": {
-            "class_type": "ImageUpscaleWithModel",
-            "inputs": {"upscale_model": ["2", 0], "image": ["1", 0]},
-        },
-        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "up"}},
-    }
-
-
 @pytest.fixture(scope="session")
 def scripted(http: httpx.Client, admin: Account, user: Account) -> Iterator[ScriptedModel]:
     """The scripted model as an OpenAI connection, given our Tool and Actions by the admin,
@@ -109,19 +98,17 @@ def scripted(http: httpx.Client, admin: Account, user: Account) -> Iterator[Scri
             },
         ).raise_for_status()
         share_tool_with(http, admin, [user])
-        for workflow_id, graph, kind in (
-            (VIDEO_WORKFLOW, _video_graph(), "video"),
-            (UPSCALE_WORKFLOW, _upscale_graph(), "upscale"),
-        ):
-            http.post(
-                "/api/v1/comfyui/workflows",
-                headers=admin.headers,
-                json={
-                    "id": workflow_id,
-                    "workflow": graph,
-                    "meta": {"title": workflow_id, "kind": kind},
-                },
-            ).raise_for_status()
+        # Open WebUI lists a model's actions when it builds its model list
+        http.get("/api/models", headers=admin.headers).raise_for_status()
+        http.post(
+            "/api/v1/comfyui/workflows",
+            headers=admin.headers,
+            json={
+                "id": VIDEO_WORKFLOW,
+                "workflow": _video_graph(),
+                "meta": {"title": "Test clip", "kind": "video"},
+            },
+        ).raise_for_status()
         yield model
 
 
@@ -375,8 +362,8 @@ async def press(
     [
         ("variations", None, {"seed_changes": True}),
         ("rerun", "--size 320x256 --steps 3 --seed 99", {"seed": 99, "width": 320}),
-        ("upscale", None, {"workflow": UPSCALE_WORKFLOW}),
-        ("use_as_input", "make it stormy", {"workflow": "sd15_img2img"}),
+        ("upscale", None, {"bigger": True}),
+        ("use_as_input", "make it stormy", {"prompt": "make it stormy"}),
     ],
 )
 async def test_each_action_runs_a_new_job_into_that_message(
@@ -403,7 +390,10 @@ async def test_each_action_runs_a_new_job_into_that_message(
     made = meta["comfyui"]
     if expected.get("seed_changes"):
         assert made["seed"] != 5 and made["prompt"] == "a lighthouse" and made["width"] == 256
-    for key in ("seed", "width", "workflow"):
+    if expected.get("bigger"):
+        content = (await api.get(new["url"], headers=user.headers)).content
+        assert Image.open(io.BytesIO(content)).width > 256
+    for key in ("seed", "width", "prompt"):
         if key in expected:
             assert made[key] == expected[key], made
     assert not [e for e in answering.of(turn[1], "notification")], answering.of(
