@@ -140,6 +140,10 @@ class Job:
         self._settle(JobInterrupted(self.prompt_id))
         await asyncio.wait([self._runner], timeout=self._timeouts.cancel)
 
+    def lose(self) -> None:
+        """Give the job up as lost (its server is gone); a no-op once it has finished."""
+        self._settle(JobLost(self.prompt_id))
+
     def set_queue_position(self, queue: QueueSnapshot) -> None:
         position = queue.position(self.prompt_id)
         if position is not None and self.waiting_in_queue:

@@ -14,7 +14,7 @@ from typing import Any, Self
 from .client import ComfyClient
 from .errors import ComfyError
 from .job import Job, JobResult, JobTimeouts, JobUpdate
-from .stream import EventStream
+from .stream import EventStream, Subscription
 
 __all__ = ["ComfyServer", "Job", "JobResult", "JobTimeouts", "JobUpdate"]
 
@@ -30,6 +30,7 @@ class ComfyServer:
         headers: Mapping[str, str] | None = None,
         token: str | None = None,
         *,
+        client_id: str | None = None,
         timeouts: JobTimeouts | None = None,
         silence_timeout: float = 60.0,
         ping_interval: float = 20.0,
@@ -39,7 +40,11 @@ class ComfyServer:
         self.timeouts = timeouts or JobTimeouts()
         self.queue_refresh_interval = queue_refresh_interval
         self.client = ComfyClient(
-            base_url, headers=headers, token=token, timeout=self.timeouts.connect
+            base_url,
+            headers=headers,
+            token=token,
+            client_id=client_id,
+            timeout=self.timeouts.connect,
         )
         self.stream = EventStream(
             self.client,
@@ -81,15 +86,19 @@ class ComfyServer:
         return list(self._jobs.values())
 
     async def submit(
-        self, prompt: Mapping[str, Any], extra_data: Mapping[str, Any] | None = None
+        self,
+        prompt: Mapping[str, Any],
+        extra_data: Mapping[str, Any] | None = None,
+        prompt_id: str | None = None,
     ) -> Job:
-        """Queue ``prompt``; raises ``PromptRejected`` or ``ComfyUnreachable``.
+        """Queue ``prompt`` (as ``prompt_id`` when given); raises ``PromptRejected`` or
+        ``ComfyUnreachable``.
 
         The socket is open and the job subscribed before the POST, so none of
         its events can be missed.
         """
         await self.stream.wait_connected(self.timeouts.connect)
-        prompt_id = str(uuid.uuid4())
+        prompt_id = prompt_id or str(uuid.uuid4())
         connections = self.stream.connections
         subscription = self.stream.subscribe(prompt_id)
         try:
@@ -102,19 +111,31 @@ class ComfyServer:
             subscription.close()
             subscription = self.stream.subscribe(submitted.prompt_id)
             connections = -1
+        job = self._follow(submitted.prompt_id, subscription, submitted.warnings)
+        if self.stream.connections != connections:
+            self._spawn(job.reconcile())
+        return job
+
+    def adopt(self, prompt_id: str) -> Job:
+        """Follow a prompt queued earlier, by another process or before a restart: its
+        events from now on (they reach this server's socket when its clientId is the one
+        the prompt was queued under), and what it missed, from the queue and history."""
+        job = self._follow(prompt_id, self.stream.subscribe(prompt_id), ())
+        self._spawn(job.reconcile())
+        return job
+
+    def _follow(self, prompt_id: str, subscription: Subscription, warnings: tuple[str, ...]) -> Job:
         job = Job(
-            submitted.prompt_id,
+            prompt_id,
             client=self.client,
             subscription=subscription,
             timeouts=self.timeouts,
-            warnings=submitted.warnings,
+            warnings=warnings,
             is_connected=self.stream.connected.is_set,
             request_queue_refresh=self._queue_refresh_wanted.set,
         )
         self._jobs[job.prompt_id] = job
         job.add_done_callback(self._forget)
-        if self.stream.connections != connections:
-            self._spawn(job.reconcile())
         self._queue_refresh_wanted.set()
         return job
 

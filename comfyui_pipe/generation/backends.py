@@ -2,7 +2,9 @@
 
 One :class:`ComfyServer` per URL, opened on first use. A job goes to the
 reachable backend with the fewest of our own jobs in flight; a backend that
-was just found unreachable is tried last for a while.
+was just found unreachable is tried last for a while. Jobs adopted from another
+process are followed on a server opened under that process's ComfyUI clientId
+(ComfyUI sends a prompt's events to the client that queued it).
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Mapping
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -49,7 +52,9 @@ class BackendPool:
         self.headers = dict(headers or {})
         self.token = token
         self.timeouts = timeouts or JobTimeouts()
-        self._servers: dict[str, ComfyServer] = {}
+        self.client_id = str(uuid.uuid4())
+        """The ComfyUI clientId of this pool's own sockets (the prompts it queues)."""
+        self._servers: dict[tuple[str, str | None], ComfyServer] = {}
         self._opening = {url: asyncio.Lock() for url in self.urls}
         self._object_info: dict[str, dict[str, Any]] = {}
         self._object_info_locks = {url: asyncio.Lock() for url in self.urls}
@@ -77,25 +82,54 @@ class BackendPool:
         await self._exit_stack.aclose()
         self._servers.clear()
 
-    async def server(self, url: str) -> ComfyServer:
-        """The server for ``url`` (one of :attr:`urls`), opened on first use."""
+    async def server(self, url: str, client_id: str | None = None) -> ComfyServer:
+        """The server for ``url`` (one of :attr:`urls`), opened on first use; with the
+        ``client_id`` of another process, one listening under that clientId."""
         url = url.rstrip("/")
         if url not in self._opening:
             raise KeyError(f"{url} is not one of this pool's backends")
+        key = (url, None if client_id in (None, self.client_id) else client_id)
         async with self._opening[url]:
             if self._closed:
                 raise ComfyUnreachable(url, "the backend pool is closed")
-            if url not in self._servers:
+            if key not in self._servers:
                 server = ComfyServer(
-                    url, headers=self.headers, token=self.token, timeouts=self.timeouts
+                    url,
+                    headers=self.headers,
+                    token=self.token,
+                    client_id=key[1] or self.client_id,
+                    timeouts=self.timeouts,
                 )
-                self._servers[url] = await self._exit_stack.enter_async_context(server)
-            return self._servers[url]
+                self._servers[key] = await self._exit_stack.enter_async_context(server)
+            return self._servers[key]
 
     def in_flight(self, url: str) -> int:
         """Our own jobs on ``url``: unfinished ones plus those being started."""
-        server = self._servers.get(url)
+        server = self._servers.get((url, None))
         return self._starting[url] + (len(server.jobs) if server else 0)
+
+    def available(self) -> list[str]:
+        """The backends not known to be down, most preferred first."""
+        return sorted(
+            (url for url in self.urls if self._down_until[url] <= time.monotonic()),
+            key=self._preference,
+        )
+
+    def mark_down(self, url: str) -> None:
+        """``url`` was found unreachable: offer it last for a while."""
+        self._down_until[url] = time.monotonic() + DOWN_FOR
+
+    async def reachable(self) -> AsyncGenerator[ComfyServer, None]:
+        """Every reachable backend, most preferred first (probed as it comes)."""
+        for url in sorted(self.urls, key=self._preference):
+            try:
+                server = await self.server(url)
+                await self._probe(server)
+            except ComfyUnreachable:
+                self.mark_down(url)
+                continue
+            self._down_until[url] = 0.0
+            yield server
 
     async def pick(self) -> ComfyServer:
         """The least busy reachable backend; ``ComfyUnreachable`` if none is."""
@@ -120,6 +154,10 @@ class BackendPool:
             if refresh or url not in self._object_info:
                 self._object_info[url] = await server.client.object_info()
             return self._object_info[url]
+
+    def cached_object_info(self, url: str) -> dict[str, Any] | None:
+        """The ``/object_info`` last fetched from ``url``, if any."""
+        return self._object_info.get(url)
 
     async def cancel(self, url: str, prompt_id: str) -> None:
         """Cancel exactly ``prompt_id`` on ``url``: one of this pool's backends, or one
@@ -150,7 +188,7 @@ class BackendPool:
                 await self._probe(server)
             except ComfyUnreachable as error:
                 self._starting[url] -= 1
-                self._down_until[url] = time.monotonic() + DOWN_FOR
+                self.mark_down(url)
                 failures.append(error)
                 continue
             except BaseException:

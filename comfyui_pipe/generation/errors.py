@@ -71,6 +71,18 @@ class ComfyUIUnavailable(UserError):
         super().__init__("ComfyUI is not reachable right now; try again in a moment.")
 
 
+class JobHandedOver(UserError):
+    """This process is stopping; the job goes on and the next process finishes it."""
+
+    status_code = 503
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The server is restarting; this generation goes on and its result will "
+            "appear here when it is done."
+        )
+
+
 class OutputNotStored(UserError):
     status_code = 500
 

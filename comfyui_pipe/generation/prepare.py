@@ -64,10 +64,13 @@ def _checked(
     return prepared
 
 
-async def submit(server: ComfyServer, graph: Mapping[str, Any]) -> Job:
-    """Queue ``graph``; if the caller is cancelled meanwhile, the prompt that may have
-    reached ComfyUI is cancelled there before the cancellation goes on."""
-    submitting = asyncio.ensure_future(server.submit(graph))
+async def submit(
+    server: ComfyServer, graph: Mapping[str, Any], prompt_id: str | None = None
+) -> Job:
+    """Queue ``graph`` (as ``prompt_id`` when given); if the caller is cancelled meanwhile,
+    the prompt that may have reached ComfyUI is cancelled there before the cancellation
+    goes on."""
+    submitting = asyncio.ensure_future(server.submit(graph, prompt_id=prompt_id))
     try:
         return await asyncio.shield(submitting)
     except asyncio.CancelledError:

@@ -1,4 +1,10 @@
-"""The persisted record of one generation, and where records are kept."""
+"""The persisted record of one generation, and where records are kept.
+
+A record is the job: our queue is the unfinished records without a ``prompt_id``
+(waiting for a backend), the jobs on ComfyUI those with one. The process that
+follows a job is its ``worker_id``; only it writes the job, and a terminal
+record is never written again (see :class:`JobStore`).
+"""
 
 from __future__ import annotations
 
@@ -40,6 +46,17 @@ class JobRecord:
     error: str | None = None
     output_file_ids: list[str] = field(default_factory=list)
     progress: dict[str, Any] | None = None
+    worker_id: str | None = None
+    """The process following the job (its lease: see ``leases``)."""
+    client_id: str | None = None
+    """The ComfyUI clientId the prompt was queued under: its events go to that socket."""
+    prompt: dict[str, Any] | None = field(default=None, repr=False)
+    """The API-format graph to queue, kept until the job ends."""
+
+    @property
+    def dispatched(self) -> bool:
+        """Queued on a ComfyUI server (not waiting in our own queue any more)."""
+        return self.prompt_id is not None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (the state as its string value)."""
@@ -50,10 +67,60 @@ class JobRecord:
         return cls(**{**data, "state": JobState(data["state"])})
 
 
-class JobStore(Protocol):
-    async def create(self, record: JobRecord) -> None: ...
+@dataclass(frozen=True)
+class QueuedJob:
+    """An unfinished job as the scheduler and adoption see it (no graph, no params)."""
 
-    async def update(self, record: JobRecord) -> None: ...
+    id: str
+    owner_id: str
+    created_at: float
+    state: JobState
+    worker_id: str | None
+    backend: str | None
+    prompt_id: str | None
+
+    @classmethod
+    def of(cls, record: JobRecord) -> QueuedJob:
+        return cls(
+            record.id,
+            record.owner_id,
+            record.created_at,
+            record.state,
+            record.worker_id,
+            record.backend,
+            record.prompt_id,
+        )
+
+    @property
+    def dispatched(self) -> bool:
+        return self.prompt_id is not None
+
+
+class JobStore(Protocol):
+    async def create(self, record: JobRecord, max_unfinished_per_owner: int) -> bool:
+        """Insert ``record`` unless its owner already has ``max_unfinished_per_owner``
+        unfinished jobs (counted in the store, across every process); False then."""
+        ...
+
+    async def update(self, record: JobRecord) -> bool:
+        """Write ``record`` if its ``worker_id`` still owns it and the stored one has not
+        ended; False otherwise (nothing written)."""
+        ...
+
+    async def end_elsewhere(self, record: JobRecord) -> bool:
+        """Write a terminal ``record`` whoever owns it, unless the stored one has ended,
+        or was queued on ComfyUI when ``record`` was not (for a cancel from another
+        process, which then cancels it on ComfyUI instead)."""
+        ...
+
+    async def adopt(self, job_id: str, previous_worker: str | None, worker_id: str) -> bool:
+        """Make ``worker_id`` the job's owner if ``previous_worker`` still is and it has
+        not ended (compare-and-set)."""
+        ...
+
+    async def unfinished(self) -> list[QueuedJob]:
+        """Every job that has not ended, oldest first."""
+        ...
 
     async def get(self, job_id: str) -> JobRecord | None: ...
 

@@ -1,9 +1,10 @@
 """Generation outputs stored as the owner's Open WebUI files.
 
 Bytes go through Open WebUI's ``Storage`` (local disk, S3, GCS or Azure, as
-``STORAGE_PROVIDER`` says), the row through ``Files``; a chat job's files are
-also linked to its message so the chat's access checks find them. The browser
-only ever sees ``/api/v1/files/{id}/content``.
+``STORAGE_PROVIDER`` says), the row through ``Files``; once the job's record
+says they are its outputs, a chat job's files are linked to its message so the
+chat's access checks find them (outputs another process delivered first are
+deleted instead). The browser only ever sees ``/api/v1/files/{id}/content``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -69,10 +70,6 @@ class OpenWebUIFileSink:
         )
         if await Files.insert_new_file(record.owner_id, form) is None:
             raise FileNotStored(name)
-        if record.chat_id and record.message_id:
-            await Chats.insert_chat_files(
-                record.chat_id, record.message_id, [file_id], record.owner_id
-            )
         return StoredFile(
             id=file_id,
             url=file_content_url(file_id),
@@ -80,6 +77,20 @@ class OpenWebUIFileSink:
             content_type=output.content_type,
             size=size,
         )
+
+
+    async def attach(self, record: JobRecord, files: Sequence[StoredFile]) -> None:
+        if record.chat_id and record.message_id and files:
+            await Chats.insert_chat_files(
+                record.chat_id, record.message_id, [f.id for f in files], record.owner_id
+            )
+
+    async def discard(self, files: Sequence[StoredFile]) -> None:
+        for stored in files:
+            found = await Files.get_file_by_id(stored.id)
+            if found is not None and found.path:
+                await asyncio.to_thread(Storage.delete_file, found.path)
+            await Files.delete_file_by_id(stored.id)
 
 
 async def _spool(chunks: AsyncIterator[bytes], spool: BinaryIO) -> int:

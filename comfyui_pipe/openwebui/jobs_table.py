@@ -1,29 +1,41 @@
 """Generation jobs kept in Open WebUI's database (``comfyui_pipe_job``).
 
 The table lives on its own ``MetaData`` so Open WebUI's migrations never see
-it; ``create_job_table`` creates it when missing. Only portable SQL and
-SQLAlchemy's ``JSON`` type: the same code runs on SQLite and PostgreSQL.
+it; ``create_job_table`` creates it when missing (and adds the columns a newer
+version needs). Only portable SQL and SQLAlchemy's ``JSON`` type: the same code
+runs on SQLite and PostgreSQL. Writes are compare-and-set (see ``JobStore``);
+the processes' heartbeats (their leases) live in ``comfyui_pipe_worker``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     Column,
+    Connection,
     Float,
     Index,
     MetaData,
     String,
     Table,
     Text,
+    delete,
+    false,
     func,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.schema import CreateColumn
 
-from comfyui_pipe.generation.records import JobRecord
+from comfyui_pipe.generation.records import JobRecord, JobState, QueuedJob
+
+UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value)
 
 metadata = MetaData()
 
@@ -45,14 +57,35 @@ job_table = Table(
     Column("error", Text),
     Column("output_file_ids", JSON, nullable=False),
     Column("progress", JSON),
+    Column("worker_id", String(64)),
+    Column("client_id", String(64)),
+    Column("prompt", JSON),
     Index("comfyui_pipe_job_owner_created_idx", "owner_id", "created_at"),
+    Index("comfyui_pipe_job_state_idx", "state"),
+)
+
+worker_table = Table(
+    "comfyui_pipe_worker",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("heartbeat_at", Float, nullable=False),
 )
 
 
 async def create_job_table(engine: AsyncEngine) -> None:
-    """Create ``comfyui_pipe_job`` if it does not exist yet."""
+    """Create ``comfyui_pipe_job`` and ``comfyui_pipe_worker`` if they do not exist yet;
+    add the columns an older ``comfyui_pipe_job`` lacks."""
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all, checkfirst=True)
+        await connection.run_sync(_add_missing_columns)
+
+
+def _add_missing_columns(connection: Connection) -> None:
+    present = {column["name"] for column in inspect(connection).get_columns(job_table.name)}
+    for column in job_table.columns:
+        if column.name not in present:
+            ddl = CreateColumn(column).compile(dialect=connection.dialect)
+            connection.execute(text(f"ALTER TABLE {job_table.name} ADD COLUMN {ddl}"))
 
 
 class SqlJobStore:
@@ -61,17 +94,103 @@ class SqlJobStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def create(self, record: JobRecord) -> None:
+    async def create(self, record: JobRecord, max_unfinished_per_owner: int | None = None) -> bool:
         async with self._engine.begin() as connection:
+            if max_unfinished_per_owner is not None:
+                await self._serialize_owner(connection, record.owner_id)
+                unfinished = select(func.count()).where(
+                    job_table.c.owner_id == record.owner_id, job_table.c.state.in_(UNFINISHED)
+                )
+                if (await connection.execute(unfinished)).scalar_one() >= max_unfinished_per_owner:
+                    return False
             await connection.execute(insert(job_table).values(**record.to_dict()))
+        return True
 
-    async def update(self, record: JobRecord) -> None:
+    async def update(self, record: JobRecord) -> bool:
         row = record.to_dict()
         del row["id"]
-        async with self._engine.begin() as connection:
-            await connection.execute(
-                update(job_table).where(job_table.c.id == record.id).values(**row)
+        return await self._changed(
+            update(job_table)
+            .where(
+                job_table.c.id == record.id,
+                job_table.c.state.in_(UNFINISHED),
+                job_table.c.worker_id.is_not_distinct_from(record.worker_id),
             )
+            .values(**row)
+        )
+
+    async def end_elsewhere(self, record: JobRecord) -> bool:
+        condition = [job_table.c.id == record.id, job_table.c.state.in_(UNFINISHED)]
+        if not record.dispatched:
+            condition.append(job_table.c.prompt_id.is_(None))
+        return await self._changed(
+            update(job_table)
+            .where(*condition)
+            .values(state=record.state.value, error=record.error, finished_at=record.finished_at)
+        )
+
+    async def adopt(self, job_id: str, previous_worker: str | None, worker_id: str) -> bool:
+        return await self._changed(
+            update(job_table)
+            .where(
+                job_table.c.id == job_id,
+                job_table.c.state.in_(UNFINISHED),
+                job_table.c.worker_id.is_not_distinct_from(previous_worker),
+            )
+            .values(worker_id=worker_id)
+        )
+
+    async def unfinished(self) -> list[QueuedJob]:
+        columns = job_table.c
+        query = (
+            select(
+                columns.id,
+                columns.owner_id,
+                columns.created_at,
+                columns.state,
+                columns.worker_id,
+                columns.backend,
+                columns.prompt_id,
+            )
+            .where(columns.state.in_(UNFINISHED))
+            .order_by(columns.created_at, columns.id)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [
+            QueuedJob(row[0], row[1], row[2], JobState(row[3]), row[4], row[5], row[6])
+            for row in rows
+        ]
+
+    async def heartbeat(self, worker_id: str, now: float) -> None:
+        async with self._engine.begin() as connection:
+            beat = update(worker_table).where(worker_table.c.id == worker_id)
+            if (await connection.execute(beat.values(heartbeat_at=now))).rowcount == 0:
+                row = {"id": worker_id, "heartbeat_at": now}
+                await connection.execute(insert(worker_table).values(**row))
+
+    async def live_workers(self, since: float) -> set[str]:
+        query = select(worker_table.c.id).where(worker_table.c.heartbeat_at >= since)
+        async with self._engine.connect() as connection:
+            return set((await connection.execute(query)).scalars())
+
+    async def leave(self, worker_id: str) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(delete(worker_table).where(worker_table.c.id == worker_id))
+
+    async def _changed(self, statement: Any) -> bool:
+        async with self._engine.begin() as connection:
+            return bool((await connection.execute(statement)).rowcount == 1)
+
+    @staticmethod
+    async def _serialize_owner(connection: AsyncConnection, owner_id: str) -> None:
+        """Hold, until the transaction ends, the lock that makes counting an owner's jobs
+        and adding one atomic: an advisory lock on PostgreSQL; SQLite's write lock, taken
+        by a write that changes nothing."""
+        if connection.dialect.name == "postgresql":
+            await connection.execute(select(func.pg_advisory_xact_lock(func.hashtext(owner_id))))
+        else:
+            await connection.execute(update(worker_table).where(false()).values(heartbeat_at=0))
 
     async def get(self, job_id: str) -> JobRecord | None:
         async with self._engine.connect() as connection:

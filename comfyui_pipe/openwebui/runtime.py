@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from comfyui_pipe.comfy.job import JobTimeouts
 from comfyui_pipe.generation.backends import BackendPool
 from comfyui_pipe.generation.service import GenerationService, Policy
+from comfyui_pipe.openwebui.adopted_jobs import AdoptedJobDelivery
 from comfyui_pipe.openwebui.files import OpenWebUIFileSink
 from comfyui_pipe.openwebui.function_source import FUNCTION_ID
 from comfyui_pipe.openwebui.jobs_table import SqlJobStore, create_job_table
@@ -65,6 +66,8 @@ def policy_of(valves: Valves) -> Policy:
         jobs_per_user=valves.jobs_per_user,
         job_timeout=valves.job_timeout,
         previews=valves.previews,
+        server_depth=valves.server_queue_depth,
+        cancel_on_shutdown=valves.cancel_on_shutdown,
     )
 
 
@@ -83,6 +86,7 @@ class PluginRuntime:
         self._pool: BackendPool | None = None
         self._service: GenerationService | None = None
         self._models = ModelPublisher()
+        self._delivery = AdoptedJobDelivery()
 
     @property
     def service(self) -> GenerationService:
@@ -131,10 +135,20 @@ class PluginRuntime:
                 self._backend_config = backend_config
             assert self._pool is not None
             workflows = enabled_workflows(await self._all_workflows(), valves)
+            self._delivery.previews = valves.previews
             if self._service is None:
                 self._service = GenerationService(
-                    self._pool, workflows, self.jobs, self.sink, policy_of(valves)
+                    self._pool,
+                    workflows,
+                    self.jobs,
+                    self.sink,
+                    policy_of(valves),
+                    leases=self.jobs,
+                    delivery=self._delivery,
                 )
+                # Adopts the unfinished jobs of processes that stopped (this one's
+                # predecessor after a restart included).
+                self._service.open()
             else:
                 self._service.reconfigure(
                     pool=self._pool, workflows=workflows, policy=policy_of(valves)

@@ -86,6 +86,17 @@ class Valves(BaseModel):
     previews: bool = Field(
         default_factory=_env_default("previews"), description="Live previews while sampling."
     )
+    server_queue_depth: int = Field(
+        2,
+        ge=1,
+        description="Jobs sent to one ComfyUI server at a time (running + pending); "
+        "the rest wait in the plugin's fair queue.",
+    )
+    cancel_on_shutdown: bool = Field(
+        False,
+        description="Cancel running generations on ComfyUI when Open WebUI stops, instead "
+        "of leaving them for the restarted server to finish.",
+    )
 
     def public(self) -> dict[str, Any]:
         """The values without secrets (what non-admins may see)."""

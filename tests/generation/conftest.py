@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,27 +23,74 @@ from comfyui_pipe.generation import (
     Policy,
     StoredFile,
 )
+from comfyui_pipe.generation.leases import LeaseTimes
+from comfyui_pipe.generation.records import QueuedJob
 from comfyui_pipe.workflow import bundled_workflows
 
 SD15 = "v1-5-pruned-emaonly-fp16.safetensors"
 MODELS = {"checkpoints": [SD15], "loras": ["detail.safetensors"]}
 FAST = JobTimeouts(total=30, connect=2, history=5, cancel=5)
+QUICK_LEASES = LeaseTimes(heartbeat=0.1, expiry=0.5)
 
 
 class MemoryJobStore:
-    """Keeps copies, as a database would: a test sees only what was saved."""
+    """Keeps copies, as a database would: a test sees only what was saved. Also the
+    lease store (heartbeats), with the same compare-and-set rules as the SQL one."""
 
     def __init__(self) -> None:
         self.records: dict[str, JobRecord] = {}
         self.writes: Counter[str] = Counter()
+        self.heartbeats: dict[str, float] = {}
 
-    async def create(self, record: JobRecord) -> None:
+    def _unfinished_of(self, owner_id: str) -> int:
+        return sum(
+            1 for r in self.records.values() if r.owner_id == owner_id and not r.state.terminal
+        )
+
+    async def create(self, record: JobRecord, max_unfinished_per_owner: int | None = None) -> bool:
+        limit = max_unfinished_per_owner
+        if limit is not None and self._unfinished_of(record.owner_id) >= limit:
+            return False
         self.records[record.id] = copy.deepcopy(record)
         self.writes[record.id] += 1
+        return True
 
-    async def update(self, record: JobRecord) -> None:
+    async def update(self, record: JobRecord) -> bool:
+        stored = self.records.get(record.id)
+        if stored is None or stored.state.terminal or stored.worker_id != record.worker_id:
+            return False
         self.records[record.id] = copy.deepcopy(record)
         self.writes[record.id] += 1
+        return True
+
+    async def end_elsewhere(self, record: JobRecord) -> bool:
+        stored = self.records.get(record.id)
+        if stored is None or stored.state.terminal or (stored.dispatched and not record.dispatched):
+            return False
+        stored.state, stored.error = record.state, record.error
+        stored.finished_at = record.finished_at
+        self.writes[record.id] += 1
+        return True
+
+    async def adopt(self, job_id: str, previous_worker: str | None, worker_id: str) -> bool:
+        stored = self.records.get(job_id)
+        if stored is None or stored.state.terminal or stored.worker_id != previous_worker:
+            return False
+        stored.worker_id = worker_id
+        return True
+
+    async def unfinished(self) -> list[QueuedJob]:
+        found = [QueuedJob.of(r) for r in self.records.values() if not r.state.terminal]
+        return sorted(found, key=lambda job: (job.created_at, job.id))
+
+    async def heartbeat(self, worker_id: str, now: float) -> None:
+        self.heartbeats[worker_id] = now
+
+    async def live_workers(self, since: float) -> set[str]:
+        return {worker for worker, at in self.heartbeats.items() if at >= since}
+
+    async def leave(self, worker_id: str) -> None:
+        self.heartbeats.pop(worker_id, None)
 
     async def get(self, job_id: str) -> JobRecord | None:
         record = self.records.get(job_id)
@@ -69,6 +116,7 @@ class FolderSink:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.saved: list[SavedFile] = []
+        self.attached: list[str] = []
         self.failure: Exception | None = None
 
     async def save(
@@ -91,6 +139,15 @@ class FolderSink:
         )
         self.saved.append(SavedFile(stored, record.id, path, metadata))
         return stored
+
+    async def attach(self, record: JobRecord, files: Sequence[StoredFile]) -> None:
+        self.attached += [stored.id for stored in files]
+
+    async def discard(self, files: Sequence[StoredFile]) -> None:
+        gone = {stored.id for stored in files}
+        for saved in [saved for saved in self.saved if saved.stored.id in gone]:
+            saved.path.unlink()
+            self.saved.remove(saved)
 
 
 @pytest.fixture
@@ -123,9 +180,18 @@ ServiceFactory = Callable[..., Awaitable[GenerationService]]
 async def make_service(store: MemoryJobStore, sink: FolderSink) -> AsyncIterator[ServiceFactory]:
     async with AsyncExitStack() as stack:
 
-        async def make(urls: list[str], policy: Policy | None = None) -> GenerationService:
+        async def make(
+            urls: list[str], policy: Policy | None = None, **options: Any
+        ) -> GenerationService:
             service = GenerationService(
-                BackendPool(urls, timeouts=FAST), bundled_workflows(), store, sink, policy
+                BackendPool(urls, timeouts=FAST),
+                bundled_workflows(),
+                store,
+                sink,
+                policy,
+                leases=store,
+                lease_times=QUICK_LEASES,
+                **options,
             )
             return await stack.enter_async_context(service)
 

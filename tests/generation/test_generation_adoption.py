@@ -1,0 +1,188 @@
+"""Jobs outlive the process that started them: a stopping process leaves them on
+ComfyUI, the next one adopts them by prompt id and finishes them exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+from conftest import MODELS, FolderSink, MemoryJobStore, ServiceFactory
+from test_generation_service import ProgressLog, ask
+
+from comfyui_pipe.generation import (
+    GenerationService,
+    JobRecord,
+    JobState,
+    Policy,
+    StoredFile,
+    TooManyJobs,
+)
+from comfyui_pipe.generation.errors import JobHandedOver
+from comfyui_pipe.progress import ProgressSnapshot
+
+
+class RecordingDelivery:
+    """Where adopted jobs report: their progress and their end."""
+
+    def __init__(self) -> None:
+        self.snapshots: list[ProgressSnapshot] = []
+        self.ends: dict[str, tuple[JobRecord, list[str]]] = {}
+        self.ended = asyncio.Event()
+
+    async def progress(self, record: JobRecord):
+        async def relay(record: JobRecord, snapshot: ProgressSnapshot) -> None:
+            self.snapshots.append(snapshot)
+
+        return relay
+
+    async def finished(self, record: JobRecord, files: Sequence[StoredFile]) -> None:
+        self.ends[record.id] = (record, [stored.id for stored in files])
+        self.ended.set()
+
+    async def wait(self, job_id: str) -> tuple[JobRecord, list[str]]:
+        async with asyncio.timeout(20):
+            while job_id not in self.ends:
+                self.ended.clear()
+                await self.ended.wait()
+        return self.ends[job_id]
+
+
+async def stop_while_sampling(service: GenerationService, steps: int = 30) -> JobRecord:
+    """Start a job, and stop the service once the job samples."""
+    progress = ProgressLog()
+    record = await service.start(ask(f"a lighthouse --steps {steps}"), on_progress=progress)
+    await progress.wait_sampling()
+    await service.aclose()
+    return record
+
+
+async def test_a_stopping_process_leaves_its_job_running_for_the_next_one(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore, sink: FolderSink
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.05)
+    first = await make_service([double.url])
+    record = await stop_while_sampling(first)
+
+    with pytest.raises(JobHandedOver, match="server is restarting"):
+        await first.wait(record.id)
+    assert store.records[record.id].state is JobState.RUNNING
+    assert double.running is not None  # still on ComfyUI
+
+    delivery = RecordingDelivery()
+    await make_service([double.url], delivery=delivery)
+    adopted, files = await delivery.wait(record.id)
+
+    assert adopted.state is JobState.COMPLETED
+    assert [saved.stored.id for saved in sink.saved] == files == sink.attached
+    assert store.records[record.id].output_file_ids == files
+    steps = [snapshot.step for snapshot in delivery.snapshots if snapshot.step]
+    assert steps and max(steps) == 30  # progress resumed on the adopting process
+
+
+async def test_a_job_that_finished_while_nobody_watched_is_delivered(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore, sink: FolderSink
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.02)
+    record = await stop_while_sampling(await make_service([double.url]), steps=20)
+    await double.wait_idle()
+
+    delivery = RecordingDelivery()
+    await make_service([double.url], delivery=delivery)
+    adopted, files = await delivery.wait(record.id)
+
+    assert adopted.state is JobState.COMPLETED and len(files) == 1
+    assert [saved.job_id for saved in sink.saved] == [record.id]
+
+
+async def test_a_job_comfyui_forgot_fails_with_a_sentence(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore, sink: FolderSink
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.05)
+    record = await stop_while_sampling(await make_service([double.url]))
+    await double.restart()
+
+    delivery = RecordingDelivery()
+    await make_service([double.url], delivery=delivery)
+    adopted, files = await delivery.wait(record.id)
+
+    assert adopted.state is JobState.FAILED
+    assert adopted.error == "ComfyUI restarted and lost this job."
+    assert files == [] and sink.saved == []
+
+
+async def test_a_restart_keeps_our_queue(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore, sink: FolderSink
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.05)
+    policy = Policy(jobs_per_user=4, server_depth=1)
+    first = await make_service([double.url], policy)
+    progress = ProgressLog()
+    running = await first.start(ask("a cat --steps 20"), on_progress=progress)
+    waiting = [await first.start(ask(f"a dog #{n} --steps 2")) for n in range(2)]
+    await progress.wait_sampling()
+    await first.aclose()
+    assert [store.records[r.id].prompt_id for r in waiting] == [None, None]
+
+    delivery = RecordingDelivery()
+    await make_service([double.url], policy, delivery=delivery)
+
+    for record in (running, *waiting):
+        adopted, files = await delivery.wait(record.id)
+        assert adopted.state is JobState.COMPLETED and len(files) == 1
+    assert len(sink.saved) == 3
+    assert sorted(saved.job_id for saved in sink.saved) == sorted(
+        r.id for r in (running, *waiting)
+    )
+
+
+async def test_a_process_that_lost_its_job_stores_nothing_of_it(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore, sink: FolderSink
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.05)
+    service = await make_service([double.url])
+    progress = ProgressLog()
+    record = await service.start(ask("a cat --steps 20"), on_progress=progress)
+    await progress.wait_sampling()
+
+    # another process took the job over (this one looked dead to it)
+    assert await store.adopt(record.id, service.worker_id, "another-process")
+    await double.wait_idle(timeout=10)
+    ended = await service.wait(record.id)
+
+    assert ended.worker_id == "another-process"
+    assert sink.saved == [] and sink.attached == []
+
+
+async def test_the_per_user_limit_holds_across_processes(
+    comfy_double_factory, make_service: ServiceFactory
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.05)
+    policy = Policy(jobs_per_user=1)
+    one, other = await make_service([double.url], policy), await make_service([double.url], policy)
+    first = await one.start(ask("a cat --steps 10"))
+
+    with pytest.raises(TooManyJobs):
+        await other.start(ask("a dog --steps 2"))
+    assert (await one.wait(first.id)).state is JobState.COMPLETED
+    again = await other.start(ask("a dog --steps 2"))
+    assert (await other.wait(again.id)).state is JobState.COMPLETED
+
+
+async def test_another_process_cancels_a_job_waiting_in_our_queue(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.05)
+    policy = Policy(jobs_per_user=4, server_depth=1)
+    owner = await make_service([double.url], policy)
+    other = await make_service([double.url], policy)
+    running = await owner.start(ask("a cat --steps 10"))
+    waiting = await owner.start(ask("a dog --steps 2"))
+
+    cancelled = await other.cancel(waiting.id)
+
+    assert cancelled.state is JobState.CANCELLED
+    assert cancelled.error == "The generation was cancelled."
+    assert (await owner.wait(waiting.id)).state is JobState.CANCELLED
+    assert (await owner.wait(running.id)).state is JobState.COMPLETED
+    assert all(body["prompt_id"] != waiting.prompt_id for body in double.prompts_received)

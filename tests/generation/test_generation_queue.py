@@ -1,0 +1,120 @@
+"""Our own queue in front of ComfyUI: fair between users, model-aware, bounded per
+server, moving jobs off a dead server."""
+
+from __future__ import annotations
+
+import asyncio
+
+from conftest import MODELS, MemoryJobStore, ServiceFactory
+from test_generation_service import ProgressLog, ask, prompts_posted
+
+from comfyui_pipe.generation import JobState, Policy
+from comfyui_pipe.generation.records import QueuedJob
+from comfyui_pipe.generation.scheduler import fair_order, plan
+
+
+def queued(job_id: str, owner: str, at: float, backend: str | None = None) -> QueuedJob:
+    dispatched = backend is not None
+    state = JobState.RUNNING if dispatched else JobState.QUEUED
+    return QueuedJob(job_id, owner, at, state, "w", backend, "p" if dispatched else None)
+
+
+def test_users_with_waiting_jobs_take_turns() -> None:
+    jobs = [queued(f"a{n}", "alice", n) for n in range(4)] + [queued("b0", "bob", 10)]
+    assert [job.id for job in fair_order(jobs)] == ["a0", "b0", "a1", "a2", "a3"]
+
+
+def test_a_user_with_jobs_on_comfyui_waits_behind_one_without() -> None:
+    jobs = [
+        queued("a0", "alice", 0, backend="gpu"),
+        queued("a1", "alice", 1),
+        queued("b0", "bob", 2),
+    ]
+    assert [job.id for job in fair_order(jobs)] == ["b0", "a1"]
+
+
+def test_a_heavier_group_gets_more_turns() -> None:
+    jobs = [queued(f"a{n}", "alice", n) for n in range(4)] + [
+        queued(f"v{n}", "vip", 10 + n) for n in range(4)
+    ]
+    order = [job.id for job in fair_order(jobs, weight=lambda owner: 2 if owner == "vip" else 1)]
+    assert order[:6] == ["v0", "a0", "v1", "v2", "a1", "v3"]
+
+
+def test_a_job_only_goes_where_its_models_are_and_no_server_takes_more_than_its_depth() -> None:
+    jobs = [queued(f"j{n}", f"user{n}", n) for n in range(5)]
+    has_model = {"gpu-1"}
+
+    placements = plan(jobs, ["gpu-1", "gpu-2"], 2, lambda job, url: url in has_model)
+
+    assert [(p.job_id, p.backend) for p in placements] == [("j0", "gpu-1"), ("j1", "gpu-1")]
+
+
+async def test_a_second_users_job_is_not_stuck_behind_a_first_users_batch(
+    comfy_double_factory, make_service: ServiceFactory
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.02)
+    service = await make_service([double.url], Policy(jobs_per_user=8))
+    batch = [await service.start(ask(f"a cat #{n} --steps 5")) for n in range(5)]
+    single = await service.start(ask("a dog --steps 5", owner="bob"))
+
+    for record in [*batch, single]:
+        assert (await service.wait(record.id)).state is JobState.COMPLETED
+
+    order = [body["prompt_id"] for body in double.prompts_received]
+    # one running and one pending on ComfyUI when bob asked: his job is next
+    assert order.index(single.prompt_id) == 2
+
+
+async def test_a_waiting_job_shows_its_place_in_our_queue(
+    comfy_double_factory, make_service: ServiceFactory
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.05)
+    service = await make_service([double.url], Policy(jobs_per_user=8, server_depth=1))
+    first = await service.start(ask("a cat --steps 10"))
+    for n in range(2):
+        await service.start(ask(f"a cat #{n} --steps 2"))
+    progress = ProgressLog()
+    carols = await service.start(ask("a dog --steps 2", owner="carol"), on_progress=progress)
+
+    assert (await service.wait(carols.id)).state is JobState.COMPLETED
+    lines = [snapshot.describe() for snapshot in progress.snapshots]
+    # three wait in our queue; carol has nothing on ComfyUI yet, alice has one: carol first
+    assert lines[0] == "Queued (#1 of 3)"
+    assert (await service.wait(first.id)).state is JobState.COMPLETED
+
+
+async def test_a_job_never_lands_on_a_server_without_its_model(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore
+) -> None:
+    without = await comfy_double_factory(models={"checkpoints": ["other.safetensors"]})
+    with_model = await comfy_double_factory(models=MODELS, step_seconds=0.02)
+    service = await make_service([without.url, with_model.url], Policy(jobs_per_user=6))
+
+    records = [await service.start(ask(f"a cat #{n} --steps 3")) for n in range(6)]
+
+    for record in records:
+        done = await service.wait(record.id)
+        assert (done.state, done.backend) == (JobState.COMPLETED, with_model.url)
+    assert prompts_posted(without) == 0
+
+
+async def test_a_job_pending_on_a_server_that_dies_moves_to_another(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore
+) -> None:
+    dying = await comfy_double_factory(models=MODELS, step_seconds=0.2)
+    staying = await comfy_double_factory(models=MODELS, step_seconds=0.02)
+    service = await make_service([dying.url, staying.url], Policy(jobs_per_user=4))
+    started = [await service.start(ask(f"a cat #{n} --steps 30")) for n in range(4)]
+    async with asyncio.timeout(10):
+        # the double's queue has no event to await
+        while not dying.running or len(dying.queue_pending) != 1:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+    pending_id = dying.queue_pending[0][1]
+    pending = next(record for record in started if record.prompt_id == pending_id)
+
+    await dying.__aexit__(None, None, None)
+
+    moved = await service.wait(pending.id)
+    assert (moved.state, moved.backend) == (JobState.COMPLETED, staying.url)
+    assert store.records[pending.id].output_file_ids == moved.output_file_ids != []
