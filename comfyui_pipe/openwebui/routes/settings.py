@@ -35,7 +35,7 @@ async def read_settings(
     summary="Change the settings (admin)",
     description="Any subset of the valves; the others keep their values. Saved where the "
     "admin panel saves them, so the Pipe sees the change at once.",
-    responses=error_responses(422),
+    responses=error_responses(400, 422),  # 400: a body that is not UTF-8 JSON
 )
 async def update_settings(
     body: SettingsUpdate,
