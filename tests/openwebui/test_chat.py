@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -439,15 +440,17 @@ async def test_comfyui_down_is_a_chat_message(
     assert not [j for j in await jobs_of(api, user) if j["state"] in ("queued", "running")]
 
 
-def test_title_generation_starts_no_generation(
+def test_title_generation_starts_no_generation_and_leaves_the_options_out(
     http: httpx.Client, user: Account, comfy: ThreadedDouble
 ) -> None:
     received_before = len(comfy.double.prompts_received)
+    prompt = "a red fox --steps 4 --seed 7 <lora:detail:0.5>"
     response = http.post(
         "/api/v1/tasks/title/completions",
         headers=user.headers,
-        json={"model": MODEL, "messages": [{"role": "user", "content": "a red fox"}]},
+        json={"model": MODEL, "messages": [{"role": "user", "content": prompt}]},
     )
     response.raise_for_status()
-    assert "only generates images" in str(response.json())
+    answer = response.json()["choices"][0]["message"]["content"]
+    assert json.loads(answer) == {"title": "a red fox"}
     assert len(comfy.double.prompts_received) == received_before
