@@ -132,10 +132,12 @@ class Stack:
     def wait_healthy(self, service: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            state = self.containers().get(service, {}).get("State", {})
+            container = self.containers().get(service, {})
+            state = container.get("State", {})
             if state.get("Health", {}).get("Status") == "healthy":
                 return
-            if time.monotonic() > deadline or state.get("Status") == "exited":
+            crashed = state.get("Status") == "exited" or container.get("RestartCount")
+            if crashed or time.monotonic() > deadline:
                 logs = self.compose("logs", "--no-color", "--tail", "60", check=False)
                 raise EngineError(f"{service} is not healthy: {state}\n{logs.stdout}")
             time.sleep(2)

@@ -107,6 +107,7 @@ def test_the_images_are_pinned_and_comfyui_runs_unprivileged():
 
     assert open_webui.base_image.startswith("ghcr.io/open-webui/open-webui:v0.12.")
     assert comfyui.args["COMFYUI_VERSION"].startswith("v0.")
+    assert comfyui.args["COMFYUI_SOURCE"].endswith(f"/{comfyui.args['COMFYUI_VERSION']}.tar.gz")
     assert comfyui.args["COMFY_TORCH_VARIANT"] == "cpu"
     assert comfyui.user not in ("root", "0", "0:0")
     assert set(comfyui.volumes) == {
