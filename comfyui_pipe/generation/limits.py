@@ -41,7 +41,7 @@ class Limits:
 def request_fields(workflow: Workflow) -> list[str]:
     """The request fields ``workflow`` takes (what ``/generate`` accepts and lists for it)."""
     found = workflow.parameters
-    fields = {"prompt"} | {name for name in _OPTION_TARGETS.values() if name in found}
+    fields = {name for name in ("prompt", *_OPTION_TARGETS.values()) if name in found}
     if "width" in found and "height" in found:
         fields |= {"width", "height", "aspect_ratio"}
     if found.model_loader or "checkpoint" in found:
@@ -77,7 +77,7 @@ def build_params(
     and for a wrong number of ``images``.
     """
     check_text("prompt", prompt, limits.max_prompt_length)
-    if not prompt.strip():
+    if not prompt.strip() and "prompt" in workflow.parameters:  # an upscaler takes none
         raise RequestError("Write what to generate; the message has no prompt.")
     for text in (options.negative_prompt, defaults.negative_prompt):
         if text is not None:

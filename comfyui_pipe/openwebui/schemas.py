@@ -5,21 +5,56 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
+from comfyui_pipe.generation.limits import LORA_STRENGTH_LIMIT
+from comfyui_pipe.generation.text import has_lone_surrogate
 from comfyui_pipe.openwebui.valves import Valves
+from comfyui_pipe.workflow import MAX_RANDOM_SEED
 
 
 def _examples(*examples: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": list(examples)})
 
 
-class LoraIn(BaseModel):
-    name: str = Field(description="LoRA file name; '.safetensors' may be left out.")
-    strength: float = Field(1.0, ge=-10, le=10, description="Weight applied to model and clip.")
+class RequestBody(BaseModel):
+    """A body sent to the API: numbers are finite, text is valid Unicode (JSON can carry
+    a lone UTF-16 surrogate, which nothing downstream can store or show)."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        if _holds_lone_surrogate(data):
+            raise ValueError(
+                "The request holds text that is not valid Unicode (a lone UTF-16 "
+                "surrogate); remove it and send it again"
+            )
+        return data
 
 
-class GenerateRequest(BaseModel):
+def _holds_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return has_lone_surrogate(value)
+    if isinstance(value, dict):
+        return any(_holds_lone_surrogate(k) or _holds_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_lone_surrogate(item) for item in value)
+    return False
+
+
+class LoraIn(RequestBody):
+    name: str = Field(min_length=1, description="LoRA file name; '.safetensors' may be left out.")
+    strength: float = Field(
+        1.0,
+        ge=-LORA_STRENGTH_LIMIT,
+        le=LORA_STRENGTH_LIMIT,
+        description="Weight applied to model and clip.",
+    )
+
+
+class GenerateRequest(RequestBody):
     model_config = _examples(
         {
             "workflow": "sdxl_txt2img",
@@ -37,24 +72,32 @@ class GenerateRequest(BaseModel):
     workflow: str | None = Field(
         None, description="Workflow id (see GET /workflows); the admin's default when left out."
     )
-    prompt: str = Field(min_length=1, description="What to generate.")
+    prompt: str = Field(
+        "",
+        description="What to generate (required by every workflow that takes a prompt; an "
+        "upscaler takes none); at most the admin's max_prompt_length characters (4000 unless "
+        "changed).",
+    )
     negative_prompt: str | None = Field(None, description="What to keep out of the image.")
     width: int | None = Field(None, ge=1, description="Width in pixels.")
     height: int | None = Field(None, ge=1, description="Height in pixels.")
     aspect_ratio: str | None = Field(
         None,
-        pattern=r"^\d{1,3}:\d{1,3}$",
+        pattern=r"^[1-9]\d{0,2}:[1-9]\d{0,2}$",
         description="Aspect ratio such as '16:9', applied to the workflow's default area.",
     )
     steps: int | None = Field(None, ge=1, description="Sampler steps.")
     cfg: float | None = Field(None, ge=0, description="CFG scale / guidance.")
-    seed: int | None = Field(None, ge=0, description="Seed; random when left out.")
+    seed: int | None = Field(
+        None, ge=0, le=MAX_RANDOM_SEED, description="Seed; random when left out."
+    )
     count: int | None = Field(None, ge=1, description="Number of images.")
     loras: list[LoraIn] = Field(default_factory=list, description="LoRAs to apply, in order.")
     images: list[str] = Field(
         default_factory=list,
         description="Input images for img2img / edit workflows: Open WebUI file ids of your "
-        "own files, or data URLs.",
+        "own files, or data URLs; each within the admin's max_image_bytes and "
+        "max_image_pixels.",
     )
 
 
@@ -161,28 +204,46 @@ class WorkflowOut(BaseModel):
             "parameters": ["cfg", "height", "loras", "negative_prompt", "prompt", "seed", "steps"],
             "defaults": {"steps": 25, "cfg": 7.0, "width": 1024, "height": 1024},
             "bounds": {"width": {"min": 512, "max": 2048}},
+            "outputs": ["image"],
+            "available": True,
+            "missing": [],
         }
     )
 
     id: str
     title: str
-    kind: str = Field(description="txt2img, img2img, edit, video, …")
+    kind: str = Field(description="txt2img, img2img, edit, inpaint, upscale, video, …")
     description: str
     source: Literal["bundled", "uploaded"]
     default: bool = Field(description="Used when a request names no workflow.")
     parameters: list[str] = Field(description="Request fields this workflow takes.")
     defaults: dict[str, Any] = Field(description="Values used when a request leaves them out.")
     bounds: dict[str, BoundsOut] = Field(description="Allowed range per parameter.")
+    outputs: list[str] = Field(
+        default_factory=list,
+        description="Kinds of output a run makes: image, animated, video, audio, text.",
+    )
+    available: bool = Field(
+        True, description="False when no ComfyUI server has every node and model it needs."
+    )
+    missing: list[str] = Field(
+        default_factory=list, description="What the servers lack, one sentence each."
+    )
 
 
-class WorkflowMetaIn(BaseModel):
+class BoundsIn(RequestBody):
+    min: float | None = None
+    max: float | None = None
+
+
+class WorkflowMetaIn(RequestBody):
     model_config = ConfigDict(extra="forbid")
 
     title: str = ""
     kind: str = "txt2img"
     description: str = ""
     defaults: dict[str, Any] = Field(default_factory=dict)
-    bounds: dict[str, BoundsOut] = Field(default_factory=dict)
+    bounds: dict[str, BoundsIn] = Field(default_factory=dict)
     mapping: dict[str, Any] | list[dict[str, Any]] | None = Field(
         None,
         description="Explicit parameter targets, for graphs whose wiring cannot be read "
@@ -190,7 +251,7 @@ class WorkflowMetaIn(BaseModel):
     )
 
 
-class WorkflowUpload(BaseModel):
+class WorkflowUpload(RequestBody):
     model_config = _examples(
         {
             "id": "my_sd15",
@@ -279,9 +340,15 @@ _optional_settings: dict[str, Any] = {
     name: (cast(Any, field.annotation) | None, Field(None, description=field.description))
     for name, field in Valves.model_fields.items()
 }
+
+
+class _SettingsBody(RequestBody):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"max_steps": 60}]})
+
+
 SettingsUpdate: Any = create_model(
     "SettingsUpdate",
-    __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [{"max_steps": 60}]}),
+    __base__=_SettingsBody,
     __doc__="Any subset of the settings; the rest keep their values.",
     **_optional_settings,
 )

@@ -21,10 +21,10 @@ from openwebui.harness import (
     ThreadedDouble,
     add_user,
     environment_applied,
-    wait_for_published_models,
     open_webui_environment,
     restore_environment,
     sign_up,
+    wait_for_published_models,
 )
 
 _previous_environment: dict[str, str | None] = {}

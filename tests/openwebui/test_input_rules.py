@@ -156,7 +156,7 @@ SURROGATE = '"a \\ud800 cat"'
         ('{"prompt": "a cat", "cfg": 1e400}', 422, ["cfg", "finite"]),
         ('{"prompt": "a cat", "loras": [{"name": "x", "strength": 50}]}', 422, ["strength"]),
         ('{"prompt": "a cat", "steps": 0}', 422, ["steps"]),
-        ('{"prompt": ""}', 422, ["prompt"]),
+        ('{"prompt": ""}', 400, ["Write what to generate"]),
         ('{"prompt": "a cat", "steps": ', 422, ["not valid JSON"]),
     ],
     ids=[

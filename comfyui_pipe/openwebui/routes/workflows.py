@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import HTTPException, status
 
 from comfyui_pipe.errors import UserError
+from comfyui_pipe.generation.limits import request_fields
 from comfyui_pipe.openwebui.schemas import BoundsOut, WorkflowOut, WorkflowUpload
+from comfyui_pipe.openwebui.workflow_access import may_use_workflow
+from comfyui_pipe.openwebui.workflow_availability import (
+    missing_everywhere,
+    reachable_object_infos,
+)
 from comfyui_pipe.workflow import Workflow, bundled_workflows, parse_workflow
 from comfyui_pipe.workflow.ui_format import (
     MissingNodeTypes,
@@ -16,27 +23,32 @@ from comfyui_pipe.workflow.ui_format import (
     ui_to_api,
 )
 
-from .common import AdminUser, Runtime, VerifiedUser, error_responses, http_error
+from .common import AdminUser, Runtime, VerifiedUser, error_responses, http_error, sub_router
 
-router = APIRouter()
+router = sub_router()
 
 
 @router.get(
     "/workflows",
     response_model=list[WorkflowOut],
     summary="List workflows",
-    description="The enabled workflows, with the parameters each takes, defaults and bounds.",
+    description="The workflows you may use (those whose chat model you may use), with the "
+    "request fields each takes, defaults and bounds.",
+    responses=error_responses(),
 )
 async def list_workflows(
-    _user: VerifiedUser,
+    user: VerifiedUser,
     runtime: Runtime,
 ) -> list[WorkflowOut]:
     valves = await runtime.valves()
     bundled = set(bundled_workflows())
     workflows = await runtime.workflows()
+    usable = [w for w in workflows.values() if await may_use_workflow(user, w.id)]
+    infos = await reachable_object_infos(runtime.service.pool)
+    missing = missing_everywhere(usable, infos)
     return [
-        workflow_out(workflow, workflow.id in bundled, valves.default_workflow)
-        for workflow in workflows.values()
+        workflow_out(workflow, workflow.id in bundled, valves.default_workflow, missing)
+        for workflow in usable
     ]
 
 
@@ -50,7 +62,7 @@ async def list_workflows(
     "is checked against the ComfyUI server first: missing node types, models or invalid "
     "values answer 422 with one sentence per problem. Uploading an existing uploaded id "
     "replaces it. The workflow then appears as a chat model.",
-    responses=error_responses(400, 403, 409, 422, 503),
+    responses=error_responses(400, 409, 422, 502, 503),
 )
 async def upload_workflow(
     body: WorkflowUpload,
@@ -80,7 +92,7 @@ async def upload_workflow(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete an uploaded workflow (admin)",
     description="Bundled workflows cannot be deleted (409); disable them in the settings.",
-    responses=error_responses(403, 404, 409),
+    responses=error_responses(404, 409),
 )
 async def delete_workflow(
     workflow_id: str,
@@ -119,12 +131,14 @@ def _parsed(graph: dict[str, Any], workflow_id: str, meta: dict[str, Any]) -> Wo
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
 
 
-def workflow_out(workflow: Workflow, bundled: bool, default_id: str) -> WorkflowOut:
+def workflow_out(
+    workflow: Workflow,
+    bundled: bool,
+    default_id: str,
+    missing: Mapping[str, list[str]] | None = None,
+) -> WorkflowOut:
     meta = workflow.meta
-    found = workflow.parameters
-    parameters = set(found.targets)
-    if found.model_loader:
-        parameters.add("loras")
+    lacking = (missing or {}).get(workflow.id, [])
     return WorkflowOut(
         id=workflow.id,
         title=workflow.title,
@@ -132,10 +146,13 @@ def workflow_out(workflow: Workflow, bundled: bool, default_id: str) -> Workflow
         description=meta.description,
         source="bundled" if bundled else "uploaded",
         default=workflow.id == default_id,
-        parameters=sorted(parameters),
+        parameters=request_fields(workflow),
         defaults=dict(meta.defaults),
         bounds={
             name: BoundsOut(min=bounds.minimum, max=bounds.maximum)
             for name, bounds in meta.bounds.items()
         },
+        outputs=list(workflow.output_kinds),
+        available=not lacking,
+        missing=lacking,
     )
