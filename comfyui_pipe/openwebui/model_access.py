@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from open_webui.models.models import ModelForm, ModelMeta, ModelParams, Models
 from open_webui.models.users import Users
+from sqlalchemy.exc import IntegrityError
 
 from comfyui_pipe.openwebui.function_source import ACTIONS, FUNCTION_ID
 from comfyui_pipe.workflow import Workflow
@@ -45,24 +46,25 @@ class ModelPublisher:
         self._admin_poll_interval = admin_poll_interval
         self._waiting: list[Workflow] = []
         self._waiter: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
 
     async def publish(self, workflows: Iterable[Workflow]) -> list[str]:
         """Returns the ids of the rows created; with no admin yet, they are created as
         soon as one signs up."""
-        pending = [w for w in workflows if model_id(w) not in self._published]
-        if not pending:
-            return []
-        owner = await Users.get_super_admin_user()
-        if owner is None:
-            self._wait_for_admin(pending)
-            return []
-        created = []
-        for workflow in pending:
-            if await Models.get_model_by_id(model_id(workflow)) is None:
-                await Models.insert_new_model(_public_model(workflow), owner.id)
-                created.append(model_id(workflow))
-            self._published.add(model_id(workflow))
-        return created
+        async with self._lock:
+            pending = [w for w in workflows if model_id(w) not in self._published]
+            if not pending:
+                return []
+            owner = await Users.get_super_admin_user()
+            if owner is None:
+                self._wait_for_admin(pending)
+                return []
+            created = []
+            for workflow in pending:
+                if await _insert_if_missing(workflow, owner.id):
+                    created.append(model_id(workflow))
+                self._published.add(model_id(workflow))
+            return created
 
     async def aclose(self) -> None:
         if self._waiter is not None:
@@ -84,6 +86,17 @@ class ModelPublisher:
             await self.publish(self._waiting)
         except Exception:
             log.exception("Publishing the ComfyUI models failed")
+
+
+async def _insert_if_missing(workflow: Workflow, owner_id: str) -> bool:
+    if await Models.get_model_by_id(model_id(workflow)) is not None:
+        return False
+    try:
+        await Models.insert_new_model(_public_model(workflow), owner_id)
+    except IntegrityError:
+        # Another worker created the row between the look and the insert.
+        return False
+    return True
 
 
 def _public_model(workflow: Workflow) -> ModelForm:
