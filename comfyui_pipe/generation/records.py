@@ -52,6 +52,9 @@ class JobRecord:
     """The ComfyUI clientId the prompt was queued under: its events go to that socket."""
     prompt: dict[str, Any] | None = field(default=None, repr=False)
     """The API-format graph to queue, kept until the job ends."""
+    claimed_file_ids: list[str] = field(default_factory=list)
+    """The file ids its outputs are stored under, written before any is stored: whoever
+    owns the job next stores exactly these (or removes them), never others."""
 
     @property
     def dispatched(self) -> bool:
@@ -64,7 +67,16 @@ class JobRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobRecord:
-        return cls(**{**data, "state": JobState(data["state"])})
+        # A column added by an upgrade is NULL in older rows.
+        claimed = data.get("claimed_file_ids") or []
+        return cls(**{**data, "state": JobState(data["state"]), "claimed_file_ids": claimed})
+
+    def delivers(self) -> list[str]:
+        """The file ids this record keeps: a completed job's outputs, or the files an
+        unfinished job's owner is storing; none once it failed or was cancelled."""
+        if self.state is JobState.COMPLETED:
+            return self.output_file_ids
+        return [] if self.state.terminal else self.claimed_file_ids
 
 
 @dataclass(frozen=True)

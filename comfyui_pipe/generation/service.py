@@ -586,7 +586,7 @@ class GenerationService:
             except TimeoutError:
                 await job.cancel()
                 raise JobTimedOut(job.prompt_id, self._policy.job_timeout) from None
-            files = await self._store_outputs(record, server, result)
+            files = await self._store_outputs(entry, server, result)
             record.state, record.output_file_ids = JobState.COMPLETED, [f.id for f in files]
         except JobLost as error:
             if record.state is JobState.QUEUED and not entry.cancel_requested:
@@ -642,47 +642,57 @@ class GenerationService:
         return False
 
     async def _store_outputs(
-        self, record: JobRecord, server: ComfyServer, result: JobResult
+        self, entry: _ActiveJob, server: ComfyServer, result: JobResult
     ) -> list[StoredFile]:
+        """Store the job's outputs exactly once (see ``sink``): their file ids claimed in
+        the record, each stored under its id unless a previous owner did, then attached
+        to the chat. A process that stops or dies meanwhile leaves the claim to the next
+        owner, which finishes it."""
+        record = entry.record
         saved = [ref for ref in result.outputs if ref.type == "output"] or result.outputs
-        files: list[StoredFile] = []
-        try:
-            for ref in saved:
-                async with server.client.stream_output(ref) as chunks:
-                    try:
-                        files.append(
-                            await self._sink.save(record, ref, chunks, dict(record.params))
-                        )
-                    except UserError:
-                        raise
-                    except Exception as error:
-                        logger.exception("storing %s of generation %s", ref.filename, record.id)
-                        raise OutputNotStored(
-                            ref.filename, str(error) or type(error).__name__
-                        ) from error
-        except BaseException:
-            await asyncio.shield(self._sink.discard(files))
-            raise
-        return files
+        if len(record.claimed_file_ids) != len(saved):
+            stale = record.claimed_file_ids
+            record.claimed_file_ids = [str(uuid.uuid4()) for _ in saved]
+            if not await write_record(self._store, record):
+                raise _NoLongerOurs()
+            await self._sink.discard(stale)
+        files = await self._sink.find(record.claimed_file_ids)
+        for ref, file_id in zip(saved, record.claimed_file_ids, strict=True):
+            if file_id in files:
+                continue
+            async with server.client.stream_output(ref) as chunks:
+                try:
+                    files[file_id] = await self._sink.save(
+                        record, ref, chunks, dict(record.params), file_id
+                    )
+                except UserError:
+                    raise
+                except Exception as error:
+                    logger.exception("storing %s of generation %s", ref.filename, record.id)
+                    reason = str(error) or type(error).__name__
+                    raise OutputNotStored(ref.filename, reason) from error
+        delivered = [files[file_id] for file_id in record.claimed_file_ids]
+        await self._sink.attach(record, delivered)
+        return delivered
 
     # -- ending ----------------------------------------------------------------------------
 
     async def _finish(self, entry: _ActiveJob, files: list[StoredFile]) -> None:
         """End the job: its last progress, its terminal record written (compare-and-set,
-        retried), then its outputs attached, or discarded when another process ended it."""
+        retried), then the stored files the record does not keep discarded (all of them
+        unless it completed here, or another process delivered them)."""
         record = entry.record
         entry.tracker.finish(_FINAL_STAGES[record.state])
         self._publish(entry)
         if entry.relay is not None:
             await entry.relay.close()
         record.finished_at = time.time()
-        if await write_record(self._store, record, final=True):
-            if files:
-                await self._sink.attach(record, files)
-        else:
-            await self._sink.discard(files)
+        claimed = record.claimed_file_ids
+        if not await write_record(self._store, record, final=True):
             files = []
             await self._take_stored(record)
+        kept = record.delivers()
+        await self._sink.discard([file_id for file_id in claimed if file_id not in kept])
         self._end(entry)
         if entry.adopted and self._delivery is not None and record.state.terminal:
             try:
@@ -758,7 +768,9 @@ class GenerationService:
                     raise for_user(error) from error
                 cancelled_on = record.prompt_id
             if time.monotonic() >= deadline:
-                await self._store.end_elsewhere(ended)
+                if await self._store.end_elsewhere(ended):
+                    # Its owner may be gone while storing its outputs.
+                    await self._sink.discard(record.claimed_file_ids)
                 return await self._stored(job_id)
             await asyncio.sleep(CANCEL_POLL)
 

@@ -1,9 +1,12 @@
 """Where a job's output files go (the host's file storage).
 
-Outputs are stored first, then the job's record is ended with their ids; only
-when that write wins are they attached to the job's chat message (otherwise
-another process delivered the job, or it was cancelled meanwhile, and they are
-discarded): a job's outputs are delivered exactly once.
+A job's outputs are delivered exactly once, even when its process dies on the
+way: their file ids are claimed in the job's record first (``claimed_file_ids``),
+each output is then stored under its id unless it already is (a previous owner
+stored it), the files are attached to the job's chat message, and the record
+is ended with their ids. Files the record does not keep in the end (the job was
+cancelled or failed meanwhile, or another process claimed other ids) are
+discarded by whoever learns it.
 """
 
 from __future__ import annotations
@@ -33,15 +36,20 @@ class OutputSink(Protocol):
         output: OutputRef,
         chunks: AsyncIterator[bytes],
         metadata: dict[str, Any],
+        file_id: str,
     ) -> StoredFile:
-        """Store one output as ``record``'s owner's file; ``metadata`` holds the
+        """Store one output as ``record``'s owner's file ``file_id``; ``metadata`` holds the
         generation parameters (workflow, model, seed, steps, cfg, size, loras, prompt)."""
         ...
 
-    async def attach(self, record: JobRecord, files: Sequence[StoredFile]) -> None:
-        """Link stored files to the job's chat message, if it has one."""
+    async def find(self, file_ids: Sequence[str]) -> dict[str, StoredFile]:
+        """The files of ``file_ids`` that are stored, by id."""
         ...
 
-    async def discard(self, files: Sequence[StoredFile]) -> None:
-        """Delete stored files that will not be delivered."""
+    async def attach(self, record: JobRecord, files: Sequence[StoredFile]) -> None:
+        """Link stored files to the job's chat message, if it has one (again: a no-op)."""
+        ...
+
+    async def discard(self, file_ids: Sequence[str]) -> None:
+        """Delete the files of ``file_ids`` that are stored (the others: nothing)."""
         ...

@@ -1,17 +1,16 @@
 """Generation outputs stored as the owner's Open WebUI files.
 
 Bytes go through Open WebUI's ``Storage`` (local disk, S3, GCS or Azure, as
-``STORAGE_PROVIDER`` says), the row through ``Files``; once the job's record
-says they are its outputs, a chat job's files are linked to its message so the
-chat's access checks find them (outputs another process delivered first are
-deleted instead). The browser only ever sees ``/api/v1/files/{id}/content``.
+``STORAGE_PROVIDER`` says), the row through ``Files`` once the bytes are there
+(so a file with a row is whole); the generation service chooses the ids (see
+``generation.sink``). A chat job's files are linked to its message so the chat's
+access checks find them. The browser only ever sees ``/api/v1/files/{id}/content``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -44,8 +43,8 @@ class OpenWebUIFileSink:
         output: OutputRef,
         chunks: AsyncIterator[bytes],
         metadata: dict[str, Any],
+        file_id: str,
     ) -> StoredFile:
-        file_id = str(uuid.uuid4())
         name = Path(output.filename).name
         with tempfile.TemporaryFile() as spool:
             size = await _spool(chunks, spool)
@@ -78,6 +77,18 @@ class OpenWebUIFileSink:
             size=size,
         )
 
+    async def find(self, file_ids: Sequence[str]) -> dict[str, StoredFile]:
+        found = await Files.get_files_by_ids(list(file_ids)) if file_ids else []
+        return {
+            file.id: StoredFile(
+                id=file.id,
+                url=file_content_url(file.id),
+                name=file.filename,
+                content_type=(file.meta or {}).get("content_type", ""),
+                size=(file.meta or {}).get("size", 0),
+            )
+            for file in found
+        }
 
     async def attach(self, record: JobRecord, files: Sequence[StoredFile]) -> None:
         if record.chat_id and record.message_id and files:
@@ -85,12 +96,14 @@ class OpenWebUIFileSink:
                 record.chat_id, record.message_id, [f.id for f in files], record.owner_id
             )
 
-    async def discard(self, files: Sequence[StoredFile]) -> None:
-        for stored in files:
-            found = await Files.get_file_by_id(stored.id)
-            if found is not None and found.path:
+    async def discard(self, file_ids: Sequence[str]) -> None:
+        for file_id in file_ids:
+            found = await Files.get_file_by_id(file_id)
+            if found is None:
+                continue
+            if found.path:
                 await asyncio.to_thread(Storage.delete_file, found.path)
-            await Files.delete_file_by_id(stored.id)
+            await Files.delete_file_by_id(file_id)
 
 
 async def _spool(chunks: AsyncIterator[bytes], spool: BinaryIO) -> int:

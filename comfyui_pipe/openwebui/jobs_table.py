@@ -60,6 +60,7 @@ job_table = Table(
     Column("worker_id", String(64)),
     Column("client_id", String(64)),
     Column("prompt", JSON),
+    Column("claimed_file_ids", JSON),
     Index("comfyui_pipe_job_owner_created_idx", "owner_id", "created_at"),
     Index("comfyui_pipe_job_state_idx", "state"),
 )

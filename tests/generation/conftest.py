@@ -41,6 +41,8 @@ class MemoryJobStore:
         self.records: dict[str, JobRecord] = {}
         self.writes: Counter[str] = Counter()
         self.heartbeats: dict[str, float] = {}
+        self.killed: set[str] = set()
+        """Processes that died (as the database sees it): they heartbeat no more."""
 
     def _unfinished_of(self, owner_id: str) -> int:
         return sum(
@@ -84,7 +86,8 @@ class MemoryJobStore:
         return sorted(found, key=lambda job: (job.created_at, job.id))
 
     async def heartbeat(self, worker_id: str, now: float) -> None:
-        self.heartbeats[worker_id] = now
+        if worker_id not in self.killed:
+            self.heartbeats[worker_id] = now
 
     async def live_workers(self, since: float) -> set[str]:
         return {worker for worker, at in self.heartbeats.items() if at >= since}
@@ -125,10 +128,10 @@ class FolderSink:
         output: OutputRef,
         chunks: AsyncIterator[bytes],
         metadata: dict[str, Any],
+        file_id: str,
     ) -> StoredFile:
         if self.failure is not None:
             raise self.failure
-        file_id = f"file-{len(self.saved) + 1}"
         path = self.folder / f"{file_id}-{output.filename}"
         size = 0
         with path.open("wb") as file:
@@ -140,11 +143,16 @@ class FolderSink:
         self.saved.append(SavedFile(stored, record.id, path, metadata))
         return stored
 
+    async def find(self, file_ids: Sequence[str]) -> dict[str, StoredFile]:
+        return {
+            saved.stored.id: saved.stored for saved in self.saved if saved.stored.id in file_ids
+        }
+
     async def attach(self, record: JobRecord, files: Sequence[StoredFile]) -> None:
         self.attached += [stored.id for stored in files]
 
-    async def discard(self, files: Sequence[StoredFile]) -> None:
-        gone = {stored.id for stored in files}
+    async def discard(self, file_ids: Sequence[str]) -> None:
+        gone = set(file_ids)
         for saved in [saved for saved in self.saved if saved.stored.id in gone]:
             saved.path.unlink()
             self.saved.remove(saved)
@@ -183,14 +191,14 @@ async def make_service(store: MemoryJobStore, sink: FolderSink) -> AsyncIterator
         async def make(
             urls: list[str], policy: Policy | None = None, **options: Any
         ) -> GenerationService:
+            options.setdefault("lease_times", QUICK_LEASES)
             service = GenerationService(
                 BackendPool(urls, timeouts=FAST),
                 bundled_workflows(),
                 store,
-                sink,
+                options.pop("sink", sink),
                 policy,
                 leases=store,
-                lease_times=QUICK_LEASES,
                 **options,
             )
             return await stack.enter_async_context(service)
