@@ -53,7 +53,8 @@ def unavailable_reason() -> str | None:
     ):
         result = docker(*command, check=False, timeout=30)
         if result.returncode != 0:
-            return f"{what}: {result.stderr.strip().splitlines()[-1:]}"
+            last_line = (result.stderr.strip().splitlines() or ["no message"])[-1]
+            return f"{what}: {last_line}"
     if shutil.which("debootstrap") is None:
         return "debootstrap is missing (it makes the Debian base image offline)"
     return None

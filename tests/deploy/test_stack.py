@@ -60,7 +60,6 @@ def served_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
         model["size_bytes"] = len(MODEL_BYTES)
         model["sha256"] = hashlib.sha256(MODEL_BYTES).hexdigest()
     meta_path.write_text(json.dumps(meta))
-    data.chmod(0o755)
     return data
 
 
@@ -95,8 +94,8 @@ def port() -> int:
 def stack(base_images: None, served_models: Path, port: int) -> Iterator[Stack]:
     cpu = make_stack(CPU_FILES, served_models, port)
     cpu.compose("build", timeout=engine.BUILD_TIMEOUT)
-    cpu.compose("up", "--detach")
     try:
+        cpu.compose("up", "--detach")
         cpu.wait_healthy("open-webui", HEALTHY_WITHIN)
         yield cpu
     finally:
@@ -196,20 +195,23 @@ def test_comfyui_publishes_no_port_and_is_not_reachable_from_outside_its_network
         "sys.exit(1)\n"
     )
 
+    def unreachable_from(network: str) -> bool:
+        run = ["run", "--rm", "--network", network, engine.OPEN_WEBUI_BASE_IMAGE]
+        return engine.docker(*run, "python", "-c", probe, address, check=False).returncode == 0
+
     published = stack.compose("port", "comfyui", "8188", check=False)
-    from_outside = engine.docker(
-        "run", "--rm", engine.OPEN_WEBUI_BASE_IMAGE, "python", "-c", probe, address, check=False
-    )
 
     assert comfyui["NetworkSettings"]["Ports"].get("8188/tcp") is None
     assert published.returncode != 0 or published.stdout.strip() in ("", ":0")
-    assert from_outside.returncode == 0, f"{address}:8188 answered outside the stack"
+    assert unreachable_from("bridge"), f"{address}:8188 answered outside the stack"
+    assert not unreachable_from(f"{stack.project}_comfyui"), "the probe itself is broken"
 
 
 def test_the_secret_and_the_data_survive_down_and_up(
     stack: Stack, http: httpx.Client, admin: Account
 ) -> None:
     files_before = http.get("/api/v1/files/", headers=admin.headers).json()
+    assert files_before, "the generation test stores the image this test looks for"
 
     stack.compose("down")
     stack.compose("up", "--detach")
