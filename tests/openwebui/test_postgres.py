@@ -1,21 +1,15 @@
 """The plugin's two tables on PostgreSQL (the rest of the suite runs on SQLite).
 
-A throwaway cluster is started for this module with the PostgreSQL server binaries
-(Debian's ``postgresql`` package, which ``scripts/test`` installs when run as root).
+A throwaway cluster is started for this module (see ``durability.local_servers``).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
+from durability.local_servers import postgres_cluster
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -25,65 +19,12 @@ from comfyui_pipe.openwebui.jobs_table import SqlJobStore, create_job_table
 from comfyui_pipe.openwebui.workflow_store import SqlWorkflowStore, create_workflow_table
 from comfyui_pipe.workflow import bundled_workflows
 
-# initdb refuses to run as root: as root the cluster belongs to this account.
-_CLUSTER_USER = "nobody"
-_COMMAND_TIMEOUT_S = 60
-
-
-def _postgres_bin_dir() -> Path | None:
-    initdb = shutil.which("initdb")
-    if initdb is not None:
-        return Path(initdb).resolve().parent
-    installed = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return installed[-1].parent if installed else None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     """A running cluster on 127.0.0.1, as the URL Open WebUI's ``DATABASE_URL`` would be."""
-    bin_dir = _postgres_bin_dir()
-    if bin_dir is None:
-        pytest.skip(
-            "PostgreSQL server binaries (initdb, pg_ctl) not found; "
-            "scripts/test installs Debian's postgresql package when run as root"
-        )
-    as_cluster_user = ["runuser", "-u", _CLUSTER_USER, "--"] if os.geteuid() == 0 else []
-    root = Path(tempfile.mkdtemp(prefix="comfyui-pipe-postgres-"))
-    if os.geteuid() == 0:
-        shutil.chown(root, user=_CLUSTER_USER)
-    data_dir, port = root / "data", _free_port()
-
-    def run(*command: str) -> None:
-        done = subprocess.run(
-            [*as_cluster_user, *command],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=_COMMAND_TIMEOUT_S,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"{command[0]} failed:\n{done.stdout}{done.stderr}")
-
-    pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(data_dir)]
-    try:
-        run(str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres", "--auth=trust",
-            "--no-locale", "-E", "UTF8", "--no-sync")  # fmt: skip
-        # -l: the server's output goes to a file, not into the pipe run() reads.
-        run(*pg_ctl, "-o", f"-p {port} -k {root} -h 127.0.0.1 -F",
-            "-l", str(root / "server.log"), "-w", "-t", "30", "start")  # fmt: skip
-        try:
-            # The dialect and driver Open WebUI's _make_async_url picks for postgresql:// URLs.
-            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-        finally:
-            run(*pg_ctl, "-m", "fast", "-w", "stop")
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with postgres_cluster() as url:
+        yield url
 
 
 @pytest.fixture

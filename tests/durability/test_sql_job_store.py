@@ -1,0 +1,140 @@
+"""The job table's rules on both databases Open WebUI runs on (SQLite, and a throwaway
+PostgreSQL): the per-user limit under concurrent starts, compare-and-set writes, adoption,
+and the upgrade of a table an older version created."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from comfyui_pipe.generation.records import JobRecord, JobState
+from comfyui_pipe.openwebui import jobs_table
+from comfyui_pipe.openwebui.jobs_table import SqlJobStore, create_job_table
+
+from .local_servers import postgres_cluster
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    with postgres_cluster() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'webui.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def engines(database_url: str) -> AsyncIterator[list[AsyncEngine]]:
+    """Three engines on one database: as many processes, each with its own connections."""
+    engines = [create_async_engine(database_url) for _ in range(3)]
+    try:
+        yield engines
+        async with engines[0].begin() as connection:
+            await connection.run_sync(jobs_table.metadata.drop_all)
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+
+@pytest.fixture
+def engine(engines: list[AsyncEngine]) -> AsyncEngine:
+    return engines[0]
+
+
+def job(job_id: str, owner_id: str = "ada", worker_id: str | None = "worker-1") -> JobRecord:
+    return JobRecord(
+        id=job_id,
+        owner_id=owner_id,
+        workflow_id="sd15_txt2img",
+        params={"prompt": "a lighthouse"},
+        state=JobState.QUEUED,
+        created_at=time.time(),
+        worker_id=worker_id,
+    )
+
+
+async def test_concurrent_starts_of_one_user_stop_at_the_limit(
+    engines: list[AsyncEngine],
+) -> None:
+    await create_job_table(engines[0])
+    stores = [SqlJobStore(engine) for engine in engines]
+
+    created = await asyncio.gather(
+        *(stores[n % 3].create(job(f"job-{n}"), 2) for n in range(12)),
+        stores[0].create(job("bob-1", owner_id="bob"), 2),
+    )
+
+    assert sum(created[:12]) == 2 and created[12] is True
+    assert len(await stores[0].unfinished()) == 3
+
+
+async def test_a_late_progress_write_never_overtakes_the_end(engine: AsyncEngine) -> None:
+    await create_job_table(engine)
+    store = SqlJobStore(engine)
+    record = job("job-1")
+    await store.create(record, 2)
+    progress = replace(record, state=JobState.RUNNING, progress={"stage": "sampling"})
+    ended = replace(record, state=JobState.FAILED, error="The generation timed out.")
+
+    assert await store.update(ended) is True
+    assert await store.update(progress) is False
+    assert (await store.get("job-1")).state is JobState.FAILED
+    assert await store.unfinished() == []
+
+
+async def test_only_the_owner_writes_and_one_adopter_wins(engine: AsyncEngine) -> None:
+    await create_job_table(engine)
+    store = SqlJobStore(engine)
+    await store.create(job("job-1"), 2)
+
+    adopted = await asyncio.gather(
+        *(store.adopt("job-1", "worker-1", f"adopter-{n}") for n in range(4))
+    )
+
+    assert sorted(adopted) == [False, False, False, True]
+    new_owner = (await store.get("job-1")).worker_id
+    assert await store.update(replace(job("job-1"), state=JobState.RUNNING)) is False
+    assert await store.update(job("job-1", worker_id=new_owner)) is True
+
+
+async def test_a_table_of_an_older_version_gains_the_new_columns(engine: AsyncEngine) -> None:
+    old_columns = [
+        column
+        for column in jobs_table.job_table.columns
+        if column.name not in ("worker_id", "client_id", "prompt", "claimed_file_ids")
+    ]
+    async with engine.begin() as connection:
+        columns = ", ".join(
+            f"{c.name} {c.type.compile(dialect=connection.dialect)}" for c in old_columns
+        )
+        await connection.execute(text(f"CREATE TABLE comfyui_pipe_job ({columns})"))
+        await connection.execute(
+            text(
+                "INSERT INTO comfyui_pipe_job (id, owner_id, workflow_id, params, state,"
+                " created_at, output_file_ids) VALUES ('old', 'ada', 'sd15_txt2img', '{}',"
+                " 'completed', 1.0, '[\"file-1\"]')"
+            )
+        )
+
+    await create_job_table(engine)
+    store = SqlJobStore(engine)
+
+    old = await store.get("old")
+    assert (old.state, old.output_file_ids, old.claimed_file_ids) == (
+        JobState.COMPLETED,
+        ["file-1"],
+        [],
+    )
+    await store.create(job("new"), 2)
+    assert [queued.id for queued in await store.unfinished()] == ["new"]
