@@ -167,13 +167,13 @@ async def plan_for(
     the result's job (its workflow, prompt and options; a new seed unless one is given)."""
     record = result.record
     if action_id == UPSCALE:
-        workflow = await choose_workflow(service.workflows, Purpose.UPSCALE, user)
+        workflow = await choose_workflow(service.workflows, service.pool, Purpose.UPSCALE, user)
         return Plan(workflow.id, "upscale", RequestOptions(), [await _image(result, user)])
     if action_id == USE_AS_INPUT:
         parsed = parse_message(
             await _ask(ask, "Use as input", "What should change in this image?", "")
         )
-        workflow = await choose_workflow(service.workflows, Purpose.EDIT, user)
+        workflow = await choose_workflow(service.workflows, service.pool, Purpose.EDIT, user)
         return Plan(workflow.id, parsed.prompt, parsed.options, [await _image(result, user)])
     if action_id not in (VARIATIONS, RERUN):
         raise RequestError(f"There is no ComfyUI action '{action_id}'.")

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from open_webui.models.files import Files
+from open_webui.storage.provider import Storage
 
+from comfyui_pipe.comfy.outputs import TEXT_CONTENT_TYPE
 from comfyui_pipe.generation.records import JobRecord, JobState
 from comfyui_pipe.generation.service import GenerationRequest, GenerationService
 from comfyui_pipe.generation.sink import StoredFile
@@ -25,6 +29,7 @@ from comfyui_pipe.progress.snapshot import ProgressSnapshot
 log = logging.getLogger(__name__)
 
 CANCEL_TIMEOUT = 10.0
+TEXT_SHOWN_CHARS = 4000
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,8 @@ class FinishedJob:
     record: JobRecord
     files: list[StoredFile]
     elapsed: float
+    texts: tuple[str, ...] = ()
+    """The text outputs (``PreviewAny``, ``SaveText``), as shown in the message."""
 
     @property
     def succeeded(self) -> bool:
@@ -63,12 +70,13 @@ async def run_job(
         raise
     elapsed = time.monotonic() - started_at
     files = await stored_files(record) if record.state is JobState.COMPLETED else []
+    texts = await output_texts(files)
     if progress is not None:
         if record.state is JobState.COMPLETED:
             await progress.finish(done_status(record, elapsed), files, hidden=caption_says_done)
         else:
             await progress.finish("Cancelled" if record.state is JobState.CANCELLED else "Failed")
-    return FinishedJob(record, files, elapsed)
+    return FinishedJob(record, files, elapsed, texts)
 
 
 async def stop_job(
@@ -115,8 +123,43 @@ def done_status(record: JobRecord, elapsed: float) -> str:
     return " · ".join(parts)
 
 
-def video_players(files: list[StoredFile]) -> str:
-    """The chat's inline player for each video (Open WebUI plays ``<video>url</video>``)."""
-    return "\n".join(
-        f"<video>{file.url}</video>" for file in files if file.content_type.startswith("video/")
-    )
+async def output_texts(files: list[StoredFile]) -> tuple[str, ...]:
+    """The text outputs among ``files``, read back from storage (each shortened to
+    ``TEXT_SHOWN_CHARS``; the whole text stays in the file)."""
+    texts = []
+    for stored in files:
+        if stored.content_type == TEXT_CONTENT_TYPE:
+            file = await Files.get_file_by_id(stored.id)
+            if file is not None and file.path:
+                texts.append(await asyncio.to_thread(_read_text, file.path))
+    return tuple(texts)
+
+
+def _read_text(storage_path: str) -> str:
+    with Path(Storage.get_file(storage_path)).open(encoding="utf-8", errors="replace") as text:
+        shown = text.read(TEXT_SHOWN_CHARS + 1)
+    return shown if len(shown) <= TEXT_SHOWN_CHARS else shown[:TEXT_SHOWN_CHARS] + "…"
+
+
+def result_body(finished: FinishedJob) -> str:
+    """What the message text shows under its caption: a player for each video and audio
+    file, then each text output. Images need nothing: the message's files show them."""
+    parts = [player for player in map(media_player, finished.files) if player]
+    parts += [literal_block(text) for text in finished.texts]
+    return "\n\n".join(parts)
+
+
+def media_player(file: StoredFile) -> str:
+    """Open WebUI 0.12 plays ``<video>`` / ``<audio>`` only as an HTML block of the message
+    text: the tag on a line of its own, its URL between, separated by blank lines."""
+    for kind in ("video", "audio"):
+        if file.content_type.startswith(f"{kind}/"):
+            return f"<{kind}>\n{file.url}\n</{kind}>"
+    return ""
+
+
+def literal_block(text: str) -> str:
+    """``text`` shown as it is (a fenced block longer than any backtick run inside it)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"

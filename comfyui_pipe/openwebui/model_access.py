@@ -6,13 +6,17 @@ each workflow model without a row we create one that everyone may read, owned
 by an admin (Open WebUI's model history needs an owner). Rows that exist are
 the admin's and stay as they are. Until the first admin signs up there is no
 one to own them and no user to show them to, so publishing waits for one.
+
+A workflow that cannot run on any server is shown as such in the model list: its
+row's name ends in "(models missing)" and its description says what is missing,
+for as long as the row still has the name and description we gave it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from open_webui.models.models import ModelForm, ModelMeta, ModelParams, Models
 from open_webui.models.users import Users
@@ -25,6 +29,8 @@ log = logging.getLogger(__name__)
 
 MODEL_NAME_PREFIX = "ComfyUI · "
 PUBLIC_READ = {"principal_type": "user", "principal_id": "*", "permission": "read"}
+MISSING_SUFFIX = " (models missing)"
+MISSING_DESCRIPTION = "Cannot run on any ComfyUI server yet: "
 ADMIN_POLL_INTERVAL = 0.5
 """Seconds between looks for the first admin while there is none."""
 
@@ -33,8 +39,49 @@ def model_id(workflow: Workflow) -> str:
     return f"{FUNCTION_ID}.{workflow.id}"
 
 
-def model_name(workflow: Workflow) -> str:
-    return MODEL_NAME_PREFIX + workflow.title
+def model_name(workflow: Workflow, missing: bool = False) -> str:
+    return MODEL_NAME_PREFIX + workflow.title + (MISSING_SUFFIX if missing else "")
+
+
+_shown_missing: dict[str, tuple[str, ...]] = {}
+"""What this process last wrote into each row: workflow id → what is missing."""
+
+
+async def show_availability(
+    workflows: Iterable[Workflow], missing: Mapping[str, list[str]]
+) -> None:
+    """Name and describe each workflow's row by whether it can run (a write only when
+    that changed since this process last looked)."""
+    for workflow in workflows:
+        problems = tuple(missing.get(workflow.id, ()))
+        if _shown_missing.get(workflow.id) != problems and await _describe(workflow, problems):
+            _shown_missing[workflow.id] = problems
+
+
+async def _describe(workflow: Workflow, problems: tuple[str, ...]) -> bool:
+    """Write ``problems`` into the workflow's row, leaving what an admin changed; False
+    when there is no row yet."""
+    row = await Models.get_model_by_id(model_id(workflow))
+    if row is None:
+        return False
+    meta = row.meta.model_dump()
+    name, description = row.name, meta.get("description")
+    if name in (model_name(workflow), model_name(workflow, missing=True)):
+        name = model_name(workflow, missing=bool(problems))
+    ours = (None, "", workflow.meta.description)
+    if description in ours or str(description).startswith(MISSING_DESCRIPTION):
+        fallback = workflow.meta.description or None
+        description = MISSING_DESCRIPTION + " ".join(problems) if problems else fallback
+    if (name, description) != (row.name, meta.get("description")):
+        form = ModelForm(
+            id=row.id,
+            base_model_id=row.base_model_id,
+            name=name,
+            meta=ModelMeta(**{**meta, "description": description}),
+            params=row.params,
+        )
+        await Models.update_model_by_id(row.id, form)
+    return True
 
 
 class ModelPublisher:

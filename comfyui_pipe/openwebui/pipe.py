@@ -22,13 +22,14 @@ from comfyui_pipe.generation.options import parse_message
 from comfyui_pipe.generation.records import JobState
 from comfyui_pipe.generation.service import GenerationRequest, GenerationService, InputImage
 from comfyui_pipe.openwebui.chat_context import latest_chat_image
-from comfyui_pipe.openwebui.chat_job import FinishedJob, done_status, run_job, video_players
+from comfyui_pipe.openwebui.chat_job import FinishedJob, done_status, result_body, run_job
 from comfyui_pipe.openwebui.input_images import image_from_data_url, image_from_file
-from comfyui_pipe.openwebui.model_access import model_name
+from comfyui_pipe.openwebui.model_access import model_name, show_availability
 from comfyui_pipe.openwebui.progress_events import ChatProgress
 from comfyui_pipe.openwebui.runtime import get_runtime
 from comfyui_pipe.openwebui.user_defaults import defaults_of
 from comfyui_pipe.openwebui.valves import UserValves, Valves
+from comfyui_pipe.openwebui.workflow_availability import check_available, known_missing
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,15 @@ class Pipe:
         self.valves = Valves()
 
     async def pipes(self) -> list[dict[str, str]]:
-        """The chat models, one per offered workflow; never asks ComfyUI."""
-        workflows = await (await get_runtime()).workflows()
+        """The chat models, one per offered workflow, those that cannot run named so (from
+        the node schemas already fetched: never waits for ComfyUI)."""
+        runtime = await get_runtime()
+        workflows = await runtime.workflows()
+        missing = known_missing(workflows.values(), runtime.service.pool)
+        await show_availability(workflows.values(), missing)
         return [
-            {"id": workflow.id, "name": model_name(workflow)} for workflow in workflows.values()
+            {"id": workflow.id, "name": model_name(workflow, workflow.id in missing)}
+            for workflow in workflows.values()
         ]
 
     async def pipe(
@@ -82,6 +88,8 @@ class Pipe:
             service = (await get_runtime(__request__.app)).service
             workflow_id = workflow_id_of(body.get("model", ""))
             workflow = service.workflows.get(workflow_id)
+            if workflow is not None:
+                await check_available(workflow, service.pool)
             if not images and workflow is not None and workflow.image_inputs:
                 # a follow-up ("make it bluer") works on the chat's latest image
                 user_message = metadata.get("user_message") or {}
@@ -144,10 +152,10 @@ async def run_generation(
 
 
 def reply(finished: FinishedJob) -> str:
-    """The caption under the results, then a player for each video."""
-    players = video_players(finished.files)
+    """The caption under the results, then the players and texts of its outputs."""
+    body = result_body(finished)
     caption = summarize(finished)
-    return f"{caption}\n\n{players}" if players else caption
+    return f"{caption}\n\n{body}" if body else caption
 
 
 def task_answer(task: str, task_body: dict[str, Any]) -> str:

@@ -23,7 +23,7 @@ from comfyui_pipe.errors import UserError
 from comfyui_pipe.generation.options import RequestOptions, parse_size
 from comfyui_pipe.generation.request import GenerationRequest, InputImage
 from comfyui_pipe.openwebui.chat_context import latest_chat_image
-from comfyui_pipe.openwebui.chat_job import FinishedJob, run_job, video_players
+from comfyui_pipe.openwebui.chat_job import FinishedJob, media_player, run_job
 from comfyui_pipe.openwebui.progress_events import ChatProgress
 from comfyui_pipe.openwebui.runtime import get_runtime
 from comfyui_pipe.openwebui.user_defaults import stored_defaults
@@ -189,7 +189,9 @@ async def _run(job: Job, call: ToolCall) -> str:
         if user is None:
             raise UserError("The ComfyUI tool could not tell who is asking.")
         service = (await get_runtime(call.request.app)).service
-        workflow = await choose_workflow(service.workflows, job.purpose, user, job.workflow)
+        workflow = await choose_workflow(
+            service.workflows, service.pool, job.purpose, user, job.workflow
+        )
         images = [await _source_image(user, call)] if job.needs_image else []
         request = GenerationRequest(
             owner_id=user.id,
@@ -246,9 +248,7 @@ def model_summary(finished: FinishedJob, workflow_title: str) -> str:
         f"{'them' if len(finished.files) != 1 else 'it'} in the chat, so do not repeat or link "
         f"the file. Files: {references}."
     )
-    if videos:
-        summary += (
-            " To show the video player in your reply, include this line exactly: "
-            + video_players(finished.files)
-        )
+    players = "\n\n".join(player for player in map(media_player, finished.files) if player)
+    if players:
+        summary += f" To show the player in your reply, include these lines exactly:\n\n{players}"
     return summary

@@ -2,8 +2,9 @@
 
 The Tool ("make a video") and the Actions ("Upscale") pick the first offered
 workflow of a fitting kind (its metadata's ``kind``; for videos also whether it
-takes a start image) that the user may run, the kinds in the order listed; a
-workflow the caller names is used as named, after the same access check.
+takes a start image) that the user may run and some server can run, the kinds in
+the order listed; a workflow the caller names is used as named, after the same
+access and availability checks.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from enum import StrEnum
 
 from open_webui.models.users import UserModel
 
+from comfyui_pipe.generation.backends import BackendPool
 from comfyui_pipe.generation.errors import RequestError, UnknownWorkflow
 from comfyui_pipe.openwebui.workflow_access import check_workflow_access, may_use_workflow
+from comfyui_pipe.openwebui.workflow_availability import check_available, known_missing
 from comfyui_pipe.workflow import Workflow
 
 
@@ -55,20 +58,28 @@ class NoWorkflowFor(RequestError):
 
 async def choose_workflow(
     workflows: Mapping[str, Workflow],
+    pool: BackendPool,
     purpose: Purpose,
     user: UserModel,
     named: str | None = None,
 ) -> Workflow:
-    """The workflow ``named`` (checked), else the first one for ``purpose`` ``user`` may run."""
+    """The workflow ``named`` (checked), else the first one for ``purpose`` that ``user``
+    may run and that is not known to miss anything on every server of ``pool``."""
     if named:
         workflow = workflows.get(named)
         if workflow is None:
             raise UnknownWorkflow(named, workflows)
         await check_workflow_access(user, workflow.id)
+        await check_available(workflow, pool)
         return workflow
+    missing = known_missing(workflows.values(), pool)
     for kind in KINDS[purpose]:
         for workflow in workflows.values():
-            if workflow.meta.kind == kind and _fits(workflow, purpose):
+            if (
+                workflow.meta.kind == kind
+                and _fits(workflow, purpose)
+                and workflow.id not in missing
+            ):
                 if await may_use_workflow(user, workflow.id):
                     return workflow
     raise NoWorkflowFor(purpose)

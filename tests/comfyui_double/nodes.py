@@ -535,6 +535,10 @@ async def _save_audio(
     return (), {"audio": [saved]}
 
 
+async def _primitive(ctx: NodeContext, value: Any) -> NodeOutput:
+    return (value,), None
+
+
 async def _preview_any(ctx: NodeContext, source: Any) -> NodeOutput:
     return (), {"text": [source if isinstance(source, str) else repr(source)]}
 
@@ -599,5 +603,7 @@ _NODES: dict[str, Callable[..., Awaitable[NodeOutput]]] = {
     "SaveAnimatedWEBP": _save_animated_webp,
     "SaveAudio": _save_audio,
     "PreviewAny": _preview_any,
+    "PrimitiveString": _primitive,
+    "PrimitiveStringMultiline": _primitive,
 }
 _SAMPLERS = {"KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced"}

@@ -47,7 +47,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def comfy_session() -> Iterator[ThreadedDouble]:
-    with ThreadedDouble(models=DEFAULT_MODELS) as double:
+    """The double as ComfyUI 0.33, the release the compose stack pins (the recorded 0.8
+    server had no audio nodes: its ``object_info`` lists no SaveAudio)."""
+    with ThreadedDouble(models=DEFAULT_MODELS, version="0.33") as double:
         yield double
 
 

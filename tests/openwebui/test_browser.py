@@ -54,6 +54,14 @@ def open_chat_with(page: object, owui: OpenWebUIServer, model_id: str) -> None:
         release_notes.click()
 
 
+def send_message(page: object, text: str) -> None:
+    """Type ``text`` in the message box and send it, as a person does."""
+    message_box = page.locator("#chat-input")
+    message_box.click()
+    message_box.type(text)
+    page.keyboard.press("Enter")
+
+
 def test_a_prompt_typed_in_the_web_ui_shows_progress_then_the_image(
     page: object, owui: OpenWebUIServer, comfy: ThreadedDouble
 ) -> None:

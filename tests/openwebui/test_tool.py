@@ -434,4 +434,4 @@ async def test_a_video_through_the_tool_is_a_video_file_and_a_player_line(
     assert video["content_type"].startswith("video/")
     content = await api.get(video["url"], headers=user.headers)
     assert content.status_code == 200 and content.content[:4] == b"\x1a\x45\xdf\xa3"  # WEBM
-    assert f"<video>{video['url']}</video>" in scripted.tool_results()[-1]
+    assert f"<video>\n{video['url']}\n</video>" in scripted.tool_results()[-1]
