@@ -44,7 +44,7 @@ from comfyui_pipe.comfy import (
 )
 from comfyui_pipe.comfy.queue import QueuePosition
 from comfyui_pipe.errors import UserError
-from comfyui_pipe.progress import ProgressTracker, Stage
+from comfyui_pipe.progress import ProgressSnapshot, ProgressTracker, Stage
 from comfyui_pipe.workflow import GenerationParams, PreparedPrompt, Workflow, check_against
 
 from .adoption import Delivery, orphans
@@ -73,8 +73,6 @@ __all__ = ["GenerationRequest", "GenerationService", "InputImage", "Policy"]
 
 logger = logging.getLogger(__name__)
 
-PERSIST_PROGRESS_EVERY = 2.0
-"""Seconds between progress writes to the store; a change of state is written at once."""
 SHUTDOWN_MESSAGE = "The generation was stopped because the server shut down."
 CANCELLED_MESSAGE = "The generation was cancelled."
 GONE_BACKEND_MESSAGE = "The ComfyUI server this generation was queued on is no longer configured."
@@ -96,6 +94,9 @@ class Policy:
     cancel_on_shutdown: bool = False
     """Cancel this process's jobs on ComfyUI when it stops, instead of leaving them for
     the next process to adopt."""
+    progress_save_every: float = 0.0
+    """Seconds between writes of a running job's progress to its record (for readers in
+    other processes); 0: its record is written only as its state changes."""
 
 
 _FINAL_STAGES = {
@@ -244,11 +245,14 @@ class GenerationService:
         pool: BackendPool | None = None,
         policy: Policy | None = None,
         workflows: Mapping[str, Workflow] | None = None,
+        lease_times: LeaseTimes | None = None,
     ) -> None:
         """New jobs use the new values; jobs in flight finish on the pool they
         started on, which is closed once the last of them has ended."""
         if policy is not None:
             self._policy = policy
+        if lease_times is not None:
+            self._lease_times = lease_times
         if workflows is not None:
             self._workflows = dict(workflows)
         if pool is not None and pool is not self._pool:
@@ -615,31 +619,40 @@ class GenerationService:
 
     async def _track(self, entry: _ActiveJob, job: Job) -> None:
         """Follow the job's events until it settles. The record is written when the job
-        starts, and its progress at most every ``PERSIST_PROGRESS_EVERY`` seconds."""
+        starts, and its progress every ``Policy.progress_save_every`` seconds if set."""
         last_saved = time.monotonic()
         async for update in job.events():
             entry.tracker.feed(update)
             started = self._publish(entry)
-            now = time.monotonic()
-            if started or now - last_saved >= PERSIST_PROGRESS_EVERY:
+            every, now = self._policy.progress_save_every, time.monotonic()
+            if started or (every > 0 and now - last_saved >= every):
                 last_saved = now
+                entry.record.progress = progress_summary(self._snapshot(entry))
                 if not await write_record(self._store, entry.record):
                     raise _NoLongerOurs()
 
     def _publish(self, entry: _ActiveJob) -> bool:
-        """Put the tracker's snapshot on the record and pass it on; True when it shows
-        that the job has just started running."""
+        """Pass the tracker's snapshot on; True when the job has just started running."""
         record = entry.record
-        snapshot = entry.tracker.snapshot()
-        if not self._policy.previews and snapshot.preview is not None:
-            snapshot = replace(snapshot, preview=None)
-        record.progress = progress_summary(snapshot)
         if entry.relay is not None:
-            entry.relay.push(snapshot)
-        if snapshot.started and record.state is JobState.QUEUED:
+            entry.relay.push(self._snapshot(entry))
+        if entry.tracker.started and record.state is JobState.QUEUED:
             record.state, record.started_at = JobState.RUNNING, time.time()
             return True
         return False
+
+    def _snapshot(self, entry: _ActiveJob) -> ProgressSnapshot:
+        snapshot = entry.tracker.snapshot()
+        if not self._policy.previews and snapshot.preview is not None:
+            return replace(snapshot, preview=None)
+        return snapshot
+
+    def live(self, job_id: str) -> JobRecord | None:
+        """A copy of the record of a job this process follows, with its progress now."""
+        entry = self._active.get(job_id)
+        if entry is None:
+            return None
+        return replace(entry.record, progress=progress_summary(self._snapshot(entry)))
 
     async def _store_outputs(
         self, entry: _ActiveJob, server: ComfyServer, result: JobResult
@@ -684,6 +697,7 @@ class GenerationService:
         record = entry.record
         entry.tracker.finish(_FINAL_STAGES[record.state])
         self._publish(entry)
+        record.progress = progress_summary(self._snapshot(entry))
         if entry.relay is not None:
             await entry.relay.close()
         record.finished_at = time.time()
@@ -780,8 +794,8 @@ class GenerationService:
         """Keep this process's lease; adopt the jobs of processes that lost theirs; look
         at adopted jobs on ComfyUI (their events may not reach this process)."""
         assert self._leases is not None
-        times = self._lease_times
         while True:
+            times = self._lease_times
             try:
                 now = time.time()
                 await self._leases.heartbeat(self.worker_id, now)

@@ -68,6 +68,7 @@ def policy_of(valves: Valves) -> Policy:
         previews=valves.previews,
         server_depth=valves.server_queue_depth,
         cancel_on_shutdown=valves.cancel_on_shutdown,
+        progress_save_every=valves.progress_save_seconds,
     )
 
 
@@ -144,6 +145,7 @@ class PluginRuntime:
                     self.sink,
                     policy_of(valves),
                     leases=self.jobs,
+                    lease_times=valves.lease_times(),
                     delivery=self._delivery,
                 )
                 # Adopts the unfinished jobs of processes that stopped (this one's
@@ -151,7 +153,10 @@ class PluginRuntime:
                 self._service.open()
             else:
                 self._service.reconfigure(
-                    pool=self._pool, workflows=workflows, policy=policy_of(valves)
+                    pool=self._pool,
+                    workflows=workflows,
+                    policy=policy_of(valves),
+                    lease_times=valves.lease_times(),
                 )
             await self._models.publish(workflows.values())
             self._applied = valves

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from comfyui_pipe.generation.leases import LeaseTimes
 from comfyui_pipe.generation.limits import Limits
 from comfyui_pipe.settings import Settings
 
@@ -97,6 +98,31 @@ class Valves(BaseModel):
         description="Cancel running generations on ComfyUI when Open WebUI stops, instead "
         "of leaving them for the restarted server to finish.",
     )
+    progress_save_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="Seconds between saving a running generation's progress to the "
+        "database, for GET /jobs/{id} answered by another Open WebUI worker; 0 = saved "
+        "only when it starts and ends (one worker always shows it live).",
+    )
+    lease_heartbeat: float = Field(
+        LeaseTimes.heartbeat,
+        gt=0,
+        description="Seconds between the heartbeats of each Open WebUI process (its lease "
+        "on the generations it follows).",
+    )
+    lease_expiry: float = Field(
+        LeaseTimes.expiry,
+        gt=0,
+        description="Seconds without a heartbeat before another process adopts a "
+        "process's generations (at least twice the heartbeat).",
+    )
+
+    @model_validator(mode="after")
+    def _lease_outlives_heartbeats(self) -> Valves:
+        if self.lease_expiry < 2 * self.lease_heartbeat:
+            raise ValueError("The lease expiry must be at least twice the heartbeat.")
+        return self
 
     def public(self) -> dict[str, Any]:
         """The values without secrets (what non-admins may see)."""
@@ -118,6 +144,9 @@ class Valves(BaseModel):
             max_image_pixels=self.max_image_pixels,
             max_image_bytes=self.max_image_bytes,
         )
+
+    def lease_times(self) -> LeaseTimes:
+        return LeaseTimes(heartbeat=self.lease_heartbeat, expiry=self.lease_expiry)
 
     def enabled_workflow_ids(self) -> list[str]:
         return [w.strip() for w in self.enabled_workflows.split(",") if w.strip()]
