@@ -92,3 +92,29 @@ def test_a_prompt_typed_in_the_web_ui_shows_progress_then_the_image(
     ]
     texts = [n["inputs"]["text"] for n in submitted.values() if n["class_type"] == "CLIPTextEncode"]
     assert "a red fox in the snow" in texts
+
+
+def test_the_variations_button_under_a_result_adds_a_new_result_to_that_message(
+    page: object, owui: OpenWebUIServer, comfy: ThreadedDouble
+) -> None:
+    open_chat_with(page, owui, "comfyui.sd15_txt2img")
+    send_message(page, "a lighthouse at dusk --steps 2 --seed 12")
+    results = page.locator("img[src^='/api/v1/files/']")
+    results.first.wait_for(timeout=30_000)
+    page.get_by_text("seed 12").first.wait_for(timeout=30_000)
+    received_before = len(comfy.double.prompts_received)
+
+    page.get_by_role("button", name="Variations").last.click()
+
+    page.wait_for_function(
+        "() => new Set([...document.querySelectorAll(\"img[src^='/api/v1/files/']\")]"
+        ".map(img => img.getAttribute('src'))).size === 2",
+        timeout=30_000,
+    )
+    [variation] = comfy.double.prompts_received[received_before:]
+    seeds = [
+        node["inputs"]["seed"]
+        for node in variation["prompt"].values()
+        if node["class_type"] == "KSampler"
+    ]
+    assert seeds and seeds != [12]
