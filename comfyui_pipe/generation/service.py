@@ -441,9 +441,12 @@ class GenerationService:
             await self._dispatch_once()
 
     async def _dispatch_once(self) -> None:
+        # Only a job that waited before the look can be missing from it because it
+        # ended elsewhere: one started meanwhile is simply not in it yet.
+        looked_for = [entry for entry in self._active.values() if entry.waiting]
         unfinished = await self._store.unfinished()
         listed = {job.id for job in unfinished}
-        for entry in [entry for entry in self._active.values() if entry.waiting]:
+        for entry in [entry for entry in looked_for if entry.waiting]:
             if entry.record.id not in listed:
                 await self._let_go(entry)
             elif self._time_left(entry) <= 0:

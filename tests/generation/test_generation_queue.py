@@ -118,3 +118,25 @@ async def test_a_job_pending_on_a_server_that_dies_moves_to_another(
     moved = await service.wait(pending.id)
     assert (moved.state, moved.backend) == (JobState.COMPLETED, staying.url)
     assert store.records[pending.id].output_file_ids == moved.output_file_ids != []
+
+
+async def test_a_job_started_while_the_dispatcher_reads_the_queue_is_not_dropped(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore, monkeypatch
+) -> None:
+    # The dispatcher's look at the shared queue can predate a job started meanwhile: that
+    # job is not in it, and must not be taken for one that ended elsewhere.
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.01)
+    service = await make_service([double.url], Policy(jobs_per_user=16, server_depth=1))
+    read = store.unfinished
+
+    async def slow_read() -> list[QueuedJob]:
+        jobs = await read()
+        await asyncio.sleep(0.02)  # other requests start jobs meanwhile
+        return jobs
+
+    monkeypatch.setattr(store, "unfinished", slow_read)
+    records = await asyncio.gather(*(service.start(ask(f"a cat #{n} --steps 2")) for n in range(8)))
+
+    async with asyncio.timeout(30):
+        for record in records:
+            assert (await service.wait(record.id)).state is JobState.COMPLETED
