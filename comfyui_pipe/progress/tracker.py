@@ -106,6 +106,11 @@ class ProgressTracker:
         else:
             self._percent = max(self._percent, self._work_done())
 
+    @property
+    def started(self) -> bool:
+        """Whether the job has started running on ComfyUI (as ``snapshot().started``)."""
+        return self._started
+
     def _left_queue(self) -> bool:
         return self._started or self._outcome is not None
 

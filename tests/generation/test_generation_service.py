@@ -24,7 +24,6 @@ from comfyui_pipe.generation import (
     TooManyJobs,
     parse_message,
 )
-from comfyui_pipe.generation.service import PERSIST_PROGRESS_EVERY
 from comfyui_pipe.progress import ProgressSnapshot
 
 
@@ -103,17 +102,43 @@ async def test_a_thirty_step_job_writes_its_record_a_few_times_not_once_per_step
     service = await make_service([double.url])
     progress = ProgressLog()
 
-    started_at = time.monotonic()
     record = await service.start(ask("a lighthouse --steps 30"), on_progress=progress)
+    done = await service.wait(record.id)
+
+    assert done.state is JobState.COMPLETED
+    assert {s.step for s in progress.snapshots} >= set(range(1, 31))
+    # created, queued on ComfyUI, started, outputs claimed, finished: progress is saved
+    # only when an admin asks for it (Policy.progress_save_every)
+    assert store.writes[record.id] == 5
+    assert done.progress is not None and done.progress["percent"] == 100
+
+
+async def test_progress_is_saved_on_a_slow_timer_when_asked(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.05)
+    service = await make_service([double.url], Policy(progress_save_every=0.2))
+
+    started_at = time.monotonic()
+    record = await service.start(ask("a lighthouse --steps 20"))
     done = await service.wait(record.id)
     wall = time.monotonic() - started_at
 
     assert done.state is JobState.COMPLETED
-    assert {s.step for s in progress.snapshots} >= set(range(1, 31))
-    # created, queued on ComfyUI, started, outputs claimed, finished; plus progress on a
-    # slow timer
-    assert store.writes[record.id] <= 5 + wall // PERSIST_PROGRESS_EVERY
-    assert wall // PERSIST_PROGRESS_EVERY < 30
+    assert 5 < store.writes[record.id] <= 5 + wall // 0.2
+
+
+async def test_jobs_waiting_in_our_queue_are_not_written_while_they_wait(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.02)
+    service = await make_service([double.url], Policy(jobs_per_user=24))
+
+    records = [await service.start(ask(f"a cat #{n} --steps 3")) for n in range(24)]
+    for record in records:
+        assert (await service.wait(record.id)).state is JobState.COMPLETED
+
+    assert {store.writes[record.id] for record in records} == {5}
 
 
 async def test_the_random_seed_is_reported_as_used(

@@ -143,7 +143,7 @@ async def _check_usable(runtime: PluginRuntime, user: UserModel, workflow_id: st
 
 
 async def _visible_job(runtime: PluginRuntime, job_id: str, user: UserModel) -> JobRecord:
-    record = await runtime.jobs.get(job_id)
+    record = runtime.service.live(job_id) or await runtime.jobs.get(job_id)
     if record is None or (record.owner_id != user.id and user.role != "admin"):
         raise http_error(JobNotFound(job_id))
     return record
