@@ -7,6 +7,7 @@ through Playwright, against the session's Open WebUI and ComfyUI double.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,8 +38,9 @@ def page(owui: OpenWebUIServer, user: Account, tmp_path: Path) -> Iterator[objec
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(owui.url + "/auth")
-        page.evaluate("token => localStorage.setItem('token', token)", user.token)
+        # signed in before any of the app's scripts run (its sign-in page may clear a token
+        # set after it loaded)
+        page.add_init_script(f"localStorage.setItem('token', {json.dumps(user.token)})")
         try:
             yield page
         finally:
