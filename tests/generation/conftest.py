@@ -192,13 +192,14 @@ async def make_service(store: MemoryJobStore, sink: FolderSink) -> AsyncIterator
             urls: list[str], policy: Policy | None = None, **options: Any
         ) -> GenerationService:
             options.setdefault("lease_times", QUICK_LEASES)
+            jobs = options.pop("store", store)
             service = GenerationService(
                 BackendPool(urls, timeouts=FAST),
                 bundled_workflows(),
-                store,
+                jobs,
                 options.pop("sink", sink),
                 policy,
-                leases=store,
+                leases=jobs,
                 **options,
             )
             return await stack.enter_async_context(service)
