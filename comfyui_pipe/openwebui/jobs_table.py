@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import CreateColumn
 
 from comfyui_pipe.generation.records import JobRecord, JobState, QueuedJob
+from comfyui_pipe.openwebui.db_writes import Writes
 
 UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value)
 
@@ -94,9 +95,10 @@ class SqlJobStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._writes = Writes(engine)
 
     async def create(self, record: JobRecord, max_unfinished_per_owner: int | None = None) -> bool:
-        async with self._engine.begin() as connection:
+        async def created(connection: AsyncConnection) -> bool:
             if max_unfinished_per_owner is not None:
                 await self._serialize_owner(connection, record.owner_id)
                 unfinished = select(func.count()).where(
@@ -105,7 +107,9 @@ class SqlJobStore:
                 if (await connection.execute(unfinished)).scalar_one() >= max_unfinished_per_owner:
                     return False
             await connection.execute(insert(job_table).values(**record.to_dict()))
-        return True
+            return True
+
+        return await self._writes.run(created)
 
     async def update(self, record: JobRecord) -> bool:
         row = record.to_dict()
@@ -164,11 +168,13 @@ class SqlJobStore:
         ]
 
     async def heartbeat(self, worker_id: str, now: float) -> None:
-        async with self._engine.begin() as connection:
+        async def beaten(connection: AsyncConnection) -> None:
             beat = update(worker_table).where(worker_table.c.id == worker_id)
             if (await connection.execute(beat.values(heartbeat_at=now))).rowcount == 0:
                 row = {"id": worker_id, "heartbeat_at": now}
                 await connection.execute(insert(worker_table).values(**row))
+
+        await self._writes.run(beaten)
 
     async def live_workers(self, since: float) -> set[str]:
         query = select(worker_table.c.id).where(worker_table.c.heartbeat_at >= since)
@@ -176,12 +182,15 @@ class SqlJobStore:
             return set((await connection.execute(query)).scalars())
 
     async def leave(self, worker_id: str) -> None:
-        async with self._engine.begin() as connection:
-            await connection.execute(delete(worker_table).where(worker_table.c.id == worker_id))
+        await self._changed(delete(worker_table).where(worker_table.c.id == worker_id))
 
     async def _changed(self, statement: Any) -> bool:
-        async with self._engine.begin() as connection:
+        """Run one write; whether it changed exactly one row."""
+
+        async def one_row(connection: AsyncConnection) -> bool:
             return bool((await connection.execute(statement)).rowcount == 1)
+
+        return await self._writes.run(one_row)
 
     @staticmethod
     async def _serialize_owner(connection: AsyncConnection, owner_id: str) -> None:
