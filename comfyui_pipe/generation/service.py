@@ -60,7 +60,7 @@ from .errors import (
 from .leases import LeaseStore, LeaseTimes
 from .limits import Limits
 from .prepare import apply, check_workflow, generation_metadata, prepare, submit
-from .progress_relay import ProgressCallback, ProgressRelay, progress_summary
+from .progress_relay import ProgressCallback, ProgressRelay, UpdateLane, progress_summary
 from .record_writes import write_record
 from .records import JobRecord, JobState, JobStore, QueuedJob
 from .request import GenerationRequest, InputImage
@@ -179,6 +179,7 @@ class GenerationService:
         self._loops: list[asyncio.Task[None]] = []
         self._runnable: dict[tuple[str, str], tuple[int, bool]] = {}
         self._closed = False
+        self._updates = UpdateLane()
 
     async def __aenter__(self) -> Self:
         self.open()
@@ -219,6 +220,7 @@ class GenerationService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._updates.aclose()
         if self._leases is not None:
             try:
                 await self._leases.leave(self.worker_id)
@@ -412,7 +414,7 @@ class GenerationService:
         entry = _ActiveJob(
             record,
             ProgressTracker(record.prompt or {}),
-            ProgressRelay(record, on_progress) if on_progress else None,
+            ProgressRelay(record, on_progress, self._updates) if on_progress else None,
             adopted,
         )
         self._active[record.id] = entry

@@ -3,11 +3,12 @@
 A state whose *milestone* (for progress: stage and step) differs from the one
 before it is due at once, and kept until sent even when newer states follow.
 A state with the same milestone as the one before it is an update: it waits
-for the end of the throttle window that the last send opened, and a newer state
-offered meanwhile replaces it, so what is sent at the window's end is always the
-newest state. Nothing here sleeps or sends: the caller asks
-:meth:`LatestWins.due_at` when to come back and :meth:`LatestWins.take` what to
-send. Pure: no I/O, no asyncio.
+for the end of the throttle window that the last send opened (its length may
+depend on the milestone: a job waiting in line can be told less often than a
+running one), and a newer state offered meanwhile replaces it, so what is sent
+at the window's end is always the newest state. Nothing here sleeps or sends:
+the caller asks :meth:`LatestWins.due_at` when to come back and
+:meth:`LatestWins.take` what to send. Pure: no I/O, no asyncio.
 """
 
 from __future__ import annotations
@@ -31,15 +32,16 @@ class _Pending(Generic[State]):
 
 
 class LatestWins(Generic[State]):
-    """Latest-wins coalescing of states, one throttle window after each send."""
+    """Latest-wins coalescing of states, one throttle window after each send;
+    ``window(milestone)`` is that window's length in seconds."""
 
     def __init__(
         self,
-        interval: float,
+        window: Callable[[Hashable], float],
         milestone: Callable[[State], Hashable],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._interval = interval
+        self._window = window
         self._milestone = milestone
         self._clock = clock
         self._pending: deque[_Pending[State]] = deque()
@@ -63,9 +65,14 @@ class LatestWins(Generic[State]):
         """When the next kept state is to be sent (clock time; maybe already past), or None."""
         if not self._pending:
             return None
-        if self._pending[0].new_milestone:
+        first = self._pending[0]
+        if first.new_milestone:
             return float("-inf")
-        return self._sent_at + self._interval
+        return self._sent_at + self._window(first.milestone)
+
+    def urgent(self) -> bool:
+        """Whether the next kept state is a new milestone (due at once)."""
+        return bool(self._pending) and self._pending[0].new_milestone
 
     def take(self) -> State | None:
         """The next state to send now, if one is due; it counts as sent."""

@@ -27,7 +27,7 @@ class State:
 
 
 def coalescer(clock: FakeClock) -> LatestWins[State]:
-    return LatestWins(WINDOW, lambda state: (state.stage, state.step), clock)
+    return LatestWins(lambda milestone: WINDOW, lambda state: (state.stage, state.step), clock)
 
 
 def run(clock: FakeClock, offers: list[tuple[float, State]], until: float) -> list[State]:
@@ -147,3 +147,28 @@ def test_slow_updates_within_one_step_are_each_sent() -> None:
     sent = run(clock, offers, until=3.0)
 
     assert sent == [state for _, state in offers]
+
+
+def test_the_window_can_be_longer_for_some_milestones() -> None:
+    # A job waiting in line is told its new place at most every 2 s, a running one every
+    # 0.5 s; a new stage or step still goes at once.
+    clock = FakeClock()
+    states: LatestWins[State] = LatestWins(
+        lambda milestone: 2.0 if milestone == (Stage.QUEUED, None) else WINDOW,
+        lambda state: (state.stage, state.step),
+        clock,
+    )
+    states.offer(State(Stage.QUEUED, None, 0.0))
+    assert states.take() == State(Stage.QUEUED, None, 0.0)
+    clock.now = 0.1
+    states.offer(State(Stage.QUEUED, None, 1.0))
+    assert not states.urgent()
+
+    assert states.due_at() == 2.0
+    clock.now = 0.2
+    states.offer(State(Stage.SAMPLING, 1, 5.0))
+    assert states.urgent()
+    assert states.take() == State(Stage.SAMPLING, 1, 5.0)
+    clock.now = 0.3
+    states.offer(State(Stage.SAMPLING, 1, 6.0))
+    assert states.due_at() == 0.2 + WINDOW

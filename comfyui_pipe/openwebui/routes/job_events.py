@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from open_webui.socket.main import get_event_emitter
@@ -23,6 +24,7 @@ class JobEvents:
     def __init__(self, user_id: str) -> None:
         self._request_info = {"user_id": user_id, "chat_id": None, "message_id": None}
         self._last_preview: Preview | None = None
+        self._emit: Callable[[dict[str, Any]], Awaitable[Any]] | None = None
 
     async def progress(self, record: JobRecord, snapshot: ProgressSnapshot) -> None:
         if snapshot.finished:
@@ -44,8 +46,9 @@ class JobEvents:
         await self._send(job_event_data(record, record.progress or {}))
 
     async def _send(self, data: dict[str, Any]) -> None:
-        emit = await get_event_emitter(self._request_info, update_db=False)
-        await emit({"type": JOB_EVENT, "data": data})
+        if self._emit is None:
+            self._emit = await get_event_emitter(self._request_info, update_db=False)
+        await self._emit({"type": JOB_EVENT, "data": data})
 
 
 def job_event_data(record: JobRecord, progress: dict[str, Any]) -> dict[str, Any]:
