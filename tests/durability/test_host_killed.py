@@ -81,7 +81,7 @@ def test_a_host_killed_while_storing_the_output_leaves_one_file(
     with httpx.Client(base_url=host.url, timeout=30) as http:
         headers = sign_up(http)
         change_settings(http, headers, **QUICK_LEASES)
-        comfy.double.faults.slow_routes["/view"] = 30.0
+        comfy.double.faults.slow_routes["/view"] = 10.0
         chat_id, reply_id = start_chat_generation(http, headers, "a lighthouse --steps 4")
         wait_until(
             lambda: any(request.path == "/view" for request in comfy.double.requests),
