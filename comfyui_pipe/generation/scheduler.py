@@ -5,7 +5,8 @@ answers with placements. Fair across users: each user's waiting jobs are ranked
 after the jobs that user already has on ComfyUI, and jobs are taken in rank order
 (divided by the user's weight), so users with waiting jobs take turns. A job only
 goes to a server that can run it (its nodes and models) and that has fewer than
-``depth`` of our jobs (running plus pending on ComfyUI).
+``depth`` of our jobs (running plus pending on ComfyUI), and with servers of
+mixed speed to the one expected to finish it first (see :func:`plan`).
 """
 
 from __future__ import annotations
@@ -46,20 +47,39 @@ def plan(
     depth: int,
     can_run: Callable[[QueuedJob, str], bool],
     weight: Callable[[str], float] = lambda owner: 1.0,
+    seconds: Callable[[QueuedJob, str], float | None] = lambda job, url: None,
 ) -> list[Placement]:
     """Where waiting jobs go now, in dispatch order. ``backends`` are the reachable
     servers, most preferred first; a waiting job with a ``backend`` (its input images
-    are there) only goes there."""
+    are there) only goes there. ``seconds(job, url)`` is how long ``job`` is expected
+    to run on ``url`` (None while that server's speed is unknown).
+
+    A job goes to the server expected to finish it first, counting the jobs that
+    server already has and those waiting in line for it; when that server is full the
+    job waits for it, so a slow server never holds work a fast one would finish
+    sooner. A server whose speed is not known yet takes one job at a time (unless it
+    is the job's only choice) and is tried first while free, to learn it."""
     load = Counter(job.backend for job in unfinished if job.dispatched)
     placements: list[Placement] = []
     for job in fair_order(unfinished, weight):
+        capable = [url for url in backends if job.backend in (None, url) and can_run(job, url)]
+        times = {url: seconds(job, url) for url in capable}
+        known = {url: time for url, time in times.items() if time is not None}
         free = [
             url
-            for url in backends
-            if load[url] < depth and job.backend in (None, url) and can_run(job, url)
+            for url in capable
+            if load[url] < (depth if url in known or len(capable) == 1 else 1)
         ]
-        if free:
-            chosen = min(free, key=lambda url: load[url])
-            load[chosen] += 1
-            placements.append(Placement(job.id, chosen))
+        untried = [url for url in free if url not in known]
+        if untried:
+            chosen = min(untried, key=lambda url: load[url])
+        elif known:
+            chosen = min(known, key=lambda url: (load[url] + 1) * known[url])
+            if chosen not in free:
+                load[chosen] += 1  # in line for it
+                continue
+        else:
+            continue
+        load[chosen] += 1
+        placements.append(Placement(job.id, chosen))
     return placements

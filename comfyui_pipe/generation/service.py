@@ -66,6 +66,7 @@ from .records import JobRecord, JobState, JobStore, QueuedJob
 from .request import GenerationRequest, InputImage
 from .scheduler import fair_order, plan
 from .sink import OutputSink, StoredFile
+from .speeds import ServerSpeeds, work_of
 from .validation import validated_params
 
 # Where the chat imports the request types from.
@@ -129,6 +130,8 @@ class _ActiveJob:
     task: asyncio.Task[None] | None = None
     cancel_requested: bool = False
     handed_over: bool = False
+    work: int = 0
+    """Its units of work (sampler steps), for the servers' speeds."""
     position: tuple[int, int] | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -180,6 +183,7 @@ class GenerationService:
         self._runnable: dict[tuple[str, str], tuple[int, bool]] = {}
         self._closed = False
         self._updates = UpdateLane()
+        self._speeds = ServerSpeeds()
 
     async def __aenter__(self) -> Self:
         self.open()
@@ -416,6 +420,7 @@ class GenerationService:
             ProgressTracker(record.prompt or {}),
             ProgressRelay(record, on_progress, self._updates) if on_progress else None,
             adopted,
+            work=work_of(record.prompt or {}),
         )
         self._active[record.id] = entry
         return entry
@@ -469,7 +474,8 @@ class GenerationService:
             mine = self._active.get(job.id)
             if mine is not None and mine.waiting:
                 self._show_position(mine, position, len(order))
-        for placement in plan(view, backends, self._policy.server_depth, self._can_run):
+        depth = self._policy.server_depth
+        for placement in plan(view, backends, depth, self._can_run, seconds=self._expected):
             mine = self._active.get(placement.job_id)
             if mine is not None and mine.waiting:
                 self._launch(mine, placement.backend)
@@ -505,6 +511,11 @@ class GenerationService:
                 known = (id(info), False)
             self._runnable[(job.id, url)] = known
         return known[1]
+
+    def _expected(self, job: QueuedJob, url: str) -> float | None:
+        """Seconds ``job`` should run on ``url`` (a job of another process: one unit)."""
+        entry = self._active.get(job.id)
+        return self._speeds.seconds(url, entry.work if entry is not None else 1)
 
     def _launch(self, entry: _ActiveJob, url: str) -> None:
         record = entry.record
@@ -592,6 +603,9 @@ class GenerationService:
                 async with asyncio.timeout(max(self._time_left(entry), 0.001)):
                     await self._track(entry, job)
                     result = await job.result()
+                if record.started_at is not None and record.backend is not None:
+                    ran_for = time.time() - record.started_at
+                    self._speeds.observe(record.backend, entry.work, ran_for)
             except TimeoutError:
                 await job.cancel()
                 raise JobTimedOut(job.prompt_id, self._policy.job_timeout) from None

@@ -50,6 +50,49 @@ def test_a_job_only_goes_where_its_models_are_and_no_server_takes_more_than_its_
     assert [(p.job_id, p.backend) for p in placements] == [("j0", "gpu-1"), ("j1", "gpu-1")]
 
 
+def test_a_job_waits_for_a_fast_server_rather_than_run_later_on_a_slow_one() -> None:
+    jobs = [queued(f"j{n}", "alice", n) for n in range(10)]
+    per_job = {"fast": 1.0, "slow": 8.0}
+
+    placements = plan(
+        jobs, ["slow", "fast"], 2, lambda job, url: True, seconds=lambda j, url: per_job[url]
+    )
+
+    # the fast one takes two; the next five wait for it (they end there before the slow
+    # one would end one: 8 s); the eighth ends as soon on the slow one, the rest wait
+    assert [(p.job_id, p.backend) for p in placements] == [
+        ("j0", "fast"),
+        ("j1", "fast"),
+        ("j7", "slow"),
+    ]
+
+
+def test_servers_of_unknown_speed_take_one_job_each_until_they_have_run_one() -> None:
+    jobs = [queued(f"j{n}", f"user{n}", n) for n in range(5)]
+
+    placements = plan(jobs, ["a", "b", "c"], 2, lambda job, url: True)
+
+    assert [(p.job_id, p.backend) for p in placements] == [("j0", "a"), ("j1", "b"), ("j2", "c")]
+    # a single server keeps its depth: one running, one pending
+    assert len(plan(jobs, ["a"], 2, lambda job, url: True)) == 2
+
+
+async def test_a_fast_server_gets_the_jobs_a_slow_one_would_hoard(
+    comfy_double_factory, make_service: ServiceFactory
+) -> None:
+    slow = await comfy_double_factory(models=MODELS, step_seconds=0.2)
+    fast = await comfy_double_factory(models=MODELS, step_seconds=0.01)
+    service = await make_service([slow.url, fast.url], Policy(jobs_per_user=8))
+
+    records = [await service.start(ask(f"a cat #{n} --steps 5")) for n in range(8)]
+    for record in records:
+        assert (await service.wait(record.id)).state is JobState.COMPLETED
+
+    # the slow server runs one job (while its speed is unknown); the fast one the rest
+    assert prompts_posted(slow) <= 2
+    assert prompts_posted(fast) >= 6
+
+
 async def test_a_second_users_job_is_not_stuck_behind_a_first_users_batch(
     comfy_double_factory, make_service: ServiceFactory
 ) -> None:
@@ -102,9 +145,13 @@ async def test_a_job_never_lands_on_a_server_without_its_model(
 async def test_a_job_pending_on_a_server_that_dies_moves_to_another(
     comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore
 ) -> None:
-    dying = await comfy_double_factory(models=MODELS, step_seconds=0.2)
-    staying = await comfy_double_factory(models=MODELS, step_seconds=0.02)
+    dying = await comfy_double_factory(models=MODELS, step_seconds=0.05)
+    staying = await comfy_double_factory(models=MODELS, step_seconds=0.04)
     service = await make_service([dying.url, staying.url], Policy(jobs_per_user=4))
+    # one job each first: a server takes a pending job once its speed is known
+    warming = [await service.start(ask(f"a dog #{n} --steps 2")) for n in range(2)]
+    for record in warming:
+        await service.wait(record.id)
     started = [await service.start(ask(f"a cat #{n} --steps 30")) for n in range(4)]
     async with asyncio.timeout(10):
         # the double's queue has no event to await
