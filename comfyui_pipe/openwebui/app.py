@@ -3,7 +3,7 @@
 Open WebUI's own app, plus our router, with the frontend's catch-all mount moved
 back to the end (otherwise it answers our GETs with index.html), and a lifespan
 that, after Open WebUI's startup, installs or refreshes our plugins (the Pipe, the
-Actions, the Tool) and builds the plugin runtime (which creates our tables); on
+Actions, the Tool, the media Filter) and builds the plugin runtime (which creates our tables); on
 shutdown it closes the runtime.
 """
 

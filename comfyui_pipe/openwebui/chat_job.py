@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from open_webui.models.files import Files
+from open_webui.models.files import FileModel, Files
 from open_webui.storage.provider import Storage
 
 from comfyui_pipe.comfy.outputs import TEXT_CONTENT_TYPE
@@ -105,16 +105,18 @@ async def stored_files(record: JobRecord) -> list[StoredFile]:
     """The job's outputs as Open WebUI files (the sink stored them; the record keeps ids)."""
     files = await Files.get_files_by_ids(record.output_file_ids)
     by_id = {file.id: file for file in files}
-    return [
-        StoredFile(
-            id=file.id,
-            url=file_content_url(file.id),
-            name=file.filename,
-            content_type=(file.meta or {}).get("content_type") or "image/png",
-            size=(file.meta or {}).get("size") or 0,
-        )
-        for file in (by_id[file_id] for file_id in record.output_file_ids if file_id in by_id)
-    ]
+    return [stored_file(by_id[file_id]) for file_id in record.output_file_ids if file_id in by_id]
+
+
+def stored_file(file: FileModel) -> StoredFile:
+    """One of our outputs as Open WebUI's files table holds it."""
+    return StoredFile(
+        id=file.id,
+        url=file_content_url(file.id),
+        name=file.filename,
+        content_type=(file.meta or {}).get("content_type") or "image/png",
+        size=(file.meta or {}).get("size") or 0,
+    )
 
 
 def done_status(record: JobRecord, elapsed: float) -> str:

@@ -23,6 +23,7 @@ class PluginKind(StrEnum):
 
     PIPE = "pipe"
     ACTION = "action"
+    FILTER = "filter"
     TOOL = "tool"
 
 
@@ -74,7 +75,15 @@ TOOL = Plugin(
     "comfyui_pipe.openwebui.tool",
     "Tools",
 )
-PLUGINS = (PIPE, ACTIONS, TOOL)
+MEDIA_FILTER = Plugin(
+    "comfyui_media",
+    "ComfyUI players",
+    "Shows a player under a chat answer for each ComfyUI video or sound it made.",
+    PluginKind.FILTER,
+    "comfyui_pipe.openwebui.media_filter",
+    "Filter",
+)
+PLUGINS = (PIPE, ACTIONS, TOOL, MEDIA_FILTER)
 
 
 def function_source(version: str = __version__) -> str:

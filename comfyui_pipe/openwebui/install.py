@@ -1,14 +1,15 @@
-"""Install or refresh our plugins in Open WebUI at startup: the Pipe and the Actions
-(Functions) and the Tool (Tools).
+"""Install or refresh our plugins in Open WebUI at startup: the Pipe, the Actions and
+the media Filter (Functions) and the Tool (Tools).
 
 Only our own ids are ever touched. A new Pipe is made active so its models show
 at once; the Actions are made active but not global (an admin gives them to
-models, or makes them global); the Tool gets no access grants, so users see it
-only once an admin shares it and gives it to models. An upgrade replaces the
-source and keeps what the admin chose (active and global flags, valves, access).
-The plugins have no owner (``user_id`` is nullable in Open WebUI's schema): they
-belong to the system, so they can be installed on an empty database before any
-admin exists.
+models, or makes them global); the Filter is made active and global, as it adds
+players to the answers of every model that calls the Tool; the Tool gets no access
+grants, so users see it only once an admin shares it and gives it to models. An
+upgrade replaces the source and keeps what the admin chose (active and global
+flags, valves, access). The plugins have no owner (``user_id`` is nullable in Open
+WebUI's schema): they belong to the system, so they can be installed on an empty
+database before any admin exists.
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ async def _install_function(plugin: Plugin, content: str) -> Installed:
         except IntegrityError:
             # another worker process installed it first
             return Installed.UNCHANGED
-        await Functions.update_function_by_id(plugin.id, {"is_active": True})
+        await Functions.update_function_by_id(
+            plugin.id, {"is_active": True, "is_global": plugin.kind is PluginKind.FILTER}
+        )
         return Installed.CREATED
     if existing.content == content:
         return Installed.UNCHANGED

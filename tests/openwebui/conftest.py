@@ -26,6 +26,7 @@ from openwebui.harness import (
     sign_up,
     wait_for_published_models,
 )
+from openwebui.scripted_connection import scripted  # noqa: F401 (the Tool tests' model)
 
 _previous_environment: dict[str, str | None] = {}
 

@@ -3,9 +3,9 @@ that Open WebUI talks to as one of its OpenAI connections.
 
 Given a user message it answers with the tool call its script names (native
 function calling: Open WebUI runs the tool on the server and calls the model again
-with the result); given a tool result it answers with a short text that relays it,
-as a model would. It keeps every request it got, so a test can see which tools were
-offered and what the tool returned.
+with the result); given a tool result it answers with its ``reply`` to it (by
+default a short text that relays it, as a model would). It keeps every request it
+got, so a test can see which tools were offered and what the tool returned.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ class ToolCall:
 Script = Callable[[str], ToolCall | None]
 """The tool call a user message asks for, or None for a plain answer."""
 
+Reply = Callable[[str], str]
+"""The model's answer to a tool's result."""
+
 
 def relay(tool_result: str) -> str:
     """The model's reply after a tool call: it passes on what the tool said."""
@@ -45,6 +48,7 @@ class ScriptedModel:
     def __init__(self) -> None:
         self.port = free_port()
         self.script: Script = lambda text: None
+        self.reply: Reply = relay
         self.requests: list[dict[str, Any]] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="scripted-model")
@@ -112,7 +116,7 @@ class ScriptedModel:
                 ],
             }
         elif last.get("role") == "tool":
-            message = {"role": "assistant", "content": relay(_text(last.get("content")))}
+            message = {"role": "assistant", "content": self.reply(_text(last.get("content")))}
         else:
             message = {"role": "assistant", "content": "Nothing to do."}
         if body.get("stream"):

@@ -15,7 +15,13 @@ from comfyui_pipe.comfy.outputs import OutputRef
 from comfyui_pipe.generation.records import JobRecord, JobState
 from comfyui_pipe.openwebui.app import mount_plugin
 from comfyui_pipe.openwebui.files import OpenWebUIFileSink
-from comfyui_pipe.openwebui.function_source import FUNCTION_ID, function_source
+from comfyui_pipe.openwebui.function_source import (
+    ACTIONS,
+    FUNCTION_ID,
+    MEDIA_FILTER,
+    PIPE,
+    function_source,
+)
 from comfyui_pipe.openwebui.install import Installed, install_function
 from comfyui_pipe.openwebui.runtime import get_runtime
 from openwebui.harness import Account, OpenWebUIServer
@@ -61,13 +67,19 @@ def new_record(owner_id: str, **changes: object) -> JobRecord:
     return JobRecord(**{**values, **changes})
 
 
-def test_the_function_is_installed_once_active_and_current(http, admin):
-    installed = [f for f in functions(http, admin).values() if f["id"] == FUNCTION_ID]
+@pytest.mark.parametrize(
+    ("plugin", "is_global"),
+    [(PIPE, False), (ACTIONS, False), (MEDIA_FILTER, True)],
+    ids=lambda value: getattr(value, "id", None),
+)
+def test_each_function_is_installed_once_active_and_current(http, admin, plugin, is_global):
+    installed = [f for f in functions(http, admin).values() if f["id"] == plugin.id]
 
     assert len(installed) == 1
-    assert installed[0]["type"] == "pipe"
-    assert installed[0]["is_active"] is True
-    assert function_detail(http, admin, FUNCTION_ID)["content"] == function_source()
+    assert installed[0]["type"] == plugin.kind.value
+    assert (installed[0]["is_active"], installed[0]["is_global"]) == (True, is_global)
+    assert installed[0]["user_id"] is None  # the system's, not an admin's
+    assert function_detail(http, admin, plugin.id)["content"] == plugin.source()
 
 
 @pytest.fixture
@@ -174,7 +186,11 @@ def test_a_stored_output_is_the_owners_file_and_hidden_from_others(http, owui, u
     metadata = {"workflow": "sd15_txt2img", "seed": 7, "steps": 20, "prompt": "a lighthouse"}
     record = new_record(user.id)
 
-    stored = owui.run(OpenWebUIFileSink().save(record, output, chunks_of(data, 4096), metadata))
+    stored = owui.run(
+        OpenWebUIFileSink().save(
+            record, output, chunks_of(data, 4096), metadata, file_id=str(uuid.uuid4())
+        )
+    )
 
     assert stored.url == f"/api/v1/files/{stored.id}/content"
     assert (stored.name, stored.content_type, stored.size) == (

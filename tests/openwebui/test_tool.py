@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,7 +14,8 @@ from PIL import Image
 
 from comfyui_pipe.openwebui.function_source import ACTIONS, TOOL
 from openwebui.harness import Account, OpenWebUIServer, ThreadedDouble
-from openwebui.scripted_model import MODEL_ID, ScriptedModel, ToolCall
+from openwebui.scripted_connection import VIDEO_WORKFLOW
+from openwebui.scripted_model import MODEL_ID, ScriptedModel, ToolCall, relay
 from openwebui.test_chat import (  # noqa: F401  (fixtures)
     SocketRecorder,
     api,
@@ -26,102 +26,7 @@ from openwebui.test_chat import (  # noqa: F401  (fixtures)
     socket_for,
 )
 
-PUBLIC_READ = {"principal_type": "user", "principal_id": "*", "permission": "read"}
-VIDEO_WORKFLOW = "tool_test_video"
 Turn = tuple[str, str]
-
-
-def _video_graph() -> dict[str, Any]:
-    return {
-        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd15.safetensors"}},
-        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a clip", "clip": ["1", 1]}},
-        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["1", 1]}},
-        "4": {
-            "class_type": "EmptyLatentImage",
-            "inputs": {"width": 64, "height": 64, "batch_size": 4},
-        },
-        "5": {
-            "class_type": "KSampler",
-            "inputs": {
-                "seed": 1,
-                "steps": 2,
-                "cfg": 7.0,
-                "sampler_name": "euler",
-                "scheduler": "normal",
-                "denoise": 1.0,
-                "model": ["1", 0],
-                "positive": ["2", 0],
-                "negative": ["3", 0],
-                "latent_image": ["4", 0],
-            },
-        },
-        "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
-        "7": {
-            "class_type": "SaveWEBM",
-            "inputs": {
-                "images": ["6", 0],
-                "filename_prefix": "clip",
-                "codec": "vp9",
-                "fps": 8.0,
-                "crf": 32.0,
-            },
-        },
-    }
-
-
-@pytest.fixture(scope="session")
-def scripted(http: httpx.Client, admin: Account, user: Account) -> Iterator[ScriptedModel]:
-    """The scripted model as an OpenAI connection, given our Tool and Actions by the admin,
-    who also shares the Tool with ``user`` (not with ``other_user``)."""
-    with ScriptedModel() as model:
-        http.post(
-            "/openai/config/update",
-            headers=admin.headers,
-            json={
-                "ENABLE_OPENAI_API": True,
-                "OPENAI_API_BASE_URLS": [model.url],
-                "OPENAI_API_KEYS": ["sk-scripted"],
-                "OPENAI_API_CONFIGS": {"0": {"enable": True}},
-            },
-        ).raise_for_status()
-        http.get("/api/models", headers=admin.headers).raise_for_status()
-        http.post(
-            "/api/v1/models/create",
-            headers=admin.headers,
-            json={
-                "id": MODEL_ID,
-                "base_model_id": None,
-                "name": "Scripted",
-                "meta": {"toolIds": [TOOL.id], "actionIds": [ACTIONS.id]},
-                "params": {},
-                "access_grants": [PUBLIC_READ],
-            },
-        ).raise_for_status()
-        share_tool_with(http, admin, [user])
-        # Open WebUI lists a model's actions when it builds its model list
-        http.get("/api/models", headers=admin.headers).raise_for_status()
-        http.post(
-            "/api/v1/comfyui/workflows",
-            headers=admin.headers,
-            json={
-                "id": VIDEO_WORKFLOW,
-                "workflow": _video_graph(),
-                "meta": {"title": "Test clip", "kind": "video"},
-            },
-        ).raise_for_status()
-        yield model
-
-
-def share_tool_with(http: httpx.Client, admin: Account, accounts: list[Account]) -> None:
-    grants = [
-        {"principal_type": "user", "principal_id": account.id, "permission": "read"}
-        for account in accounts
-    ]
-    http.post(
-        f"/api/v1/tools/id/{TOOL.id}/access/update",
-        headers=admin.headers,
-        json={"access_grants": grants},
-    ).raise_for_status()
 
 
 class AnsweringRecorder(SocketRecorder):
@@ -234,7 +139,7 @@ async def test_asking_for_an_image_calls_the_tool_then_shows_progress_and_the_im
     [result] = scripted.tool_results()[-1:]
     assert "seed 77" in result and "256×256" in result and image["url"] in result
     assert "base64" not in result and len(result) < 600
-    assert "seed 77" in saved["content"]  # the model relayed the result
+    assert saved["content"] == relay(result)  # the model relayed it; no filter changed it
 
 
 async def test_a_refused_request_reaches_the_model_as_a_sentence(
@@ -430,8 +335,12 @@ async def test_a_video_through_the_tool_is_a_video_file_and_a_player_line(
     turn = await ask_model(api, user, recorder, "Make a short clip of waves")
     await recorder.wait_done(turn[1])
 
-    [video] = (await saved_message(api, user, turn))["files"]
+    saved = await saved_message(api, user, turn)
+    [video] = saved["files"]
     assert video["content_type"].startswith("video/")
     content = await api.get(video["url"], headers=user.headers)
     assert content.status_code == 200 and content.content[:4] == b"\x1a\x45\xdf\xa3"  # WEBM
-    assert f"<video>\n{video['url']}\n</video>" in scripted.tool_results()[-1]
+    player = f"<video>\n{video['url']}\n</video>"
+    assert player in scripted.tool_results()[-1]
+    # the model copied the player: the media Filter adds no second one
+    assert saved["content"].count("<video>") == 1 and player in saved["content"]
