@@ -682,13 +682,15 @@ class GenerationService:
         owner, which finishes it."""
         record = entry.record
         saved = [ref for ref in result.outputs if ref.type == "output"] or result.outputs
+        files: dict[str, StoredFile] = {}
         if len(record.claimed_file_ids) != len(saved):
             stale = record.claimed_file_ids
             record.claimed_file_ids = [str(uuid.uuid4()) for _ in saved]
             if not await write_record(self._store, record):
                 raise _NoLongerOurs()
             await self._sink.discard(stale)
-        files = await self._sink.find(record.claimed_file_ids)
+        else:  # claimed by an earlier owner, who may have stored some (ids just claimed: none)
+            files = await self._sink.find(record.claimed_file_ids)
         for ref, file_id in zip(saved, record.claimed_file_ids, strict=True):
             if file_id in files:
                 continue
