@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
+from PIL import Image
 
 from openwebui.harness import Account, ThreadedDouble
 from openwebui.test_api_admin import API, model_ids
 from openwebui.test_api_jobs import finished, started
+from openwebui.test_chat import api, saved_message, send_chat, socket_for
+
+__all__ = ["api", "socket_for"]  # fixtures shared with the chat tests
 
 UI_TXT2IMG = Path(__file__).parent.parent / "fixtures" / "ui_txt2img_sd15.json"
 
@@ -48,3 +54,33 @@ def test_a_ui_format_upload_with_an_unknown_node_type_names_it(
 
     assert response.status_code == 422
     assert "FancyUpscaler" in response.json()["detail"]
+
+
+async def test_a_ui_format_upload_is_a_chat_model_that_answers_with_the_image(
+    api: httpx.AsyncClient,
+    admin: Account,
+    user: Account,
+    comfy: ThreadedDouble,
+    socket_for: Any,
+) -> None:
+    upload = {"id": "ui_chat", "workflow": json.loads(UI_TXT2IMG.read_text("utf-8"))}
+    created = await api.post(f"{API}/workflows", headers=admin.headers, json=upload)
+    assert created.status_code == 201, created.text
+    try:
+        listed = (await api.get("/api/models", headers=user.headers)).json()["data"]
+        assert "comfyui.ui_chat" in {model["id"] for model in listed}
+        recorder = await socket_for(user)
+
+        turn = await send_chat(api, user, recorder, "a red fox --seed 7", model="comfyui.ui_chat")
+        await recorder.wait_done(turn[1])
+
+        saved = await saved_message(api, user, turn)
+        [image] = saved["files"]
+        content = await api.get(image["url"], headers=user.headers)
+        assert Image.open(io.BytesIO(content.content)).format == "PNG"
+        assert "seed 7" in saved["content"]
+        posted = [r.json["prompt"] for r in comfy.double.requests if r.path == "/prompt"][-1]
+        assert posted["3"]["inputs"]["seed"] == 7
+        assert posted["6"]["inputs"]["text"] == "a red fox"
+    finally:
+        await api.delete(f"{API}/workflows/ui_chat", headers=admin.headers)
