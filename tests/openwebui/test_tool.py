@@ -16,6 +16,7 @@ from comfyui_pipe.openwebui.function_source import ACTIONS, TOOL
 from openwebui.harness import Account, OpenWebUIServer, ThreadedDouble
 from openwebui.scripted_connection import VIDEO_WORKFLOW
 from openwebui.scripted_model import MODEL_ID, ScriptedModel, ToolCall, relay
+from openwebui.test_api_admin import settings_restored
 from openwebui.test_chat import (  # noqa: F401  (fixtures)
     SocketRecorder,
     api,
@@ -25,6 +26,9 @@ from openwebui.test_chat import (  # noqa: F401  (fixtures)
     slow_steps,
     socket_for,
 )
+from openwebui.test_input_rules import restricted_models
+
+__all__ = ["restricted_models", "settings_restored"]  # fixtures
 
 Turn = tuple[str, str]
 
@@ -160,6 +164,60 @@ async def test_a_refused_request_reaches_the_model_as_a_sentence(
     assert "Traceback" not in result
     assert len(comfy.double.prompts_received) == received_before
     assert_nothing_left(comfy)
+
+
+async def test_the_tool_obeys_model_access_as_the_chat_does(
+    api: httpx.AsyncClient,  # noqa: F811
+    user: Account,
+    comfy: ThreadedDouble,
+    scripted: ScriptedModel,
+    socket_for: Any,  # noqa: F811
+    restricted_models: tuple[str, str],
+) -> None:
+    recorder = await socket_for(user)
+    received_before = len(comfy.double.prompts_received)
+    results = []
+    for workflow in restricted_models:
+        scripted.script = calls("generate_image", prompt="a castle", workflow=workflow)
+        turn = await ask_model(api, user, recorder, "A castle please")
+        await recorder.wait_done(turn[1])
+        results.append(scripted.tool_results()[-1])
+
+    for result, workflow in zip(results, restricted_models, strict=True):
+        assert result.startswith("Nothing was made:") and f"'{workflow}'" in result, result
+    assert len(comfy.double.prompts_received) == received_before
+
+
+async def test_the_tool_obeys_the_per_user_limit(
+    api: httpx.AsyncClient,  # noqa: F811
+    admin: Account,
+    user: Account,
+    comfy: ThreadedDouble,
+    scripted: ScriptedModel,
+    socket_for: Any,  # noqa: F811
+    slow_steps: Any,  # noqa: F811
+    settings_restored: dict[str, Any],
+) -> None:
+    limited = await api.put(
+        "/api/v1/comfyui/settings", headers=admin.headers, json={"jobs_per_user": 1}
+    )
+    limited.raise_for_status()
+    running = await api.post(
+        "/api/v1/comfyui/generate", headers=user.headers, json={"prompt": "a slow fox", "steps": 20}
+    )
+    assert running.status_code == 202, running.text
+    scripted.script = calls("generate_image", prompt="a second fox", workflow="sd15_txt2img")
+    recorder = await socket_for(user)
+
+    turn = await ask_model(api, user, recorder, "Another fox")
+    await recorder.wait_done(turn[1])
+
+    result = scripted.tool_results()[-1]
+    assert result.startswith("Nothing was made:") and "1 generation running" in result, result
+    cancelled = await api.post(
+        f"/api/v1/comfyui/jobs/{running.json()['id']}/cancel", headers=user.headers
+    )
+    assert cancelled.json()["state"] == "cancelled"
 
 
 async def test_stop_during_sampling_cancels_exactly_that_job(
