@@ -603,9 +603,9 @@ class GenerationService:
                 async with asyncio.timeout(max(self._time_left(entry), 0.001)):
                     await self._track(entry, job)
                     result = await job.result()
-                if record.started_at is not None and record.backend is not None:
-                    ran_for = time.time() - record.started_at
-                    self._speeds.observe(record.backend, entry.work, ran_for)
+                rate = entry.tracker.seconds_per_step
+                if rate is not None and record.backend is not None:
+                    self._speeds.observe(record.backend, rate)
             except TimeoutError:
                 await job.cancel()
                 raise JobTimedOut(job.prompt_id, self._policy.job_timeout) from None

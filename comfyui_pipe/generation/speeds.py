@@ -1,9 +1,9 @@
 """How fast each ComfyUI server runs our jobs, learnt from the jobs it ran.
 
 A job's *work* is its sampler steps. A server's speed is the seconds one step
-took there, a moving average over its recent jobs with steps, so a server that
-slows down (another model loaded, a busier GPU) is seen doing so; a job without
-a sampler says little about speed and is counted as one step. Pure: fed by the
+took there (model loading left out: see ``StepRate``), a moving average over its
+recent jobs, so a server that slows down (another model loaded, a busier GPU) is
+seen doing so. A job without a sampler counts as one step. Pure: fed by the
 service.
 """
 
@@ -22,22 +22,22 @@ def work_of(prompt: Graph) -> int:
 
 
 class ServerSpeeds:
-    """Seconds per unit of work on each server, once it has finished a job."""
+    """Seconds per sampler step on each server, once it has run a job's steps."""
 
     def __init__(self) -> None:
-        self._per_unit: dict[str, float] = {}
+        self._per_step: dict[str, float] = {}
 
-    def observe(self, url: str, work: int, seconds: float) -> None:
-        """``url`` ran ``work`` units in ``seconds`` (from start to end on ComfyUI); a job
-        without steps is not counted."""
-        if seconds <= 0 or work <= 0:
+    def observe(self, url: str, seconds_per_step: float) -> None:
+        """A job's steps took ``seconds_per_step`` each on ``url``."""
+        if seconds_per_step <= 0:
             return
-        sample = seconds / work
-        known = self._per_unit.get(url)
-        self._per_unit[url] = sample if known is None else known + SMOOTHING * (sample - known)
+        known = self._per_step.get(url)
+        self._per_step[url] = (
+            seconds_per_step if known is None else known + SMOOTHING * (seconds_per_step - known)
+        )
 
     def seconds(self, url: str, work: int) -> float | None:
-        """Expected seconds for ``work`` units (at least one) on ``url``; None until it
-        ran a job with steps."""
-        per_unit = self._per_unit.get(url)
-        return None if per_unit is None else per_unit * max(work, 1)
+        """Expected seconds for ``work`` steps (at least one) on ``url``; None until it
+        ran a job's steps."""
+        per_step = self._per_step.get(url)
+        return None if per_step is None else per_step * max(work, 1)

@@ -111,6 +111,11 @@ class ProgressTracker:
         """Whether the job has started running on ComfyUI (as ``snapshot().started``)."""
         return self._started
 
+    @property
+    def seconds_per_step(self) -> float | None:
+        """How fast its sampler steps went (model loading left out); None before two."""
+        return self._rate.seconds_per_step
+
     def _left_queue(self) -> bool:
         return self._started or self._outcome is not None
 

@@ -7,21 +7,19 @@ import pytest
 from comfyui_pipe.generation.speeds import SMOOTHING, ServerSpeeds
 
 
-def test_a_server_is_unknown_until_it_ran_a_job_with_steps() -> None:
+def test_a_server_is_unknown_until_it_ran_a_jobs_steps() -> None:
     speeds = ServerSpeeds()
     assert speeds.seconds("gpu", 10) is None
-    speeds.observe("gpu", 0, 0.01)  # no sampler: says nothing about its speed
-    assert speeds.seconds("gpu", 10) is None
 
-    speeds.observe("gpu", 20, 2.0)
+    speeds.observe("gpu", 0.1)
 
     assert speeds.seconds("gpu", 10) == pytest.approx(1.0)
-    assert speeds.seconds("gpu", 0) == pytest.approx(0.1)  # counted as one step
+    assert speeds.seconds("gpu", 0) == pytest.approx(0.1)  # no sampler: one step
 
 
 def test_a_server_that_slows_down_is_seen_doing_so() -> None:
     speeds = ServerSpeeds()
-    speeds.observe("gpu", 10, 1.0)
-    speeds.observe("gpu", 10, 3.0)
+    speeds.observe("gpu", 0.1)
+    speeds.observe("gpu", 0.3)
 
-    assert speeds.seconds("gpu", 10) == pytest.approx(1.0 + SMOOTHING * 2.0)
+    assert speeds.seconds("gpu", 10) == pytest.approx(10 * (0.1 + SMOOTHING * 0.2))
