@@ -54,12 +54,17 @@ def plan(
     are there) only goes there. ``seconds(job, url)`` is how long ``job`` is expected
     to run on ``url`` (None while that server's speed is unknown).
 
-    A job goes to the server expected to finish it first, counting the jobs that
-    server already has and those waiting in line for it; when that server is full the
-    job waits for it, so a slow server never holds work a fast one would finish
-    sooner. A server whose speed is not known yet takes one job at a time (unless it
-    is the job's only choice) and is tried first while free, to learn it."""
+    A job goes to the server expected to finish it first, counting the time of the
+    jobs that server already has and of those waiting in line for it; when that server
+    is full the job waits for it, so a slow server never holds work a fast one would
+    finish sooner. A server whose speed is not known yet takes one job at a time
+    (unless it is the job's only choice) and is tried first while free, to learn it."""
     load = Counter(job.backend for job in unfinished if job.dispatched)
+    busy: dict[str, float] = defaultdict(float)
+    """Expected seconds of the jobs each server has, and of those in line for it."""
+    for job in unfinished:
+        if job.backend is not None and job.dispatched:
+            busy[job.backend] += seconds(job, job.backend) or 0.0
     placements: list[Placement] = []
     for job in fair_order(unfinished, weight):
         capable = [url for url in backends if job.backend in (None, url) and can_run(job, url)]
@@ -74,10 +79,10 @@ def plan(
         if untried:
             chosen = min(untried, key=lambda url: load[url])
         elif known:
-            chosen = min(known, key=lambda url: (load[url] + 1) * known[url])
+            chosen = min(known, key=lambda url: busy[url] + known[url])
+            busy[chosen] += known[chosen]
             if chosen not in free:
-                load[chosen] += 1  # in line for it
-                continue
+                continue  # in line for it
         else:
             continue
         load[chosen] += 1

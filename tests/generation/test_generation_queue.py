@@ -67,6 +67,20 @@ def test_a_job_waits_for_a_fast_server_rather_than_run_later_on_a_slow_one() -> 
     ]
 
 
+def test_short_jobs_in_line_for_a_fast_server_do_not_send_a_long_one_to_a_slow_one() -> None:
+    jobs = [queued(f"short{n}", "alice", n) for n in range(4)] + [queued("long", "alice", 9)]
+    per_step = {"fast": 0.1, "slow": 0.4}
+
+    def seconds(job: QueuedJob, url: str) -> float:
+        return per_step[url] * (10 if job.id == "long" else 1)
+
+    placements = plan(jobs, ["slow", "fast"], 2, lambda job, url: True, seconds=seconds)
+
+    # four short jobs ahead on the fast server end in 0.4 s: the long one (1 s there,
+    # 4 s on the slow one) waits for it
+    assert "long" not in [p.job_id for p in placements]
+
+
 def test_servers_of_unknown_speed_take_one_job_each_until_they_have_run_one() -> None:
     jobs = [queued(f"j{n}", f"user{n}", n) for n in range(5)]
 
