@@ -97,8 +97,12 @@ class ProgressRelay:
         self._task = asyncio.create_task(self._deliver(), name=f"progress-{record.id}")
 
     def push(self, snapshot: ProgressSnapshot) -> None:
+        due = self._coalescer.due_at()
         self._coalescer.offer(snapshot)
-        self._wake.set()
+        if self._coalescer.due_at() != due:
+            # otherwise the sender already comes back (or the lane already has it) in time
+            # to send the newest: hundreds of waiting jobs moving up need no wake-up each
+            self._wake.set()
 
     async def close(self) -> None:
         """Deliver the last snapshot (bounded), then stop."""

@@ -96,3 +96,22 @@ async def test_a_job_that_starts_while_its_place_waits_in_the_lane_shows_its_ste
     shown = [(state.stage, state.step, state.queue_position) for _, state in delivered.sent]
     assert shown[0] == (Stage.QUEUED, None, 3)
     assert shown[-2:] == [(Stage.SAMPLING, 1, None), (Stage.SAMPLING, 2, None)]
+
+
+async def test_places_in_line_within_a_window_end_as_the_newest_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(progress_relay, "WAITING_INTERVAL", 0.05)
+    updates = UpdateLane()
+    delivered = Delivered()
+    relay = ProgressRelay(record("job"), delivered, updates)
+    relay.push(snapshot(Stage.QUEUED, place=50))
+    await asyncio.sleep(0.01)
+    for place in range(49, 0, -1):  # the queue moves 49 times within the window
+        relay.push(snapshot(Stage.QUEUED, place=place))
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.1)
+
+    assert [state.queue_position for _, state in delivered.sent] == [50, 1]
+    await relay.close()
+    await updates.aclose()
