@@ -57,11 +57,11 @@ def plan(
     A job goes to the server expected to finish it first, counting the time of the
     jobs that server already has and of those waiting in line for it; when that server
     is full the job waits for it, so a slow server never holds work a fast one would
-    finish sooner. A server whose speed is not known yet takes one job at a time
-    (unless it is the job's only choice) and is tried first while free, to learn it."""
+    finish sooner. A server whose speed is not known yet is tried first while free, to
+    learn it; until every server's speed is known, each takes one job at a time (a
+    single server keeps its depth)."""
     load = Counter(job.backend for job in unfinished if job.dispatched)
-    busy: dict[str, float] = defaultdict(float)
-    """Expected seconds of the jobs each server has, and of those in line for it."""
+    busy: dict[str, float] = defaultdict(float)  # seconds of the jobs it has or in line for it
     for job in unfinished:
         if job.backend is not None and job.dispatched:
             busy[job.backend] += seconds(job, job.backend) or 0.0
@@ -70,11 +70,9 @@ def plan(
         capable = [url for url in backends if job.backend in (None, url) and can_run(job, url)]
         times = {url: seconds(job, url) for url in capable}
         known = {url: time for url, time in times.items() if time is not None}
-        free = [
-            url
-            for url in capable
-            if load[url] < (depth if url in known or len(capable) == 1 else 1)
-        ]
+        # while some server's speed is unknown, every server takes one job at a time
+        learning = len(known) < len(capable) and len(capable) > 1
+        free = [url for url in capable if load[url] < (1 if learning else depth)]
         untried = [url for url in free if url not in known]
         if untried:
             chosen = min(untried, key=lambda url: load[url])

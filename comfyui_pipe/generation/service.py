@@ -132,6 +132,8 @@ class _ActiveJob:
     handed_over: bool = False
     work: int = 0
     """Its units of work (sampler steps), for the servers' speeds."""
+    left_server: bool = False
+    """ComfyUI has finished it (its outputs are being stored): its place there is free."""
     position: tuple[int, int] | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -467,6 +469,7 @@ class GenerationService:
         view = [
             QueuedJob.of(self._active[job.id].record) if job.id in self._active else job
             for job in unfinished
+            if job.id not in self._active or not self._active[job.id].left_server
         ]
         backends = [url for url in self._pool.available() if await self._known(url)]
         order = fair_order(view)
@@ -603,6 +606,8 @@ class GenerationService:
                 async with asyncio.timeout(max(self._time_left(entry), 0.001)):
                     await self._track(entry, job)
                     result = await job.result()
+                entry.left_server = True
+                self._wake.set()  # its server can take the next job while we store this one
                 rate = entry.tracker.seconds_per_step
                 if rate is not None and record.backend is not None:
                     self._speeds.observe(record.backend, rate)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import MODELS, MemoryJobStore, ServiceFactory
+from conftest import MODELS, FolderSink, MemoryJobStore, ServiceFactory
 from test_generation_service import ProgressLog, ask, prompts_posted
 
 from comfyui_pipe.generation import JobState, Policy
@@ -201,3 +201,23 @@ async def test_a_job_started_while_the_dispatcher_reads_the_queue_is_not_dropped
     async with asyncio.timeout(30):
         for record in records:
             assert (await service.wait(record.id)).state is JobState.COMPLETED
+
+
+async def test_a_server_takes_its_next_job_while_the_last_ones_outputs_are_stored(
+    comfy_double_factory, make_service: ServiceFactory, sink: FolderSink, monkeypatch
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.01)
+    service = await make_service([double.url], Policy(jobs_per_user=2, server_depth=1))
+    save = sink.save
+
+    async def slow_save(*args: object, **kwargs: object) -> object:
+        await asyncio.sleep(0.5)
+        return await save(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sink, "save", slow_save)
+    first = await service.start(ask("a cat --steps 2"))
+    second = await service.start(ask("a dog --steps 2"))
+
+    first, second = await service.wait(first.id), await service.wait(second.id)
+    assert first.finished_at is not None and second.started_at is not None
+    assert second.started_at < first.finished_at
