@@ -643,8 +643,11 @@ class GenerationService:
 
     async def _track(self, entry: _ActiveJob, job: Job) -> None:
         """Follow the job's events until it settles. The record is written when the job
-        starts, and its progress every ``Policy.progress_save_every`` seconds if set."""
+        starts, and its progress every ``Policy.progress_save_every`` seconds if set;
+        its events go on meanwhile (a write may wait behind many others), and each write
+        is done before the next one, or before the job's outputs are claimed."""
         last_saved = time.monotonic()
+        saving: asyncio.Future[bool] | None = None
         async for update in job.events():
             entry.tracker.feed(update)
             started = self._publish(entry)
@@ -652,8 +655,11 @@ class GenerationService:
             if started or (every > 0 and now - last_saved >= every):
                 last_saved = now
                 entry.record.progress = progress_summary(self._snapshot(entry))
-                if not await write_record(self._store, entry.record):
+                if saving is not None and not await saving:
                     raise _NoLongerOurs()
+                saving = asyncio.ensure_future(write_record(self._store, entry.record))
+        if saving is not None and not await saving:
+            raise _NoLongerOurs()
 
     def _publish(self, entry: _ActiveJob) -> bool:
         """Pass the tracker's snapshot on; True when the job has just started running."""
