@@ -453,6 +453,9 @@ class GenerationService:
         # Only a job that waited before the look can be missing from it because it
         # ended elsewhere: one started meanwhile is simply not in it yet.
         looked_for = [entry for entry in self._active.values() if entry.waiting]
+        if not looked_for:  # nothing of ours waits: the shared queue need not be read
+            await self._move_off_dead_servers()
+            return
         unfinished = await self._store.unfinished()
         listed = {job.id for job in unfinished}
         for entry in [entry for entry in looked_for if entry.waiting]:
