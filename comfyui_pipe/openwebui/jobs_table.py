@@ -66,6 +66,21 @@ job_table = Table(
     Index("comfyui_pipe_job_state_idx", "state"),
 )
 
+FIXED_AT_CREATION = (
+    "id",
+    "owner_id",
+    "chat_id",
+    "message_id",
+    "workflow_id",
+    "params",
+    "prompt",
+    "created_at",
+)
+"""Columns a record's later writes leave alone (the graph and parameters are the biggest)."""
+CHANGING = tuple(
+    column.name for column in job_table.columns if column.name not in FIXED_AT_CREATION
+)
+
 worker_table = Table(
     "comfyui_pipe_worker",
     metadata,
@@ -112,8 +127,8 @@ class SqlJobStore:
         return await self._writes.run(created)
 
     async def update(self, record: JobRecord) -> bool:
-        row = record.to_dict()
-        del row["id"]
+        row = {name: getattr(record, name) for name in CHANGING}
+        row["state"] = record.state.value
         return await self._changed(
             update(job_table)
             .where(
