@@ -57,10 +57,13 @@ class ProgressTracker:
         self._queue_position: int | None = None
         self._queue_total: int | None = None
         self._preview: Preview | None = None
+        self._next_preview: Preview | None = None
 
     def feed(self, event: Event | QueuePosition) -> None:
         if self._outcome is not None:
             return
+        if self._next_preview is not None and not isinstance(event, Preview | QueuePosition):
+            self._preview, self._next_preview = self._next_preview, None
         match event:
             case QueuePosition(position=position, total=total):
                 self._queue_position, self._queue_total = position, total
@@ -88,6 +91,10 @@ class ProgressTracker:
                 self._finish(Stage.FAILED)
             case ExecutionInterrupted():
                 self._finish(Stage.CANCELLED)
+            case Preview(node_id=str()):
+                # A preview with metadata comes just before its step's progress frame
+                # (a bare one just after): it is shown with its step, not the one before.
+                self._next_preview = event
             case Preview():
                 self._preview = event
         self._update_percent()

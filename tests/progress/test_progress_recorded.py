@@ -113,14 +113,19 @@ def test_interrupted_sampler_ends_cancelled(replay_trace):
     assert (final.step, final.steps) == (1, 200)
 
 
-def test_metadata_previews_show_the_latest_image(replay_trace):
+def test_metadata_previews_show_with_the_step_they_belong_to(replay_trace):
     steps = replay_trace("e2_txt2img_sdrand_64_4steps_warm_featureflags")
 
-    previews = [s for s in steps if isinstance(s.event, Preview)]
+    previews = [n for n, s in enumerate(steps) if isinstance(s.event, Preview)]
     assert len(previews) == 4
-    for step in previews:
-        assert step.snapshot.preview is step.event
-    assert steps[-1].snapshot.preview is previews[-1].event
+    for n in previews:
+        # ComfyUI sends a step's preview just before that step's progress frame
+        before, with_step = steps[n], steps[n + 1]
+        assert isinstance(with_step.event, Progress)
+        assert before.snapshot.preview is not before.event
+        assert with_step.snapshot.preview is before.event
+        assert with_step.snapshot.step == with_step.event.value
+    assert steps[-1].snapshot.preview is steps[previews[-1]].event
     assert [p for p in phase_sequence(steps) if p.startswith("Sampling")] == [
         f"Sampling {n}/4" for n in range(5)
     ]
