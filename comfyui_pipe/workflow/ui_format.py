@@ -160,12 +160,7 @@ class _Converter:
         self, place: _Place, node: Node, index: int, seen: set[Any], kind: str | None = None
     ) -> _Output | _Value | None:
         """What feeds input ``index`` of ``node``: a node's output, a value, or nothing."""
-        key = (id(place.graph), place.path, node.id, "in", index)
-        if key in seen:
-            raise UIConversionError(
-                f"Node {place.execution_id(node)} ({node.type}) is fed by a loop of links."
-            )
-        seen.add(key)
+        _visit_once(seen, (id(place.graph), place.path, node.id, "in", index), place, node)
         link_id = node.inputs[index].link if index < len(node.inputs) else None
         link = place.graph.links.get(link_id) if link_id is not None else None
         if link is None:
@@ -232,12 +227,7 @@ class _Converter:
         self, place: _Place, node: Node, slot: int, kind: str, seen: set[Any]
     ) -> _Output | _Value | None:
         """The real node output behind output ``slot`` of ``node``, for an input of ``kind``."""
-        key = (id(place.graph), place.path, node.id, "out", slot)
-        if key in seen:
-            raise UIConversionError(
-                f"Node {place.execution_id(node)} ({node.type}) is fed by a loop of links."
-            )
-        seen.add(key)
+        _visit_once(seen, (id(place.graph), place.path, node.id, "out", slot), place, node)
         if node.mode == BYPASSED:
             index = _bypass_input(node, slot, kind)
             return None if index < 0 else self._resolve_input(place, node, index, seen)
@@ -327,3 +317,12 @@ def _wrap(value: Any) -> Any:
 
 def _is_link(value: Any) -> bool:
     return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
+
+
+def _visit_once(seen: set[Any], key: tuple[Any, ...], place: _Place, node: Node) -> None:
+    """Remember ``key``; a second visit means the links run in a loop."""
+    if key in seen:
+        raise UIConversionError(
+            f"Node {place.execution_id(node)} ({node.type}) is fed by a loop of links."
+        )
+    seen.add(key)
