@@ -82,6 +82,8 @@ DISPATCH_POLL = 1.0
 queued on ComfyUI (other processes free servers too; servers die)."""
 CANCEL_POLL = 0.2
 """Seconds between looks at another process's job while cancelling it."""
+CANCEL_RESEND = 1.0
+"""Seconds between cancels sent to ComfyUI for another process's job that goes on."""
 
 
 @dataclass(frozen=True)
@@ -798,7 +800,7 @@ class GenerationService:
         its ComfyUI server by prompt id; its owner then ends its record. Bounded: after
         the cancel timeout the record is ended here."""
         deadline = time.monotonic() + self._pool.timeouts.cancel
-        cancelled_on: str | None = None
+        next_cancel = 0.0
         while True:
             record = await self._stored(job_id)
             if record.state.terminal:
@@ -810,12 +812,14 @@ class GenerationService:
                 if await self._store.end_elsewhere(ended):
                     return ended
                 continue
-            if record.prompt_id != cancelled_on and record.backend is not None:
+            if time.monotonic() >= next_cancel and record.backend is not None:
+                # Sent again while the job goes on: its owner may not have queued the
+                # prompt on ComfyUI yet when the first one arrived.
                 try:
                     await self._pool.cancel(record.backend, record.prompt_id or "")
                 except ComfyError as error:
                     raise for_user(error) from error
-                cancelled_on = record.prompt_id
+                next_cancel = time.monotonic() + CANCEL_RESEND
             if time.monotonic() >= deadline:
                 if await self._store.end_elsewhere(ended):
                     # Its owner may be gone while storing its outputs.
