@@ -44,3 +44,32 @@ def txt2img_prompt(
         "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
         "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "fox", "images": ["8", 0]}},
     }
+
+
+def animated_webp_prompt(width: int, height: int, frames: int, fps: float) -> dict[str, Any]:
+    """A short Wan latent decoded and saved as an animated WEBP (no sampler, no model)."""
+    return {
+        "4": {"class_type": "VAELoader", "inputs": {"vae_name": "wan2.2_vae.safetensors"}},
+        "5": {
+            "class_type": "Wan22ImageToVideoLatent",
+            "inputs": {
+                "vae": ["4", 0],
+                "width": width,
+                "height": height,
+                "length": frames,
+                "batch_size": 1,
+            },
+        },
+        "1": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["4", 0]}},
+        "2": {
+            "class_type": "SaveAnimatedWEBP",
+            "inputs": {
+                "images": ["1", 0],
+                "filename_prefix": "anim",
+                "fps": fps,
+                "lossless": False,
+                "quality": 80,
+                "method": "default",
+            },
+        },
+    }

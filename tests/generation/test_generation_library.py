@@ -12,6 +12,7 @@ from pathlib import Path
 import av
 import pytest
 from comfyui_double import ComfyDouble
+from comfyui_double.graphs import animated_webp_prompt
 from conftest import FAST, FolderSink, MemoryJobStore
 from default_models import DEFAULT_MODELS
 from PIL import Image
@@ -44,23 +45,7 @@ AUDIO = {
     "4": {"class_type": "SaveAudio", "inputs": {"audio": ["3", 0], "filename_prefix": "audio/t"}},
 }
 ANIMATED = {
-    "4": {"class_type": "VAELoader", "inputs": {"vae_name": "wan2.2_vae.safetensors"}},
-    "5": {
-        "class_type": "Wan22ImageToVideoLatent",
-        "inputs": {"vae": ["4", 0], "width": 64, "height": 48, "length": 6, "batch_size": 1},
-    },
-    "1": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["4", 0]}},
-    "2": {
-        "class_type": "SaveAnimatedWEBP",
-        "inputs": {
-            "images": ["1", 0],
-            "filename_prefix": "anim",
-            "fps": 6.0,
-            "lossless": False,
-            "quality": 80,
-            "method": "default",
-        },
-    },
+    **animated_webp_prompt(width=64, height=48, frames=6, fps=6.0),
     "3": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}},
 }
 EXTRA = {

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+from comfyui_double.graphs import animated_webp_prompt
 from PIL import Image
 
 from openwebui.harness import Account, OpenWebUIServer
@@ -72,25 +73,7 @@ def test_a_video_result_plays_in_the_chat_and_downloads_through_the_api(
     assert download.content[4:8] == b"ftyp"
 
 
-ANIMATED = {
-    "4": {"class_type": "VAELoader", "inputs": {"vae_name": "wan2.2_vae.safetensors"}},
-    "5": {
-        "class_type": "Wan22ImageToVideoLatent",
-        "inputs": {"vae": ["4", 0], "width": 96, "height": 64, "length": 8, "batch_size": 1},
-    },
-    "1": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["4", 0]}},
-    "2": {
-        "class_type": "SaveAnimatedWEBP",
-        "inputs": {
-            "images": ["1", 0],
-            "filename_prefix": "anim",
-            "fps": 8.0,
-            "lossless": False,
-            "quality": 80,
-            "method": "default",
-        },
-    },
-}
+ANIMATED = animated_webp_prompt(width=96, height=64, frames=8, fps=8.0)
 
 
 def test_an_animated_result_is_listed_stored_and_shown_animated(
