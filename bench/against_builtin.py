@@ -1,6 +1,7 @@
 """Open WebUI's built-in ComfyUI path against ours, inside one Open WebUI process.
 
     .venv/bin/python bench/against_builtin.py [--repeats 3] [--skip-progress] [--skip-mixed]
+    .venv/bin/python bench/against_builtin.py --only-mixed [--timeline]
 
 One real Open WebUI (our ASGI app: Open WebUI plus the plugin) runs in a child
 process, so its CPU time and peak RSS are its own; the ComfyUI doubles and the
@@ -504,7 +505,9 @@ MIXED_ROUNDS = ("cold", "warm")
 speeds, then once it has learnt them from the first round."""
 
 
-async def measure_mixed(bench: Bench, admin: Account, second: Account) -> list[MixedMeasurement]:
+async def measure_mixed(
+    bench: Bench, admin: Account, second: Account, timeline: bool = False
+) -> list[MixedMeasurement]:
     with contextlib.ExitStack() as stack:
         doubles = [
             stack.enter_context(ThreadedDouble(models=MODELS, step_seconds=seconds))
@@ -516,9 +519,13 @@ async def measure_mixed(bench: Bench, admin: Account, second: Account) -> list[M
         try:
             await _job_lengths([double.url for double in doubles])  # models loaded
             lengths = await _job_lengths([double.url for double in doubles])
-            return [
-                await _mixed_round(bench, admin, second, name, lengths) for name in MIXED_ROUNDS
-            ]
+            rounds = []
+            for name in MIXED_ROUNDS:
+                since = time.time()
+                rounds.append(await _mixed_round(bench, admin, second, name, lengths))
+                if timeline:
+                    print(f"{name} round:\n{format_timeline(doubles, since)}", flush=True)
+            return rounds
         finally:
             await _put_settings(admin, {"comfyui_url": settings["comfyui_url"]})
 
@@ -571,6 +578,31 @@ async def _mixed_round(
         second_user_wait_s=(running[0] if running else time.monotonic()) - queued_at,
         job_length_s=lengths,
     )
+
+
+def format_timeline(doubles: Sequence[ThreadedDouble], since: float) -> str:
+    """Each prompt a server took since ``since`` (wall clock): when it was queued there,
+    started and ended, in seconds from ``since``, by server and start."""
+    lines = ["| server | job | queued | started | ended | ran |", "|---" * 6 + "|"]
+    for index, comfy in enumerate(doubles):
+        rows = []
+        for prompt_id, entry in list(comfy.double.history.items()):
+            queued_ms = entry["prompt"][3].get("create_time", 0)
+            times = comfy.double.state.times.get(prompt_id)
+            if queued_ms / 1000 < since or times is None or times.started is None:
+                continue
+            prompt = entry["prompt"][2]
+            sampled = any(node["class_type"] == "KSampler" for node in prompt.values())
+            kind = "txt2img" if sampled else "free"
+            queued, started = queued_ms / 1000 - since, times.started / 1000 - since
+            ended = (times.ended or 0) / 1000 - since
+            rows.append((started, f"{kind} {_tag_of(prompt)}", queued, ended))
+        for started, job, queued, ended in sorted(rows):
+            lines.append(
+                f"| {index} ({comfy.double.step_seconds} s/step) | {job} | {queued:.2f} "
+                f"| {started:.2f} | {ended:.2f} | {ended - started:.2f} |"
+            )
+    return "\n".join(lines)
 
 
 def _best_schedule(job_seconds: Sequence[float], jobs: int) -> float:
@@ -661,7 +693,7 @@ async def run(args: argparse.Namespace) -> str:
                 await upload_workflow(admin, workload)
             bench = Bench(owui, comfy, WriteCounter(owui.database))
             rows = []
-            for workload in (MODEL_FREE, TXT2IMG_WORKLOAD):
+            for workload in () if args.only_mixed else (MODEL_FREE, TXT2IMG_WORKLOAD):
                 await configure_builtin(admin, comfy.url, workload)
                 for way in WAYS.values():  # warm both ways up
                     await bench.measure(way, admin, workload, 2)
@@ -674,8 +706,9 @@ async def run(args: argparse.Namespace) -> str:
                         (workload.name, jobs, median(results["ours"]), median(results["built-in"]))
                     )
                     print(format_paths(rows[-1:]), flush=True)
-            report.append(format_paths(rows))
-            if not args.skip_progress:
+            if rows:
+                report.append(format_paths(rows))
+            if not args.skip_progress and not args.only_mixed:
                 progress = [
                     await measure_progress(bench, frames, admin, in_flight, args.step_seconds)
                     for in_flight in args.in_flight
@@ -687,7 +720,8 @@ async def run(args: argparse.Namespace) -> str:
                     owui.url, await add_user(admin, "Second User", "second@example.com")
                 )
                 await second.connect()
-                report.append(format_mixed(await measure_mixed(bench, admin, second)))
+                mixed = await measure_mixed(bench, admin, second, args.timeline)
+                report.append(format_mixed(mixed))
                 print(report[-1], flush=True)
                 await second.close()
             await admin.close()
@@ -704,6 +738,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--step-seconds", type=float, default=0.05)
     parser.add_argument("--skip-progress", action="store_true")
     parser.add_argument("--skip-mixed", action="store_true")
+    parser.add_argument("--only-mixed", action="store_true", help="the mixed-speed servers alone")
+    parser.add_argument(
+        "--timeline", action="store_true", help="each mixed round's prompts on each server"
+    )
     args = parser.parse_args(argv)
     print(asyncio.run(run(args)))
     return 0

@@ -48,26 +48,35 @@ def plan(
     can_run: Callable[[QueuedJob, str], bool],
     weight: Callable[[str], float] = lambda owner: 1.0,
     seconds: Callable[[QueuedJob, str], float | None] = lambda job, url: None,
+    work: Callable[[QueuedJob], float] = lambda job: 0.0,
 ) -> list[Placement]:
     """Where waiting jobs go now, in dispatch order. ``backends`` are the reachable
     servers, most preferred first; a waiting job with a ``backend`` (its input images
     are there) only goes there. ``seconds(job, url)`` is how long ``job`` is expected
-    to run on ``url`` (None while that server's speed is unknown).
+    to run on ``url`` (None while that server's speed is unknown; for a job running
+    there, the time it has left); ``work(job)`` how much it has to do anywhere.
 
     A job goes to the server expected to finish it first, counting the time of the
     jobs that server already has and of those waiting in line for it; when that server
     is full the job waits for it, so a slow server never holds work a fast one would
     finish sooner. A server whose speed is not known yet is tried first while free, to
-    learn it; until every server's speed is known, each takes one job at a time (a
+    learn it, with the least work waiting (a slow one is found out soon and holds
+    little); until every server's speed is known, each takes one job at a time (a
     single server keeps its depth)."""
     load = Counter(job.backend for job in unfinished if job.dispatched)
     busy: dict[str, float] = defaultdict(float)  # seconds of the jobs it has or in line for it
     for job in unfinished:
         if job.backend is not None and job.dispatched:
             busy[job.backend] += seconds(job, job.backend) or 0.0
+
+    def runs_on(job: QueuedJob, url: str) -> bool:
+        return job.backend in (None, url) and can_run(job, url)
+
     placements: list[Placement] = []
-    for job in fair_order(unfinished, weight):
-        capable = [url for url in backends if job.backend in (None, url) and can_run(job, url)]
+    waiting = fair_order(unfinished, weight)
+    while waiting:
+        job = waiting.pop(0)
+        capable = [url for url in backends if runs_on(job, url)]
         times = {url: seconds(job, url) for url in capable}
         known = {url: time for url, time in times.items() if time is not None}
         # while some server's speed is unknown, every server takes one job at a time
@@ -76,6 +85,16 @@ def plan(
         untried = [url for url in free if url not in known]
         if untried:
             chosen = min(untried, key=lambda url: load[url])
+            unknown_there = [
+                other
+                for other in waiting
+                if runs_on(other, chosen) and seconds(other, chosen) is None
+            ]
+            probe = min([job, *unknown_there], key=work)
+            if probe is not job:
+                waiting.remove(probe)
+                waiting.insert(0, job)
+                job = probe
         elif known:
             chosen = min(known, key=lambda url: busy[url] + known[url])
             busy[chosen] += known[chosen]

@@ -134,6 +134,8 @@ class _ActiveJob:
     handed_over: bool = False
     work: int = 0
     """Its units of work (sampler steps), for the servers' speeds."""
+    ran_from: float | None = None
+    """When its server started running it (monotonic), for the servers' speeds."""
     left_server: bool = False
     """ComfyUI has finished it (its outputs are being stored): its place there is free."""
     position: tuple[int, int] | None = None
@@ -483,7 +485,10 @@ class GenerationService:
             if mine is not None and mine.waiting:
                 self._show_position(mine, position, len(order))
         depth = self._policy.server_depth
-        for placement in plan(view, backends, depth, self._can_run, seconds=self._expected):
+        placements = plan(
+            view, backends, depth, self._can_run, seconds=self._expected, work=self._work
+        )
+        for placement in placements:
             mine = self._active.get(placement.job_id)
             if mine is not None and mine.waiting:
                 self._launch(mine, placement.backend)
@@ -521,9 +526,18 @@ class GenerationService:
         return known[1]
 
     def _expected(self, job: QueuedJob, url: str) -> float | None:
-        """Seconds ``job`` should run on ``url`` (a job of another process: one unit)."""
+        """Seconds ``job`` should run on ``url``; for a job running there, the seconds it
+        has left."""
+        expected = self._speeds.seconds(url, self._work(job))
         entry = self._active.get(job.id)
-        return self._speeds.seconds(url, entry.work if entry is not None else 1)
+        if expected is None or entry is None or entry.ran_from is None or job.backend != url:
+            return expected
+        return max(expected - (time.monotonic() - entry.ran_from), 0.0)
+
+    def _work(self, job: QueuedJob) -> int:
+        """Its sampler steps (a job of another process: one)."""
+        entry = self._active.get(job.id)
+        return entry.work if entry is not None else 1
 
     def _launch(self, entry: _ActiveJob, url: str) -> None:
         record = entry.record
@@ -613,9 +627,10 @@ class GenerationService:
                     result = await job.result()
                 entry.left_server = True
                 self._wake.set()  # its server can take the next job while we store this one
-                rate = entry.tracker.seconds_per_step
-                if rate is not None and record.backend is not None:
-                    self._speeds.observe(record.backend, rate)
+                if entry.ran_from is not None and record.backend is not None:
+                    ran = time.monotonic() - entry.ran_from
+                    rate = entry.tracker.seconds_per_step
+                    self._speeds.observe(record.backend, ran, entry.work, rate)
             except TimeoutError:
                 await job.cancel()
                 raise JobTimedOut(job.prompt_id, self._policy.job_timeout) from None
@@ -656,6 +671,8 @@ class GenerationService:
         async for update in job.events():
             entry.tracker.feed(update)
             started = self._publish(entry)
+            if started:
+                entry.ran_from = time.monotonic()
             every, now = self._policy.progress_save_every, time.monotonic()
             if started or (every > 0 and now - last_saved >= every):
                 last_saved = now

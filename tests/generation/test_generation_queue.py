@@ -91,6 +91,49 @@ def test_servers_of_unknown_speed_take_one_job_each_until_they_have_run_one() ->
     assert len(plan(jobs, ["a"], 2, lambda job, url: True)) == 2
 
 
+def test_no_job_goes_to_a_slow_server_that_a_faster_one_would_finish_sooner() -> None:
+    jobs = [queued(f"j{n}", "alice", n) for n in range(9)]
+    per_job = {"1s": 1.0, "2s": 2.0, "4s": 4.0, "8s": 8.0}
+
+    placements = plan(
+        jobs, list(per_job), 2, lambda job, url: True, seconds=lambda j, url: per_job[url]
+    )
+
+    # in line: 4 on the 1-s server, 2 on the 2-s one, 1 on the 4-s one (each ends by
+    # 4 s); the 8-s server would end any job later
+    assert "8s" not in [p.backend for p in placements]
+    assert [(p.job_id, p.backend) for p in placements] == [
+        ("j0", "1s"),
+        ("j1", "1s"),
+        ("j2", "2s"),
+        ("j5", "2s"),
+        ("j6", "4s"),
+    ]
+
+
+def test_a_server_of_unknown_speed_is_tried_with_the_least_work_waiting() -> None:
+    jobs = [queued(f"long{n}", "alice", n) for n in range(3)] + [queued("short", "alice", 9)]
+
+    def seconds(job: QueuedJob, url: str) -> float | None:
+        return None if url == "new" else (0.1 if job.id == "short" else 1.0)
+
+    placements = plan(
+        jobs,
+        ["new", "known"],
+        2,
+        lambda job, url: True,
+        seconds=seconds,
+        work=lambda job: 1 if job.id == "short" else 10,
+    )
+
+    # a slow new server holds the short job only; the long ones go to the known one
+    # (one at a time while the new one is learnt)
+    assert [(p.job_id, p.backend) for p in placements] == [
+        ("short", "new"),
+        ("long0", "known"),
+    ]
+
+
 async def test_a_fast_server_gets_the_jobs_a_slow_one_would_hoard(
     comfy_double_factory, make_service: ServiceFactory
 ) -> None:
