@@ -8,6 +8,7 @@ record is never written again (see :class:`JobStore`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -53,8 +54,8 @@ class JobRecord:
     prompt: dict[str, Any] | None = field(default=None, repr=False)
     """The API-format graph to queue, kept until the job ends."""
     claimed_file_ids: list[str] = field(default_factory=list)
-    """The file ids its outputs are stored under, written before any is stored: whoever
-    owns the job next stores exactly these (or removes them), never others."""
+    """The file ids its outputs are being stored under (see ``sink.output_file_id``),
+    known to the process storing them; written with the record's end."""
 
     @property
     def dispatched(self) -> bool:
@@ -71,12 +72,13 @@ class JobRecord:
         claimed = data.get("claimed_file_ids") or []
         return cls(**{**data, "state": JobState(data["state"]), "claimed_file_ids": claimed})
 
-    def delivers(self) -> list[str]:
-        """The file ids this record keeps: a completed job's outputs, or the files an
-        unfinished job's owner is storing; none once it failed or was cancelled."""
+    def keeps(self, file_ids: Sequence[str]) -> list[str]:
+        """Of ``file_ids`` stored for this job, those it keeps: a completed job's outputs;
+        all of them while it is unfinished (its owner stores the same ids); none once it
+        failed or was cancelled."""
         if self.state is JobState.COMPLETED:
-            return self.output_file_ids
-        return [] if self.state.terminal else self.claimed_file_ids
+            return [file_id for file_id in file_ids if file_id in self.output_file_ids]
+        return [] if self.state.terminal else list(file_ids)
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ from .record_writes import write_record
 from .records import JobRecord, JobState, JobStore, QueuedJob
 from .request import GenerationRequest, InputImage
 from .scheduler import fair_order, plan
-from .sink import OutputSink, StoredFile
+from .sink import OutputSink, StoredFile, output_file_id
 from .speeds import ServerSpeeds, work_of
 from .validation import validated_params
 
@@ -709,21 +709,16 @@ class GenerationService:
     async def _store_outputs(
         self, entry: _ActiveJob, server: ComfyServer, result: JobResult
     ) -> list[StoredFile]:
-        """Store the job's outputs exactly once (see ``sink``): their file ids claimed in
-        the record, each stored under its id unless a previous owner did, then attached
-        to the chat. A process that stops or dies meanwhile leaves the claim to the next
-        owner, which finishes it."""
+        """Store the job's outputs exactly once (see ``sink``): each under the file id
+        derived from its place, in order, unless a previous owner stored it; then attached
+        to the chat. A process that stops or dies meanwhile leaves the rest to the next
+        owner."""
         record = entry.record
         saved = [ref for ref in result.outputs if ref.type == "output"] or result.outputs
-        files: dict[str, StoredFile] = {}
-        if len(record.claimed_file_ids) != len(saved):
-            stale = record.claimed_file_ids
-            record.claimed_file_ids = [str(uuid.uuid4()) for _ in saved]
-            if not await write_record(self._store, record):
-                raise _NoLongerOurs()
-            await self._sink.discard(stale)
-        else:  # claimed by an earlier owner, who may have stored some (ids just claimed: none)
-            files = await self._sink.find(record.claimed_file_ids)
+        record.claimed_file_ids = [
+            output_file_id(record.id, record.prompt_id or "", index) for index in range(len(saved))
+        ]
+        files = await self._sink.find(record.claimed_file_ids)
         for ref, file_id in zip(saved, record.claimed_file_ids, strict=True):
             if file_id in files:
                 continue
@@ -759,7 +754,7 @@ class GenerationService:
         if not await write_record(self._store, record, final=True):
             files = []
             await self._take_stored(record)
-        kept = record.delivers()
+        kept = record.keeps(claimed)
         await self._sink.discard([file_id for file_id in claimed if file_id not in kept])
         self._end(entry)
         if entry.adopted and self._delivery is not None and record.state.terminal:
@@ -840,9 +835,19 @@ class GenerationService:
             if time.monotonic() >= deadline:
                 if await self._store.end_elsewhere(ended):
                     # Its owner may be gone while storing its outputs.
-                    await self._sink.discard(record.claimed_file_ids)
+                    await self._sink.discard(await self._stored_outputs(record))
                 return await self._stored(job_id)
             await asyncio.sleep(CANCEL_POLL)
+
+    async def _stored_outputs(self, record: JobRecord) -> list[str]:
+        """The file ids of the job's outputs stored so far (the first of its ids)."""
+        stored: list[str] = []
+        while record.prompt_id is not None:
+            file_id = output_file_id(record.id, record.prompt_id, len(stored))
+            if not await self._sink.find([file_id]):
+                break
+            stored.append(file_id)
+        return stored
 
     # -- leases and adoption ---------------------------------------------------------------
 

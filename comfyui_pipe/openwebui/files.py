@@ -68,6 +68,9 @@ class OpenWebUIFileSink:
             },
         )
         if await Files.insert_new_file(record.owner_id, form) is None:
+            # another owner of the job stored it meanwhile (same id, same bytes and path)
+            if (found := (await self.find([file_id])).get(file_id)) is not None:
+                return found
             raise FileNotStored(name)
         return StoredFile(
             id=file_id,

@@ -132,6 +132,8 @@ class FolderSink:
     ) -> StoredFile:
         if self.failure is not None:
             raise self.failure
+        if (found := (await self.find([file_id])).get(file_id)) is not None:
+            return found
         path = self.folder / f"{file_id}-{output.filename}"
         size = 0
         with path.open("wb") as file:

@@ -19,6 +19,7 @@ from comfyui_pipe.generation import (
     TooManyJobs,
 )
 from comfyui_pipe.generation.errors import JobHandedOver
+from comfyui_pipe.generation.sink import output_file_id
 from comfyui_pipe.progress import ProgressSnapshot
 
 
@@ -131,12 +132,10 @@ async def test_a_restart_keeps_our_queue(
         adopted, files = await delivery.wait(record.id)
         assert adopted.state is JobState.COMPLETED and len(files) == 1
     assert len(sink.saved) == 3
-    assert sorted(saved.job_id for saved in sink.saved) == sorted(
-        r.id for r in (running, *waiting)
-    )
+    assert sorted(saved.job_id for saved in sink.saved) == sorted(r.id for r in (running, *waiting))
 
 
-async def test_a_process_that_lost_its_job_stores_nothing_of_it(
+async def test_a_process_that_lost_its_job_leaves_it_and_its_files_to_the_new_owner(
     comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore, sink: FolderSink
 ) -> None:
     double = await comfy_double_factory(models=MODELS, step_seconds=0.05)
@@ -150,8 +149,12 @@ async def test_a_process_that_lost_its_job_stores_nothing_of_it(
     await double.wait_idle(timeout=10)
     ended = await service.wait(record.id)
 
-    assert ended.worker_id == "another-process"
-    assert sink.saved == [] and sink.attached == []
+    assert ended.worker_id == "another-process" and not ended.state.terminal
+    # what it stored has the ids the new owner stores, which reuses them: none twice
+    assert ended.prompt_id is not None
+    assert [saved.stored.id for saved in sink.saved] == [
+        output_file_id(record.id, ended.prompt_id, 0)
+    ]
 
 
 async def test_the_per_user_limit_holds_across_processes(

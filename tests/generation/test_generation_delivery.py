@@ -1,6 +1,7 @@
 """A job's outputs are delivered exactly once and nothing is left over, even when the
 process delivering them dies (or freezes and comes back) half-way: the next owner
-stores the outputs under the file ids the record claimed, reusing those already there."""
+stores the outputs under the same file ids (derived from the job), reusing those already
+there."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from test_generation_service import ask
 from comfyui_pipe.comfy import OutputRef
 from comfyui_pipe.generation import JobRecord, JobState, StoredFile
 from comfyui_pipe.generation.leases import LeaseTimes
+from comfyui_pipe.generation.sink import output_file_id
 
 
 class FreezingSink(FolderSink):
@@ -60,8 +62,10 @@ async def test_a_process_killed_half_way_through_storing_leaves_the_rest_to_the_
     async with asyncio.timeout(10):
         await sink.reached.wait()  # one of the two images stored, then the process dies
     store.killed.add(first.worker_id)
-    claimed = store.records[record.id].claimed_file_ids
-    assert len(claimed) == 2 and [saved.stored.id for saved in sink.saved] == claimed[:1]
+    prompt_id = store.records[record.id].prompt_id
+    assert prompt_id is not None
+    claimed = [output_file_id(record.id, prompt_id, index) for index in range(2)]
+    assert [saved.stored.id for saved in sink.saved] == claimed[:1]
 
     delivery = RecordingDelivery()
     await make_service([double.url], sink=sink, delivery=delivery)

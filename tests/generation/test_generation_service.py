@@ -107,9 +107,10 @@ async def test_a_thirty_step_job_writes_its_record_a_few_times_not_once_per_step
 
     assert done.state is JobState.COMPLETED
     assert {s.step for s in progress.snapshots} >= set(range(1, 31))
-    # created, queued on ComfyUI, started, outputs claimed, finished: progress is saved
-    # only when an admin asks for it (Policy.progress_save_every)
-    assert store.writes[record.id] == 5
+    # created, queued on ComfyUI, started, finished (the output files' ids are derived,
+    # not claimed first): progress is saved only when an admin asks for it
+    # (Policy.progress_save_every)
+    assert store.writes[record.id] == 4
     assert done.progress is not None and done.progress["percent"] == 100
 
 
@@ -138,7 +139,8 @@ async def test_jobs_waiting_in_our_queue_are_not_written_while_they_wait(
     for record in records:
         assert (await service.wait(record.id)).state is JobState.COMPLETED
 
-    assert {store.writes[record.id] for record in records} == {5}
+    # created, queued on ComfyUI, started, finished: whatever their place while waiting
+    assert {store.writes[record.id] for record in records} == {4}
 
 
 async def test_the_random_seed_is_reported_as_used(
