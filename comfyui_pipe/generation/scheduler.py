@@ -60,8 +60,8 @@ def plan(
     jobs that server already has and of those waiting in line for it; when that server
     is full the job waits for it, so a slow server never holds work a fast one would
     finish sooner. A server whose speed is not known yet is tried first while free, to
-    learn it, with the least work waiting (a slow one is found out soon and holds
-    little); until every server's speed is known, each takes one job at a time (a
+    learn it, with the least work of that user's waiting jobs (a slow one is found out
+    soon and holds little); until every server's speed is known, each takes one job at a time (a
     single server keeps its depth)."""
     load = Counter(job.backend for job in unfinished if job.dispatched)
     busy: dict[str, float] = defaultdict(float)  # seconds of the jobs it has or in line for it
@@ -85,10 +85,14 @@ def plan(
         untried = [url for url in free if url not in known]
         if untried:
             chosen = min(untried, key=lambda url: load[url])
+            # the same user's: a probe never jumps another user's turn
             unknown_there = [
                 other
                 for other in waiting
-                if runs_on(other, chosen) and seconds(other, chosen) is None
+                if learning
+                and other.owner_id == job.owner_id
+                and runs_on(other, chosen)
+                and seconds(other, chosen) is None
             ]
             probe = min([job, *unknown_there], key=work)
             if probe is not job:

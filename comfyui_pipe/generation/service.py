@@ -354,7 +354,7 @@ class GenerationService:
             raise TooManyJobs(policy.jobs_per_user, policy.jobs_per_user)
         entry = self._enter(record, on_progress, adopted=False)
         entry.pinned = bool(request.images)
-        await self._dispatch()
+        self._wake.set()  # jobs started at once leave our queue in one look at it
         return record
 
     async def wait(self, job_id: str) -> JobRecord:

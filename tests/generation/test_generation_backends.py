@@ -6,6 +6,7 @@ import asyncio
 
 from comfyui_double import ComfyDouble
 from conftest import FAST, MODELS, FolderSink, MemoryJobStore, ServiceFactory
+from test_generation_service import ProgressLog
 
 from comfyui_pipe.comfy import ComfyUnreachable
 from comfyui_pipe.generation import (
@@ -57,7 +58,9 @@ async def test_reconfiguring_moves_new_jobs_and_lets_old_ones_finish(
     new_double: ComfyDouble = await comfy_double_factory(models=MODELS)
     old_pool = BackendPool([old_double.url], timeouts=FAST)
     async with GenerationService(old_pool, bundled_workflows(), store, sink) as service:
-        in_flight = await service.start(ask("a cat --steps 20"))
+        progress = ProgressLog()
+        in_flight = await service.start(ask("a cat --steps 20"), on_progress=progress)
+        await progress.wait_sampling()
 
         service.reconfigure(pool=BackendPool([new_double.url], timeouts=FAST))
         moved = await service.start(ask("a dog --steps 2", owner="bob"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from comfyui_double import ComfyDouble
 from conftest import MODELS, FolderSink, MemoryJobStore, ServiceFactory
 from test_generation_service import ProgressLog, ask, prompts_posted
 
@@ -134,6 +135,21 @@ def test_a_server_of_unknown_speed_is_tried_with_the_least_work_waiting() -> Non
     ]
 
 
+def test_trying_a_new_server_with_little_work_never_jumps_another_users_turn() -> None:
+    jobs = [queued("alice-long", "alice", 0), queued("bob-short", "bob", 1)]
+
+    placements = plan(
+        jobs,
+        ["new", "known"],
+        2,
+        lambda job, url: True,
+        seconds=lambda job, url: None if url == "new" else 1.0,
+        work=lambda job: 1 if job.id == "bob-short" else 10,
+    )
+
+    assert [p.job_id for p in placements] == ["alice-long", "bob-short"]
+
+
 async def test_a_fast_server_gets_the_jobs_a_slow_one_would_hoard(
     comfy_double_factory, make_service: ServiceFactory
 ) -> None:
@@ -150,12 +166,20 @@ async def test_a_fast_server_gets_the_jobs_a_slow_one_would_hoard(
     assert prompts_posted(fast) >= 6
 
 
+async def prompts_on(double: ComfyDouble, count: int) -> None:
+    """Until ``count`` prompts have reached ComfyUI (our queue sends them on its own time)."""
+    async with asyncio.timeout(10):
+        while len(double.prompts_received) < count:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+
+
 async def test_a_second_users_job_is_not_stuck_behind_a_first_users_batch(
     comfy_double_factory, make_service: ServiceFactory
 ) -> None:
     double = await comfy_double_factory(models=MODELS, step_seconds=0.02)
     service = await make_service([double.url], Policy(jobs_per_user=8))
     batch = [await service.start(ask(f"a cat #{n} --steps 5")) for n in range(5)]
+    await prompts_on(double, 2)
     single = await service.start(ask("a dog --steps 5", owner="bob"))
 
     for record in [*batch, single]:
@@ -172,6 +196,7 @@ async def test_a_waiting_job_shows_its_place_in_our_queue(
     double = await comfy_double_factory(models=MODELS, step_seconds=0.05)
     service = await make_service([double.url], Policy(jobs_per_user=8, server_depth=1))
     first = await service.start(ask("a cat --steps 10"))
+    await prompts_on(double, 1)
     for n in range(2):
         await service.start(ask(f"a cat #{n} --steps 2"))
     progress = ProgressLog()

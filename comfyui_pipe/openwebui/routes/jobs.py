@@ -47,8 +47,7 @@ async def generate(
     user: VerifiedUser,
     runtime: Runtime,
 ) -> JobOut:
-    valves = await runtime.valves()
-    workflow_id = body.workflow or valves.default_workflow
+    workflow_id = body.workflow or (await runtime.valves()).default_workflow
     try:
         await _check_usable(runtime, user, workflow_id)
         images = [
