@@ -36,9 +36,11 @@ class ComfyServer:
         ping_interval: float = 20.0,
         backoff: tuple[float, float] = (0.2, 10.0),
         queue_refresh_interval: float = 0.5,
+        queue_refresh_delay: float = 0.1,
     ) -> None:
         self.timeouts = timeouts or JobTimeouts()
         self.queue_refresh_interval = queue_refresh_interval
+        self.queue_refresh_delay = queue_refresh_delay
         self.client = ComfyClient(
             base_url,
             headers=headers,
@@ -148,9 +150,12 @@ class ComfyServer:
 
     async def _refresh_queue_positions(self) -> None:
         """One ``GET /queue`` for all waiting jobs, however many asked for it, and at
-        most one per ``queue_refresh_interval`` however often the queue moves."""
+        most one per ``queue_refresh_interval`` however often the queue moves; asked
+        ``queue_refresh_delay`` after the first wish, so that a job which starts at once
+        (an idle server) needs none."""
         while True:
             await self._queue_refresh_wanted.wait()
+            await asyncio.sleep(self.queue_refresh_delay)
             self._queue_refresh_wanted.clear()
             waiting = [job for job in self.jobs if job.waiting_in_queue]
             if not waiting:

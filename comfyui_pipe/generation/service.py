@@ -354,6 +354,9 @@ class GenerationService:
             raise TooManyJobs(policy.jobs_per_user, policy.jobs_per_user)
         entry = self._enter(record, on_progress, adopted=False)
         entry.pinned = bool(request.images)
+        url = server.client.base_url
+        if (validated_against := self._pool.cached_object_info(url)) is not None:
+            self._runnable[(record.id, url)] = (id(validated_against), True)
         self._wake.set()  # jobs started at once leave our queue in one look at it
         return record
 

@@ -13,7 +13,7 @@ import asyncio
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from open_webui.models.chats import Chats
 from open_webui.models.files import FileForm, Files
@@ -23,6 +23,10 @@ from comfyui_pipe.comfy.outputs import OutputRef
 from comfyui_pipe.errors import UserError
 from comfyui_pipe.generation.records import JobRecord
 from comfyui_pipe.generation.sink import StoredFile
+
+SPOOLED_IN_MEMORY = 16 * 1024 * 1024
+"""Bytes of an output kept in memory on their way to storage (an image); beyond, a
+temporary file (a long video)."""
 
 
 class FileNotStored(UserError):
@@ -46,7 +50,7 @@ class OpenWebUIFileSink:
         file_id: str,
     ) -> StoredFile:
         name = Path(output.filename).name
-        with tempfile.TemporaryFile() as spool:
+        with tempfile.SpooledTemporaryFile(max_size=SPOOLED_IN_MEMORY) as spool:
             size = await _spool(chunks, spool)
             spool.seek(0)
             _, path = await asyncio.to_thread(
@@ -109,9 +113,12 @@ class OpenWebUIFileSink:
             await Files.delete_file_by_id(file_id)
 
 
-async def _spool(chunks: AsyncIterator[bytes], spool: BinaryIO) -> int:
+async def _spool(chunks: AsyncIterator[bytes], spool: IO[bytes]) -> int:
     size = 0
     async for chunk in chunks:
-        await asyncio.to_thread(spool.write, chunk)
         size += len(chunk)
+        if size <= SPOOLED_IN_MEMORY:
+            spool.write(chunk)  # memory
+        else:
+            await asyncio.to_thread(spool.write, chunk)  # the disk, once rolled over
     return size
