@@ -37,6 +37,11 @@ class ComfyHTTPError(ComfyError):
         self.body = body
         super().__init__(f"ComfyUI answered {method} {path} with HTTP {status}.")
 
+    @property
+    def unavailable(self) -> bool:
+        """A proxy in front of ComfyUI, or ComfyUI starting, refused it: it never got there."""
+        return self.status in (502, 503)
+
 
 class PromptRejected(ComfyError):
     """ComfyUI (or our own validator) refused the workflow before queueing it."""

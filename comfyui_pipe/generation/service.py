@@ -33,6 +33,7 @@ from typing import Self
 
 from comfyui_pipe.comfy import (
     ComfyError,
+    ComfyHTTPError,
     ComfyServer,
     ComfyUnreachable,
     Job,
@@ -559,7 +560,9 @@ class GenerationService:
             entry.server = server = await pool.server(record.backend)
             try:
                 entry.job = await submit(server, record.prompt or {}, record.prompt_id)
-            except ComfyUnreachable:
+            except (ComfyUnreachable, ComfyHTTPError) as error:
+                if isinstance(error, ComfyHTTPError) and not error.unavailable:
+                    raise
                 pool.mark_down(record.backend)
                 await self._requeue(entry)
                 return
@@ -721,7 +724,9 @@ class GenerationService:
         record.claimed_file_ids = [
             output_file_id(record.id, record.prompt_id or "", index) for index in range(len(saved))
         ]
-        files = await self._sink.find(record.claimed_file_ids)
+        # only an adopted job's outputs may be stored already (by its earlier owner); if
+        # this process's own job was adopted meanwhile, storing an id again keeps that file
+        files = await self._sink.find(record.claimed_file_ids) if entry.adopted else {}
         for ref, file_id in zip(saved, record.claimed_file_ids, strict=True):
             if file_id in files:
                 continue

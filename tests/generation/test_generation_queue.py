@@ -249,6 +249,23 @@ async def test_a_job_pending_on_a_server_that_dies_moves_to_another(
     assert store.records[pending.id].output_file_ids == moved.output_file_ids != []
 
 
+async def test_a_job_a_server_refuses_with_503_goes_to_another_instead_of_failing(
+    comfy_double_factory, make_service: ServiceFactory
+) -> None:
+    refusing = await comfy_double_factory(models=MODELS, step_seconds=0.02)
+    healthy = await comfy_double_factory(models=MODELS, step_seconds=0.02)
+    refusing.faults.failing_routes["/prompt"] = 503  # a proxy in front of a starting ComfyUI
+    service = await make_service([refusing.url, healthy.url], Policy(jobs_per_user=4))
+
+    # both servers are new: one job each, so one of them is refused
+    records = [await service.start(ask(f"a cat #{n} --steps 2")) for n in range(2)]
+
+    for record in records:
+        ended = await service.wait(record.id)
+        assert (ended.state, ended.backend) == (JobState.COMPLETED, healthy.url)
+    assert any(r.method == "POST" and r.path == "/prompt" for r in refusing.requests)
+
+
 async def test_a_job_started_while_the_dispatcher_reads_the_queue_is_not_dropped(
     comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore, monkeypatch
 ) -> None:
