@@ -5,8 +5,9 @@ answers with placements. Fair across users: each user's waiting jobs are ranked
 after the jobs that user already has on ComfyUI, and jobs are taken in rank order
 (divided by the user's weight), so users with waiting jobs take turns. A job only
 goes to a server that can run it (its nodes and models) and that has fewer than
-``depth`` of our jobs (running plus pending on ComfyUI), and with servers of
-mixed speed to the one expected to finish it first (see :func:`plan`).
+``depth`` of our jobs (running plus pending on ComfyUI) — a pending one only when
+what it runs should end soon — and with servers of mixed speed to the one expected
+to finish it first (see :func:`plan`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .records import QueuedJob
+
+PENDING_HORIZON = 0.5
+"""A server with work takes one more job (pending on ComfyUI) only when what it has
+should end within this many seconds: soon enough that it never waits for us, late
+enough that it never holds a job another server would start sooner."""
 
 
 @dataclass(frozen=True)
@@ -64,10 +70,16 @@ def plan(
     soon and holds little); until every server's speed is known, each takes one job at a time (a
     single server keeps its depth)."""
     load = Counter(job.backend for job in unfinished if job.dispatched)
-    busy: dict[str, float] = defaultdict(float)  # seconds of the jobs it has or in line for it
+    holds: dict[str, float] = defaultdict(float)  # seconds of the jobs it has on ComfyUI
     for job in unfinished:
         if job.backend is not None and job.dispatched:
-            busy[job.backend] += seconds(job, job.backend) or 0.0
+            holds[job.backend] += seconds(job, job.backend) or 0.0
+    busy = defaultdict(float, holds)  # ... and of the jobs in line for it
+
+    def takes_one_more(url: str, speed_known: bool, cap: int) -> bool:
+        if load[url] >= cap:
+            return False
+        return load[url] == 0 or not speed_known or holds[url] <= PENDING_HORIZON
 
     def runs_on(job: QueuedJob, url: str) -> bool:
         return job.backend in (None, url) and can_run(job, url)
@@ -81,7 +93,8 @@ def plan(
         known = {url: time for url, time in times.items() if time is not None}
         # while some server's speed is unknown, every server takes one job at a time
         learning = len(known) < len(capable) and len(capable) > 1
-        free = [url for url in capable if load[url] < (1 if learning else depth)]
+        cap = 1 if learning else depth
+        free = [url for url in capable if takes_one_more(url, url in known, cap)]
         untried = [url for url in free if url not in known]
         if untried:
             chosen = min(untried, key=lambda url: load[url])
@@ -104,6 +117,7 @@ def plan(
             busy[chosen] += known[chosen]
             if chosen not in free:
                 continue  # in line for it
+            holds[chosen] += known[chosen]
         else:
             continue
         load[chosen] += 1

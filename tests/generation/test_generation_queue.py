@@ -59,13 +59,26 @@ def test_a_job_waits_for_a_fast_server_rather_than_run_later_on_a_slow_one() -> 
         jobs, ["slow", "fast"], 2, lambda job, url: True, seconds=lambda j, url: per_job[url]
     )
 
-    # the fast one takes two; the next five wait for it (they end there before the slow
+    # the fast one takes one (a second would wait a whole second there, while it might
+    # start sooner elsewhere); the next six wait for it (they end there before the slow
     # one would end one: 8 s); the eighth ends as soon on the slow one, the rest wait
-    assert [(p.job_id, p.backend) for p in placements] == [
-        ("j0", "fast"),
-        ("j1", "fast"),
-        ("j7", "slow"),
-    ]
+    assert [(p.job_id, p.backend) for p in placements] == [("j0", "fast"), ("j7", "slow")]
+
+
+def test_a_server_about_to_finish_takes_a_pending_job_and_one_busy_for_long_does_not() -> None:
+    running = [queued("ends-soon", "bob", 0, backend="a"), queued("ends-later", "bob", 0, "b")]
+    waiting = [queued(f"j{n}", f"user{n}", n + 1) for n in range(4)]
+    left = {"ends-soon": 0.2, "ends-later": 1.0}
+
+    def seconds(job: QueuedJob, url: str) -> float:
+        return left.get(job.id, 1.0 if url == "a" else 0.1)
+
+    placements = plan([*running, *waiting], ["a", "b"], 2, lambda job, url: True, seconds=seconds)
+
+    # "a" ends its job within PENDING_HORIZON: it takes one pending job, so it never waits
+    # for us. "b" runs for 1 s more: j0, expected to end soonest there, waits in our
+    # queue rather than be committed to "b" a second ahead
+    assert [(p.job_id, p.backend) for p in placements] == [("j1", "a")]
 
 
 def test_short_jobs_in_line_for_a_fast_server_do_not_send_a_long_one_to_a_slow_one() -> None:
@@ -100,14 +113,12 @@ def test_no_job_goes_to_a_slow_server_that_a_faster_one_would_finish_sooner() ->
         jobs, list(per_job), 2, lambda job, url: True, seconds=lambda j, url: per_job[url]
     )
 
-    # in line: 4 on the 1-s server, 2 on the 2-s one, 1 on the 4-s one (each ends by
-    # 4 s); the 8-s server would end any job later
+    # the others wait in line for the 1-, 2- and 4-s servers: the 8-s server would end
+    # any of them later. Each takes one now (a second would wait a second or more there).
     assert "8s" not in [p.backend for p in placements]
     assert [(p.job_id, p.backend) for p in placements] == [
         ("j0", "1s"),
-        ("j1", "1s"),
         ("j2", "2s"),
-        ("j5", "2s"),
         ("j6", "4s"),
     ]
 
