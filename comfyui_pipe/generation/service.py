@@ -41,6 +41,7 @@ from comfyui_pipe.comfy import (
     JobLost,
     JobResult,
     JobTimedOut,
+    OutputRef,
     PromptRejected,
 )
 from comfyui_pipe.comfy.queue import QueuePosition
@@ -81,6 +82,8 @@ GONE_BACKEND_MESSAGE = "The ComfyUI server this generation was queued on is no l
 DISPATCH_POLL = 1.0
 """Seconds between looks at the shared queue while this process has jobs waiting or
 queued on ComfyUI (other processes free servers too; servers die)."""
+OUTPUT_FETCH_PAUSES = (0.25, 0.5, 1.0, 2.0, 4.0)
+"""Seconds before each new try to fetch an output from a briefly unavailable ComfyUI."""
 CANCEL_POLL = 0.2
 """Seconds between looks at another process's job while cancelling it."""
 CANCEL_RESEND = 1.0
@@ -728,22 +731,34 @@ class GenerationService:
         # this process's own job was adopted meanwhile, storing an id again keeps that file
         files = await self._sink.find(record.claimed_file_ids) if entry.adopted else {}
         for ref, file_id in zip(saved, record.claimed_file_ids, strict=True):
-            if file_id in files:
-                continue
-            async with server.client.stream_output(ref) as chunks:
-                try:
-                    files[file_id] = await self._sink.save(
-                        record, ref, chunks, dict(record.params), file_id
-                    )
-                except UserError:
-                    raise
-                except Exception as error:
-                    logger.exception("storing %s of generation %s", ref.filename, record.id)
-                    reason = str(error) or type(error).__name__
-                    raise OutputNotStored(ref.filename, reason) from error
+            if file_id not in files:
+                files[file_id] = await self._store_output(server, record, ref, file_id)
         delivered = [files[file_id] for file_id in record.claimed_file_ids]
         await self._sink.attach(record, delivered)
         return delivered
+
+    async def _store_output(
+        self, server: ComfyServer, record: JobRecord, ref: OutputRef, file_id: str
+    ) -> StoredFile:
+        """One output from ComfyUI into the sink; fetched again after a pause while
+        ComfyUI is briefly unavailable (no answer, or a 502/503 from a proxy)."""
+        pauses = iter(OUTPUT_FETCH_PAUSES)
+        while True:
+            try:
+                async with server.client.stream_output(ref) as chunks:
+                    return await self._sink.save(record, ref, chunks, dict(record.params), file_id)
+            except (ComfyUnreachable, ComfyHTTPError) as error:
+                pause = next(pauses, None)
+                if pause is None or (isinstance(error, ComfyHTTPError) and not error.unavailable):
+                    raise
+                logger.info("fetching %s again in %g s: %s", ref.filename, pause, error)
+                await asyncio.sleep(pause)
+            except UserError:
+                raise
+            except Exception as error:
+                logger.exception("storing %s of generation %s", ref.filename, record.id)
+                reason = str(error) or type(error).__name__
+                raise OutputNotStored(ref.filename, reason) from error
 
     # -- ending ----------------------------------------------------------------------------
 

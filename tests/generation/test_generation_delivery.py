@@ -120,3 +120,23 @@ async def test_a_job_cancelled_while_its_process_was_dead_leaves_no_file(
 
     assert cancelled.state is JobState.CANCELLED
     assert sink.saved == []
+
+
+async def test_an_output_comfyui_cannot_serve_for_a_moment_is_fetched_again(
+    comfy_double_factory, make_service: ServiceFactory, sink: FolderSink
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.01)
+    double.faults.failing_routes["/view"] = 503  # a proxy in front of a restarting ComfyUI
+    service = await make_service([double.url], sink=sink)
+
+    record = await service.start(ask("a lighthouse --steps 2"))
+    async with asyncio.timeout(10):
+        while not any(request.path == "/view" for request in double.requests):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)
+    del double.faults.failing_routes["/view"]
+    ended = await service.wait(record.id)
+
+    assert ended.state is JobState.COMPLETED
+    assert [saved.stored.id for saved in sink.saved] == ended.output_file_ids
+    assert sum(request.path == "/view" for request in double.requests) >= 2

@@ -9,7 +9,7 @@ from comfyui_double import ComfyDouble
 from conftest import MODELS, FolderSink, MemoryJobStore, ServiceFactory
 from test_generation_service import ProgressLog, ask, prompts_posted
 
-from comfyui_pipe.generation import JobState, Policy
+from comfyui_pipe.generation import JobState, Policy, scheduler
 from comfyui_pipe.generation.records import QueuedJob
 from comfyui_pipe.generation.scheduler import fair_order, plan
 
@@ -236,8 +236,10 @@ async def test_a_job_never_lands_on_a_server_without_its_model(
 
 
 async def test_a_job_pending_on_a_server_that_dies_moves_to_another(
-    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore, monkeypatch
 ) -> None:
+    # long jobs, each server with a pending one however long its running job has left
+    monkeypatch.setattr(scheduler, "PENDING_HORIZON", 60.0)
     dying = await comfy_double_factory(models=MODELS, step_seconds=0.05)
     staying = await comfy_double_factory(models=MODELS, step_seconds=0.04)
     service = await make_service([dying.url, staying.url], Policy(jobs_per_user=4))
