@@ -40,8 +40,8 @@ def window(milestone: Hashable) -> float:
 
 
 class UpdateLane:
-    """Sends the due *updates* (not new stages or steps) of many relays, one relay at a
-    time, each behind whatever is ready to run by then.
+    """Sends the due *updates* (not new stages or steps) and places in line of many
+    relays, one relay at a time, each behind whatever is ready to run by then.
 
     When a queue moves, every waiting job's place changes at once: sent by each job's
     own relay, hundreds of updates would run before the new step of a running job that
@@ -94,11 +94,14 @@ class ProgressRelay:
         """Held while one snapshot is taken and delivered: they arrive in order."""
         self._wake = asyncio.Event()
         self._closing = False
+        self._waiting = False
+        """The newest snapshot is a place in line (its job has not started)."""
         self._task = asyncio.create_task(self._deliver(), name=f"progress-{record.id}")
 
     def push(self, snapshot: ProgressSnapshot) -> None:
         due = self._coalescer.due_at()
         self._coalescer.offer(snapshot)
+        self._waiting = snapshot.stage in _WAITING
         if self._coalescer.due_at() != due:
             # otherwise the sender already comes back (or the lane already has it) in time
             # to send the newest: hundreds of waiting jobs moving up need no wake-up each
@@ -127,7 +130,9 @@ class ProgressRelay:
                 return
             due = coalescer.due_at()
             if due is not None and due <= time.monotonic():
-                if self._lane is None or coalescer.urgent():
+                # a place in line, even a job's first, takes its turn in the lane: a
+                # burst of jobs queued at once must not hold up a running job's step
+                if self._lane is None or (coalescer.urgent() and not self._waiting):
                     await self._send(coalescer.take)
                     continue
                 self._lane.enqueue(self)

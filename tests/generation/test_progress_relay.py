@@ -77,6 +77,27 @@ async def test_a_new_step_goes_before_a_burst_of_places_in_line(
         assert order.index("running") > WAITING_JOBS // 2
 
 
+async def test_a_new_step_goes_before_the_first_places_of_a_burst_of_new_jobs() -> None:
+    updates = UpdateLane()
+    delivered = Delivered()
+    running = ProgressRelay(record("running"), delivered, updates)
+    running.push(snapshot(Stage.SAMPLING, step=1))
+    await asyncio.sleep(0.01)
+    delivered.sent.clear()
+
+    queued = [ProgressRelay(record(f"w{n}"), delivered, updates) for n in range(WAITING_JOBS)]
+    for place, relay in enumerate(queued, start=1):  # jobs queued at once: first places
+        relay.push(snapshot(Stage.QUEUED, place=place))
+    running.push(snapshot(Stage.SAMPLING, step=2))
+    for relay in [*queued, running]:
+        await relay.close()
+    await updates.aclose()
+
+    order = [job_id for job_id, _ in delivered.sent]
+    assert sorted(order) == sorted([*(f"w{n}" for n in range(WAITING_JOBS)), "running"])
+    assert order.index("running") < 3, order.index("running")
+
+
 async def test_a_job_that_starts_while_its_place_waits_in_the_lane_shows_its_steps_in_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -3,6 +3,7 @@ Open WebUI's database and storage — all on the real Open WebUI served in-proce
 
 from __future__ import annotations
 
+import gc
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -221,3 +222,9 @@ def test_the_frontend_mount_is_last_and_does_not_shadow_our_routes(http, owui, u
         http.get("/api/v1/comfyui/health", headers=user.headers).headers["content-type"]
         == "application/json"
     )
+
+
+def test_startup_takes_open_webuis_long_lived_heap_out_of_garbage_collection(owui):
+    # Full collections walked Open WebUI's millions of startup objects: 0.1-0.6 s pauses
+    # that held up every progress event under load (bench/README.md).
+    assert gc.get_freeze_count() > 100_000
