@@ -37,10 +37,13 @@ class ComfyHTTPError(ComfyError):
         self.body = body
         super().__init__(f"ComfyUI answered {method} {path} with HTTP {status}.")
 
-    @property
-    def unavailable(self) -> bool:
-        """A proxy in front of ComfyUI, or ComfyUI starting, refused it: it never got there."""
-        return self.status in (502, 503)
+
+def briefly_unavailable(error: ComfyError) -> bool:
+    """The request did not get through, worth trying again later: no answer, or a proxy
+    in front of ComfyUI (or ComfyUI starting) refused it with 502/503."""
+    if isinstance(error, ComfyHTTPError):
+        return error.status in (502, 503)
+    return isinstance(error, ComfyUnreachable)
 
 
 class PromptRejected(ComfyError):

@@ -67,8 +67,8 @@ def plan(
     is full the job waits for it, so a slow server never holds work a fast one would
     finish sooner. A server whose speed is not known yet is tried first while free, to
     learn it, with the least work of that user's waiting jobs (a slow one is found out
-    soon and holds little); until every server's speed is known, each takes one job at a time (a
-    single server keeps its depth)."""
+    soon and holds little); until every server's speed is known, each takes one job at
+    a time (a single server keeps its depth)."""
     load = Counter(job.backend for job in unfinished if job.dispatched)
     holds: dict[str, float] = defaultdict(float)  # seconds of the jobs it has on ComfyUI
     for job in unfinished:
@@ -101,9 +101,8 @@ def plan(
             # the same user's: a probe never jumps another user's turn
             unknown_there = [
                 other
-                for other in waiting
-                if learning
-                and other.owner_id == job.owner_id
+                for other in (waiting if learning else [])
+                if other.owner_id == job.owner_id
                 and runs_on(other, chosen)
                 and seconds(other, chosen) is None
             ]

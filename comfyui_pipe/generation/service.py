@@ -33,7 +33,6 @@ from typing import Self
 
 from comfyui_pipe.comfy import (
     ComfyError,
-    ComfyHTTPError,
     ComfyServer,
     ComfyUnreachable,
     Job,
@@ -44,6 +43,7 @@ from comfyui_pipe.comfy import (
     OutputRef,
     PromptRejected,
 )
+from comfyui_pipe.comfy.errors import briefly_unavailable
 from comfyui_pipe.comfy.queue import QueuePosition
 from comfyui_pipe.errors import UserError
 from comfyui_pipe.progress import ProgressSnapshot, ProgressTracker, Stage
@@ -563,8 +563,8 @@ class GenerationService:
             entry.server = server = await pool.server(record.backend)
             try:
                 entry.job = await submit(server, record.prompt or {}, record.prompt_id)
-            except (ComfyUnreachable, ComfyHTTPError) as error:
-                if isinstance(error, ComfyHTTPError) and not error.unavailable:
+            except ComfyError as error:
+                if not briefly_unavailable(error):
                     raise
                 pool.mark_down(record.backend)
                 await self._requeue(entry)
@@ -747,9 +747,9 @@ class GenerationService:
             try:
                 async with server.client.stream_output(ref) as chunks:
                     return await self._sink.save(record, ref, chunks, dict(record.params), file_id)
-            except (ComfyUnreachable, ComfyHTTPError) as error:
+            except ComfyError as error:
                 pause = next(pauses, None)
-                if pause is None or (isinstance(error, ComfyHTTPError) and not error.unavailable):
+                if pause is None or not briefly_unavailable(error):
                     raise
                 logger.info("fetching %s again in %g s: %s", ref.filename, pause, error)
                 await asyncio.sleep(pause)
