@@ -26,6 +26,7 @@ from .prepare import generation_metadata
 from .progress_relay import ProgressCallback, progress_summary
 from .records import JobRecord, JobState, JobStore
 from .request import GenerationRequest, InputImage
+from .scheduler import QueueWeights
 from .service import GenerationService, Policy
 from .sink import OutputSink, StoredFile
 
@@ -49,6 +50,7 @@ __all__ = [
     "ParsedMessage",
     "Policy",
     "ProgressCallback",
+    "QueueWeights",
     "RequestError",
     "RequestOptions",
     "StoredFile",

@@ -1,9 +1,8 @@
 """Our own queue in front of ComfyUI: which waiting job goes to which server now.
 
-Pure: it reads the unfinished jobs of every process (the database's view) and
-answers with placements. Fair across users: each user's waiting jobs are ranked
-after the jobs that user already has on ComfyUI, and jobs are taken in rank order
-(divided by the user's weight), so users with waiting jobs take turns. A job only
+I/O-free: it reads the unfinished jobs of every process (the database's view) and
+answers with placements. Fair across users (:class:`FairTurns`): users with waiting
+jobs take turns, in proportion to their weights, whoever queued first. A job only
 goes to a server that can run it (its nodes and models) and that has fewer than
 ``depth`` of our jobs (running plus pending on ComfyUI) — a pending one only when
 what it runs should end soon — and with servers of mixed speed to the one expected
@@ -13,8 +12,9 @@ to finish it first (see :func:`plan`).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from .records import QueuedJob
 
@@ -24,27 +24,85 @@ should end within this many seconds: soon enough that it never waits for us, lat
 enough that it never holds a job another server would start sooner."""
 
 
+class QueueWeights(Protocol):
+    """How many turns each user gets in our queue, relative to the others."""
+
+    async def weights(self, owner_ids: Collection[str]) -> Mapping[str, float]:
+        """The weight of each of ``owner_ids``; one missing from the answer weighs 1."""
+        ...
+
+
 @dataclass(frozen=True)
 class Placement:
     job_id: str
     backend: str
 
 
-def fair_order(
-    unfinished: Sequence[QueuedJob], weight: Callable[[str], float] = lambda owner: 1.0
-) -> list[QueuedJob]:
-    """The waiting jobs in the order they should leave our queue."""
-    on_comfyui = Counter(job.owner_id for job in unfinished if job.dispatched)
-    waiting: dict[str, list[QueuedJob]] = defaultdict(list)
-    for job in sorted(unfinished, key=lambda job: (job.created_at, job.id)):
-        if not job.dispatched:
-            waiting[job.owner_id].append(job)
-    ranked = [
-        ((on_comfyui[owner] + index + 1) / max(weight(owner), 1e-9), job.created_at, job.id, job)
-        for owner, jobs in waiting.items()
-        for index, job in enumerate(jobs)
-    ]
-    return [job for *_, job in sorted(ranked, key=lambda item: item[:3])]
+Weight = Callable[[str], float]
+
+
+def equal_weight(owner_id: str) -> float:
+    return 1.0
+
+
+class FairTurns:
+    """Whose turn it is: start-time fair queueing over users.
+
+    Every job that leaves the queue (for ComfyUI, sent by any process) moves its
+    owner's clock on by one over the owner's weight; waiting jobs go in the order
+    their owners' clocks reach them. So users with waiting jobs alternate (a user
+    weighing 3 gets three turns to another's one), the one who queued a batch first
+    included, and a user who waited for nothing earns no turns meanwhile: their clock
+    starts at the queue's (the clock of the last job that left)."""
+
+    def __init__(self) -> None:
+        self._now = 0.0
+        self._next: dict[str, float] = {}  # owner id -> clock of their next job
+        self._counted: set[str] = set()  # ids of the dispatched jobs already counted
+
+    def order(
+        self, unfinished: Sequence[QueuedJob], weight: Weight = equal_weight
+    ) -> list[QueuedJob]:
+        """The waiting jobs in the order they should leave our queue; first counts the
+        jobs that left it since the last look (those of other processes too)."""
+        by_age = sorted(unfinished, key=lambda job: (job.created_at, job.id))
+        dispatched = {job.id for job in by_age if job.dispatched}
+        self._counted &= dispatched
+        for job in by_age:
+            if job.dispatched:
+                self.served(job, weight(job.owner_id))
+        waiting: dict[str, list[QueuedJob]] = defaultdict(list)
+        for job in by_age:
+            if not job.dispatched:
+                waiting[job.owner_id].append(job)
+        ranked = [
+            (
+                _turn(self._start(owner) + index / max(weight(owner), 1e-9)),
+                job.created_at,
+                job.id,
+                job,
+            )
+            for owner, jobs in waiting.items()
+            for index, job in enumerate(jobs)
+        ]
+        return [job for *_, job in sorted(ranked, key=lambda item: item[:3])]
+
+    def served(self, job: QueuedJob, weight: float) -> None:
+        """``job`` left the queue (counted once, however often it is reported)."""
+        if job.id in self._counted:
+            return
+        self._counted.add(job.id)
+        self._now = start = self._start(job.owner_id)
+        self._next[job.owner_id] = start + 1 / max(weight, 1e-9)
+        self._next = {owner: at for owner, at in self._next.items() if at > self._now}
+
+    def _start(self, owner_id: str) -> float:
+        return max(self._next.get(owner_id, self._now), self._now)
+
+
+def _turn(clock: float) -> float:
+    """Compared rounded, so that three thirds make one and a tie goes to the older job."""
+    return round(clock, 6)
 
 
 def plan(
@@ -52,15 +110,17 @@ def plan(
     backends: Sequence[str],
     depth: int,
     can_run: Callable[[QueuedJob, str], bool],
-    weight: Callable[[str], float] = lambda owner: 1.0,
+    order: Sequence[QueuedJob] | None = None,
     seconds: Callable[[QueuedJob, str], float | None] = lambda job, url: None,
     work: Callable[[QueuedJob], float] = lambda job: 0.0,
 ) -> list[Placement]:
     """Where waiting jobs go now, in dispatch order. ``backends`` are the reachable
     servers, most preferred first; a waiting job with a ``backend`` (its input images
-    are there) only goes there. ``seconds(job, url)`` is how long ``job`` is expected
-    to run on ``url`` (None while that server's speed is unknown; for a job running
-    there, the time it has left); ``work(job)`` how much it has to do anywhere.
+    are there) only goes there; ``order`` is the waiting jobs' turns (by default, all
+    users weighing the same, see :class:`FairTurns`). ``seconds(job, url)`` is how
+    long ``job`` is expected to run on ``url`` (None while that server's speed is
+    unknown; for a job running there, the time it has left); ``work(job)`` how much it
+    has to do anywhere.
 
     A job goes to the server expected to finish it first, counting the time of the
     jobs that server already has and of those waiting in line for it; when that server
@@ -85,7 +145,7 @@ def plan(
         return job.backend in (None, url) and can_run(job, url)
 
     placements: list[Placement] = []
-    waiting = fair_order(unfinished, weight)
+    waiting = list(order) if order is not None else FairTurns().order(unfinished)
     while waiting:
         job = waiting.pop(0)
         capable = [url for url in backends if runs_on(job, url)]

@@ -25,7 +25,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from contextlib import aclosing, suppress
 from dataclasses import dataclass, field, fields, replace
 from types import TracebackType
@@ -66,7 +66,7 @@ from .progress_relay import ProgressCallback, ProgressRelay, UpdateLane, progres
 from .record_writes import write_record
 from .records import JobRecord, JobState, JobStore, QueuedJob
 from .request import GenerationRequest, InputImage
-from .scheduler import fair_order, plan
+from .scheduler import FairTurns, QueueWeights, Weight, equal_weight, plan
 from .sink import OutputSink, StoredFile, output_file_id
 from .speeds import ServerSpeeds, work_of
 from .validation import validated_params
@@ -157,7 +157,8 @@ class GenerationService:
     The service owns ``pool`` (and every pool given to :meth:`reconfigure`)
     unless ``owns_pool`` is false: it closes them when they are no longer used.
     With ``leases``, it keeps this process's lease and adopts the jobs of
-    processes whose lease ran out; ``delivery`` shows adopted jobs' progress and end.
+    processes whose lease ran out; ``delivery`` shows adopted jobs' progress and end;
+    ``weights`` gives some users more turns in the queue than others.
     """
 
     def __init__(
@@ -172,6 +173,7 @@ class GenerationService:
         leases: LeaseStore | None = None,
         lease_times: LeaseTimes | None = None,
         delivery: Delivery | None = None,
+        weights: QueueWeights | None = None,
     ) -> None:
         self._pool = pool
         self._workflows = dict(workflows)
@@ -185,6 +187,7 @@ class GenerationService:
         self._leases = leases
         self._lease_times = lease_times or LeaseTimes()
         self._delivery = delivery
+        self._weights = weights
         self.worker_id = uuid.uuid4().hex
         """This process's identity in the job table (its lease)."""
         self._wake = asyncio.Event()
@@ -194,6 +197,7 @@ class GenerationService:
         self._closed = False
         self._updates = UpdateLane()
         self._speeds = ServerSpeeds()
+        self._turns = FairTurns()
 
     async def __aenter__(self) -> Self:
         self.open()
@@ -486,19 +490,32 @@ class GenerationService:
             if job.id not in self._active or not self._active[job.id].left_server
         ]
         backends = [url for url in self._pool.available() if await self._known(url)]
-        order = fair_order(view)
+        weight = await self._weight_of({job.owner_id for job in view})
+        order = self._turns.order(view, weight)
         for position, job in enumerate(order, start=1):
             mine = self._active.get(job.id)
             if mine is not None and mine.waiting:
                 self._show_position(mine, position, len(order))
         depth = self._policy.server_depth
         placements = plan(
-            view, backends, depth, self._can_run, seconds=self._expected, work=self._work
+            view, backends, depth, self._can_run, order, seconds=self._expected, work=self._work
         )
         for placement in placements:
             mine = self._active.get(placement.job_id)
             if mine is not None and mine.waiting:
                 self._launch(mine, placement.backend)
+                self._turns.served(QueuedJob.of(mine.record), weight(mine.record.owner_id))
+
+    async def _weight_of(self, owners: Collection[str]) -> Weight:
+        """Each user's weight in the queue (1 unless ``weights`` says otherwise)."""
+        if self._weights is None:
+            return equal_weight
+        try:
+            weights = await self._weights.weights(owners)
+        except Exception:
+            logger.exception("reading the users' weights in the queue; all weigh 1 meanwhile")
+            return equal_weight
+        return lambda owner: weights.get(owner, 1.0)
 
     def _show_position(self, entry: _ActiveJob, position: int, total: int) -> None:
         if entry.position != (position, total):

@@ -26,6 +26,7 @@ from comfyui_pipe.openwebui.files import OpenWebUIFileSink
 from comfyui_pipe.openwebui.function_source import FUNCTION_ID
 from comfyui_pipe.openwebui.jobs_table import SqlJobStore, create_job_table
 from comfyui_pipe.openwebui.model_access import ModelPublisher
+from comfyui_pipe.openwebui.queue_weights import GroupWeights
 from comfyui_pipe.openwebui.valves import Valves
 from comfyui_pipe.openwebui.workflow_store import SqlWorkflowStore, create_workflow_table
 from comfyui_pipe.workflow import Workflow, bundled_workflows
@@ -88,6 +89,7 @@ class PluginRuntime:
         self._service: GenerationService | None = None
         self._models = ModelPublisher()
         self._delivery = AdoptedJobDelivery()
+        self._weights = GroupWeights()
 
     @property
     def service(self) -> GenerationService:
@@ -137,6 +139,7 @@ class PluginRuntime:
             assert self._pool is not None
             workflows = enabled_workflows(await self._all_workflows(), valves)
             self._delivery.previews = valves.previews
+            self._weights.configure(valves.group_weights())
             if self._service is None:
                 self._service = GenerationService(
                     self._pool,
@@ -147,6 +150,7 @@ class PluginRuntime:
                     leases=self.jobs,
                     lease_times=valves.lease_times(),
                     delivery=self._delivery,
+                    weights=self._weights,
                 )
                 # Adopts the unfinished jobs of processes that stopped (this one's
                 # predecessor after a restart included).

@@ -8,9 +8,10 @@ once an admin saves the form, the database copy wins.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from comfyui_pipe.generation.leases import LeaseTimes
 from comfyui_pipe.generation.limits import Limits
@@ -93,6 +94,14 @@ class Valves(BaseModel):
         description="Jobs sent to one ComfyUI server at a time (running + pending); "
         "the rest wait in the plugin's fair queue.",
     )
+    queue_group_weights: str = Field(
+        "",
+        description="More turns in the queue for some Open WebUI groups, as 'group = "
+        "weight' pairs separated by commas, e.g. 'Pro = 3, Trial = 0.5': users with "
+        "waiting jobs take turns in proportion to the highest weight of their groups; "
+        "users in no listed group weigh 1 (a change of groups counts within 10 s). Empty = "
+        "everyone takes turns equally.",
+    )
     cancel_on_shutdown: bool = Field(
         False,
         description="Cancel running generations on ComfyUI when Open WebUI stops, instead "
@@ -117,6 +126,12 @@ class Valves(BaseModel):
         description="Seconds without a heartbeat before another process adopts a "
         "process's generations (at least twice the heartbeat).",
     )
+
+    @field_validator("queue_group_weights")
+    @classmethod
+    def _readable_group_weights(cls, text: str) -> str:
+        parse_group_weights(text)
+        return text
 
     @model_validator(mode="after")
     def _lease_outlives_heartbeats(self) -> Valves:
@@ -150,6 +165,29 @@ class Valves(BaseModel):
 
     def enabled_workflow_ids(self) -> list[str]:
         return [w.strip() for w in self.enabled_workflows.split(",") if w.strip()]
+
+    def group_weights(self) -> dict[str, float]:
+        return parse_group_weights(self.queue_group_weights)
+
+
+def parse_group_weights(text: str) -> dict[str, float]:
+    """``'Pro = 3, Trial = 0.5'`` as ``{"Pro": 3.0, "Trial": 0.5}``; a ``ValueError``
+    with a sentence for anything else."""
+    weights: dict[str, float] = {}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, number = (side.strip() for side in pair.partition("="))
+        if not sep or not name:
+            raise ValueError(f"Write each group's weight as 'group = weight' (not '{pair}').")
+        try:
+            weight = float(number)
+        except ValueError:
+            weight = math.nan
+        if not (math.isfinite(weight) and weight > 0):
+            raise ValueError(f"The weight of the group '{name}' must be a number above 0.")
+        if name.casefold() in (known.casefold() for known in weights):
+            raise ValueError(f"The group '{name}' is given a weight twice.")
+        weights[name] = weight
+    return weights
 
 
 class UserValves(BaseModel):

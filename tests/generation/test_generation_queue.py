@@ -4,6 +4,7 @@ server, moving jobs off a dead server."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection, Mapping
 
 from comfyui_double import ComfyDouble
 from conftest import MODELS, FolderSink, MemoryJobStore, ServiceFactory
@@ -11,7 +12,7 @@ from test_generation_service import ProgressLog, ask, prompts_posted
 
 from comfyui_pipe.generation import JobState, Policy, scheduler
 from comfyui_pipe.generation.records import QueuedJob
-from comfyui_pipe.generation.scheduler import fair_order, plan
+from comfyui_pipe.generation.scheduler import FairTurns, plan
 
 
 def queued(job_id: str, owner: str, at: float, backend: str | None = None) -> QueuedJob:
@@ -22,7 +23,7 @@ def queued(job_id: str, owner: str, at: float, backend: str | None = None) -> Qu
 
 def test_users_with_waiting_jobs_take_turns() -> None:
     jobs = [queued(f"a{n}", "alice", n) for n in range(4)] + [queued("b0", "bob", 10)]
-    assert [job.id for job in fair_order(jobs)] == ["a0", "b0", "a1", "a2", "a3"]
+    assert [job.id for job in FairTurns().order(jobs)] == ["a0", "b0", "a1", "a2", "a3"]
 
 
 def test_a_user_with_jobs_on_comfyui_waits_behind_one_without() -> None:
@@ -31,15 +32,51 @@ def test_a_user_with_jobs_on_comfyui_waits_behind_one_without() -> None:
         queued("a1", "alice", 1),
         queued("b0", "bob", 2),
     ]
-    assert [job.id for job in fair_order(jobs)] == ["b0", "a1"]
+    assert [job.id for job in FairTurns().order(jobs)] == ["b0", "a1"]
 
 
 def test_a_heavier_group_gets_more_turns() -> None:
     jobs = [queued(f"a{n}", "alice", n) for n in range(4)] + [
         queued(f"v{n}", "vip", 10 + n) for n in range(4)
     ]
-    order = [job.id for job in fair_order(jobs, weight=lambda owner: 2 if owner == "vip" else 1)]
-    assert order[:6] == ["v0", "a0", "v1", "v2", "a1", "v3"]
+    order = FairTurns().order(jobs, weight=lambda owner: 2 if owner == "vip" else 1)
+    assert [job.id for job in order][:6] == ["a0", "v0", "v1", "a1", "v2", "v3"]
+
+
+def one_at_a_time(jobs: list[QueuedJob], weight=lambda owner: 1.0) -> list[str]:
+    """Whose job leaves the queue each time a server running one job at a time frees."""
+    turns, waiting, served = FairTurns(), list(jobs), []
+    while waiting:
+        job = turns.order(waiting, weight)[0]
+        turns.served(job, weight(job.owner_id))
+        waiting.remove(job)  # ran and ended before the next look
+        served.append(job.owner_id)
+    return served
+
+
+def test_users_take_turns_even_when_every_job_ends_before_the_next_leaves() -> None:
+    jobs = [queued(f"a{n}", "alice", n) for n in range(3)]
+    jobs += [queued(f"b{n}", "bob", 10 + n) for n in range(3)]
+    assert one_at_a_time(jobs) == ["alice", "bob"] * 3
+
+
+def test_a_user_weighing_three_gets_three_turns_to_anothers_one() -> None:
+    jobs = [queued(f"a{n}", "alice", n) for n in range(4)]
+    jobs += [queued(f"v{n}", "vip", 10 + n) for n in range(9)]
+    order = one_at_a_time(jobs, weight=lambda owner: 3.0 if owner == "vip" else 1.0)
+    assert order[:8] == ["alice", "vip", "vip", "vip", "alice", "vip", "vip", "vip"]
+
+
+def test_a_user_who_waited_for_nothing_has_saved_up_no_turns() -> None:
+    turns = FairTurns()
+    for n in range(5):  # alice alone: five of her jobs leave the queue
+        alone = queued(f"a{n}", "alice", n)
+        turns.served(alone, 1.0)
+    jobs = [queued(f"a{n}", "alice", n) for n in range(5, 8)]
+    jobs += [queued(f"b{n}", "bob", 10 + n) for n in range(3)]
+    order = [job.owner_id for job in turns.order(jobs)]
+    # bob has had no turn yet: his first; then they alternate (not bob five times)
+    assert order == ["bob", "alice"] * 3
 
 
 def test_a_job_only_goes_where_its_models_are_and_no_server_takes_more_than_its_depth() -> None:
@@ -319,3 +356,40 @@ async def test_a_server_takes_its_next_job_while_the_last_ones_outputs_are_store
     first, second = await service.wait(first.id), await service.wait(second.id)
     assert first.finished_at is not None and second.started_at is not None
     assert second.started_at < first.finished_at
+
+
+async def test_two_users_batches_take_turns_on_one_server_running_one_job_at_a_time(
+    comfy_double_factory, make_service: ServiceFactory
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.02)
+    service = await make_service([double.url], Policy(jobs_per_user=8, server_depth=1))
+    alices = [await service.start(ask(f"a cat #{n} --steps 3")) for n in range(3)]
+    bobs = [await service.start(ask(f"a dog #{n} --steps 3", owner="bob")) for n in range(3)]
+
+    for record in [*alices, *bobs]:
+        assert (await service.wait(record.id)).state is JobState.COMPLETED
+
+    owner = {record.prompt_id: record.owner_id for record in [*alices, *bobs]}
+    order = [owner[body["prompt_id"]] for body in double.prompts_received]
+    assert order == ["alice", "bob"] * 3
+
+
+class BrokenWeights:
+    async def weights(self, owner_ids: Collection[str]) -> Mapping[str, float]:
+        raise RuntimeError("the groups table is unreadable")
+
+
+async def test_weights_that_cannot_be_read_leave_everyone_taking_turns(
+    comfy_double_factory, make_service: ServiceFactory
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.02)
+    policy = Policy(jobs_per_user=8, server_depth=1)
+    service = await make_service([double.url], policy, weights=BrokenWeights())
+    alices = [await service.start(ask(f"a cat #{n} --steps 3")) for n in range(2)]
+    bobs = [await service.start(ask(f"a dog #{n} --steps 3", owner="bob")) for n in range(2)]
+
+    for record in [*alices, *bobs]:
+        assert (await service.wait(record.id)).state is JobState.COMPLETED
+
+    owner = {record.prompt_id: record.owner_id for record in [*alices, *bobs]}
+    assert [owner[body["prompt_id"]] for body in double.prompts_received] == ["alice", "bob"] * 2
