@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -36,7 +36,7 @@ from .events import (
     Status,
     is_terminal,
 )
-from .outputs import OutputRef, outputs_from_executed, outputs_from_history
+from .outputs import OutputRef, in_node_order, outputs_from_executed, outputs_from_history
 from .queue import QueuePosition, QueueSnapshot
 from .stream import Subscription
 
@@ -67,7 +67,7 @@ class JobTimeouts:
 class JobResult:
     prompt_id: str
     outputs: list[OutputRef]
-    history: dict[str, Any] = field(repr=False)
+    """In node order (see ``outputs.in_node_order``), whichever source told us."""
     elapsed: float
 
 
@@ -99,6 +99,7 @@ class Job:
         self._request_queue_refresh = request_queue_refresh
         self._started_at = time.monotonic()
         self._started = False
+        self._saw_run_start = False
         self._seen_outputs: dict[str, dict[str, Any]] = {}
         self._outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._updates: asyncio.Queue[JobUpdate | None] = asyncio.Queue()
@@ -203,6 +204,7 @@ class Job:
             self._updates.put_nowait(event)
             if isinstance(event, ExecutionStart | Executing):
                 self._started = True
+                self._saw_run_start |= isinstance(event, ExecutionStart)
             elif isinstance(event, Status) and self.waiting_in_queue:
                 self._request_queue_refresh()
             elif isinstance(event, Executed):
@@ -223,7 +225,7 @@ class Job:
                     )
                 )
             elif isinstance(event, ExecutionSuccess):
-                self._settle(await self._collect())
+                self._settle(self._outcome_from_events() or await self._collect())
             return
 
     async def _wait_history_written(self) -> None:
@@ -236,6 +238,13 @@ class Job:
                         return
         except TimeoutError:
             logger.info("no end of run from %s; reading history anyway", self.prompt_id)
+
+    def _outcome_from_events(self) -> JobResult | None:
+        """The outputs of a run whose every event reached us (``executed`` comes for
+        each output node, cached ones included); None when some may be missing."""
+        complete = self._saw_run_start and not self._subscription.missed_events
+        outputs = self._outputs_seen() if complete else []
+        return self._result(outputs) if outputs else None
 
     async def _collect(self) -> Outcome:
         """Outputs from history, polled briefly while it is still ``{}``."""
@@ -263,14 +272,21 @@ class Job:
                     str(data.get("exception_type") or ""),
                     str(data.get("exception_message") or ""),
                 )
-        outputs = outputs_from_history(entry) or [
+        outputs = outputs_from_history(entry) or self._outputs_seen()
+        if not outputs:
+            return OutputMissing(self.prompt_id)
+        return self._result(outputs)
+
+    def _outputs_seen(self) -> list[OutputRef]:
+        return [
             ref
             for node_id, output in self._seen_outputs.items()
             for ref in outputs_from_executed(output, node_id)
         ]
-        if not outputs:
-            return OutputMissing(self.prompt_id)
-        return JobResult(self.prompt_id, outputs, dict(entry), time.monotonic() - self._started_at)
+
+    def _result(self, outputs: list[OutputRef]) -> JobResult:
+        elapsed = time.monotonic() - self._started_at
+        return JobResult(self.prompt_id, in_node_order(outputs), elapsed)
 
     async def _stop_on_server(self) -> None:
         """Cancel on the server and wait, bounded, until the job no longer runs there."""

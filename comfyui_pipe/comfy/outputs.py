@@ -133,8 +133,20 @@ def _text_outputs(texts: Any, node_id: str) -> list[OutputRef]:
     ]
 
 
+def in_node_order(outputs: list[OutputRef]) -> list[OutputRef]:
+    """``outputs`` ordered by node id (numerically, part by part for ``12:3``), each
+    node's in its own order. ComfyUI's events come in execution order and its history
+    in no fixed order; every owner of a job must list its outputs alike (their places
+    name their files)."""
+    return sorted(outputs, key=lambda ref: _node_key(ref.node_id))
+
+
+def _node_key(node_id: str) -> list[tuple[int, int, str]]:
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in node_id.split(":")]
+
+
 def outputs_from_history(entry: Mapping[str, Any]) -> list[OutputRef]:
-    """All files of one ``/history/{id}`` entry, in the server's node order."""
+    """All files of one ``/history/{id}`` entry, in the entry's node order."""
     refs: list[OutputRef] = []
     for node_id, output in (entry.get("outputs") or {}).items():
         if isinstance(output, Mapping):

@@ -63,6 +63,8 @@ class Subscription:
         self._queue: asyncio.Queue[Event | object] = asyncio.Queue()
         self._on_close = on_close
         self.closed = False
+        self.missed_events = False
+        """The socket was down at some point while subscribed: events may be missing."""
 
     def put(self, event: Event) -> None:
         if not self.closed:
@@ -182,6 +184,9 @@ class EventStream:
                 logger.info("ComfyUI socket %s: %s", self._client.ws_url, self._last_failure)
             finally:
                 self.connected.clear()
+                for subscriptions in self._subscriptions.values():
+                    for subscription in subscriptions:
+                        subscription.missed_events = True
             # Leaving ``async with`` closed the old socket fully before we open another.
             await asyncio.sleep(next(delays))
 

@@ -235,3 +235,51 @@ async def test_a_job_over_its_deadline_is_cancelled_on_the_server() -> None:
         queue = await server.client.queue()
 
     assert queue.total == 0
+
+
+def history_reads(double: ComfyDouble) -> int:
+    return sum(1 for r in double.requests if r.method == "GET" and r.path.startswith("/history/"))
+
+
+def saved_twice(graph: dict[str, Any], image: list[Any], name: str) -> dict[str, Any]:
+    """``graph`` saving ``image`` with SaveImage "10" and SaveImage "2" (ids out of order
+    on purpose)."""
+    for node_id in ("10", "2"):
+        prefix = f"{name}{node_id}"
+        graph[node_id] = {
+            "class_type": "SaveImage",
+            "inputs": {"images": image, "filename_prefix": prefix},
+        }
+    return graph
+
+
+async def test_a_job_heard_from_start_to_end_takes_its_outputs_from_its_events(
+    double: ComfyDouble,
+) -> None:
+    async with comfy(double) as server:
+        size = {"width": 32, "height": 32, "batch_size": 1, "color": 255}
+        graph = {"1": {"class_type": "EmptyImage", "inputs": size}}
+        job = await server.submit(saved_twice(graph, ["1", 0], "red"))
+        result = await job.result()
+
+    assert history_reads(double) == 0
+    assert [(ref.node_id, ref.filename.split("_")[0]) for ref in result.outputs] == [
+        ("2", "red2"),
+        ("10", "red10"),
+    ]
+
+
+async def test_a_job_whose_socket_dropped_reads_history_and_lists_its_outputs_alike() -> None:
+    async with (
+        ComfyDouble(step_seconds=0.05, models=MODELS) as double,
+        comfy(double) as server,
+    ):
+        graph = txt2img(seed=3, steps=10)
+        del graph["9"]
+        job = await server.submit(saved_twice(graph, ["8", 0], "fox"))
+        await until_sampling(job)
+        double.faults.drop_sockets()
+        result = await job.result()
+
+    assert history_reads(double) >= 1  # the events of the drop may be lost: history says
+    assert [ref.node_id for ref in result.outputs] == ["2", "10"]

@@ -3,7 +3,12 @@ from pathlib import Path
 
 import pytest
 
-from comfyui_pipe.comfy.outputs import OutputRef, outputs_from_executed, outputs_from_history
+from comfyui_pipe.comfy.outputs import (
+    OutputRef,
+    in_node_order,
+    outputs_from_executed,
+    outputs_from_history,
+)
 
 TRACES = Path(__file__).parent.parent / "fixtures" / "traces"
 
@@ -137,3 +142,12 @@ def test_refs_that_leave_the_output_folder_are_unsafe(ref):
 @pytest.mark.parametrize("ref", [_ref("x.png"), _ref("x..y.png", subfolder="videos/2026")])
 def test_plain_relative_refs_are_safe(ref):
     assert ref.unsafe_reason is None
+
+
+def test_outputs_are_listed_by_node_id_numerically_then_by_name() -> None:
+    refs = [
+        OutputRef(f"{node}.png", "", "output", "image", node, "image/png")
+        for node in ("12:10", "save", "9", "12:3", "10")
+    ]
+
+    assert [ref.node_id for ref in in_node_order(refs)] == ["9", "10", "12:3", "12:10", "save"]
