@@ -824,7 +824,8 @@ class GenerationService:
         for key in [key for key in self._runnable if key[0] == entry.record.id]:
             del self._runnable[key]
         entry.ended.set()
-        self._wake.set()
+        if not entry.left_server:  # one that left has woken the dispatcher then
+            self._wake.set()
 
     async def _take_stored(self, record: JobRecord) -> None:
         """Make ``record`` (the object callers hold) what the store says."""
