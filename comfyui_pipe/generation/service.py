@@ -38,9 +38,7 @@ from comfyui_pipe.comfy import (
     Job,
     JobInterrupted,
     JobLost,
-    JobResult,
     JobTimedOut,
-    OutputRef,
     PromptRejected,
 )
 from comfyui_pipe.comfy.errors import briefly_unavailable
@@ -53,21 +51,21 @@ from .adoption import Delivery, orphans
 from .backends import BackendHealth, BackendPool
 from .errors import (
     JobHandedOver,
-    JobNotFound,
-    OutputNotStored,
     TooManyJobs,
     UnknownWorkflow,
     for_user,
 )
 from .leases import LeaseStore, LeaseTimes
 from .limits import Limits
+from .output_store import OutputStore
 from .prepare import apply, check_workflow, generation_metadata, prepare, submit
 from .progress_relay import ProgressCallback, ProgressRelay, UpdateLane, progress_summary
 from .record_writes import write_record
 from .records import JobRecord, JobState, JobStore, QueuedJob
+from .remote_cancel import CANCELLED_MESSAGE, cancel_elsewhere, stored_record
 from .request import GenerationRequest, InputImage
 from .scheduler import FairTurns, QueueWeights, Weight, equal_weight, plan
-from .sink import OutputSink, StoredFile, output_file_id
+from .sink import OutputSink, StoredFile
 from .speeds import ServerSpeeds, work_of
 from .validation import validated_params
 
@@ -77,17 +75,10 @@ __all__ = ["GenerationRequest", "GenerationService", "InputImage", "Policy"]
 logger = logging.getLogger(__name__)
 
 SHUTDOWN_MESSAGE = "The generation was stopped because the server shut down."
-CANCELLED_MESSAGE = "The generation was cancelled."
 GONE_BACKEND_MESSAGE = "The ComfyUI server this generation was queued on is no longer configured."
 DISPATCH_POLL = 1.0
 """Seconds between looks at the shared queue while this process has jobs waiting or
 queued on ComfyUI (other processes free servers too; servers die)."""
-OUTPUT_FETCH_PAUSES = (0.25, 0.5, 1.0, 2.0, 4.0)
-"""Seconds before each new try to fetch an output from a briefly unavailable ComfyUI."""
-CANCEL_POLL = 0.2
-"""Seconds between looks at another process's job while cancelling it."""
-CANCEL_RESEND = 1.0
-"""Seconds between cancels sent to ComfyUI for another process's job that goes on."""
 
 
 @dataclass(frozen=True)
@@ -178,7 +169,7 @@ class GenerationService:
         self._pool = pool
         self._workflows = dict(workflows)
         self._store = store
-        self._sink = sink
+        self._outputs = OutputStore(sink)
         self._policy = policy or Policy()
         self._owns_pools = owns_pool
         self._owned: set[BackendPool] = {pool} if owns_pool else set()
@@ -373,7 +364,7 @@ class GenerationService:
         record). Raises :class:`JobHandedOver` when this process stops meanwhile."""
         entry = self._active.get(job_id)
         if entry is None:
-            record = await self._stored(job_id)
+            record = await stored_record(self._store, job_id)
             if self._closed and not record.state.terminal:
                 raise JobHandedOver()
             return record
@@ -390,7 +381,7 @@ class GenerationService:
             raise JobHandedOver()
         entry = self._active.get(job_id)
         if entry is None:
-            return await self._cancel_elsewhere(job_id)
+            return await cancel_elsewhere(job_id, self._store, self._pool, self._outputs)
         entry.cancel_requested = True
         if entry.task is None:
             entry.record.state, entry.record.error = JobState.CANCELLED, CANCELLED_MESSAGE
@@ -660,7 +651,7 @@ class GenerationService:
             except TimeoutError:
                 await job.cancel()
                 raise JobTimedOut(job.prompt_id, self._policy.job_timeout) from None
-            files = await self._store_outputs(entry, server, result)
+            files = await self._outputs.store(record, server, result, adopted=entry.adopted)
             record.state, record.output_file_ids = JobState.COMPLETED, [f.id for f in files]
         except JobLost as error:
             if record.state is JobState.QUEUED and not entry.cancel_requested:
@@ -732,51 +723,6 @@ class GenerationService:
             return None
         return replace(entry.record, progress=progress_summary(self._snapshot(entry)))
 
-    async def _store_outputs(
-        self, entry: _ActiveJob, server: ComfyServer, result: JobResult
-    ) -> list[StoredFile]:
-        """Store the job's outputs exactly once (see ``sink``): each under the file id
-        derived from its place, in order, unless a previous owner stored it; then attached
-        to the chat. A process that stops or dies meanwhile leaves the rest to the next
-        owner."""
-        record = entry.record
-        saved = [ref for ref in result.outputs if ref.type == "output"] or result.outputs
-        record.claimed_file_ids = [
-            output_file_id(record.id, record.prompt_id or "", index) for index in range(len(saved))
-        ]
-        # only an adopted job's outputs may be stored already (by its earlier owner); if
-        # this process's own job was adopted meanwhile, storing an id again keeps that file
-        files = await self._sink.find(record.claimed_file_ids) if entry.adopted else {}
-        for ref, file_id in zip(saved, record.claimed_file_ids, strict=True):
-            if file_id not in files:
-                files[file_id] = await self._store_output(server, record, ref, file_id)
-        delivered = [files[file_id] for file_id in record.claimed_file_ids]
-        await self._sink.attach(record, delivered)
-        return delivered
-
-    async def _store_output(
-        self, server: ComfyServer, record: JobRecord, ref: OutputRef, file_id: str
-    ) -> StoredFile:
-        """One output from ComfyUI into the sink; fetched again after a pause while
-        ComfyUI is briefly unavailable (no answer, or a 502/503 from a proxy)."""
-        pauses = iter(OUTPUT_FETCH_PAUSES)
-        while True:
-            try:
-                async with server.client.stream_output(ref) as chunks:
-                    return await self._sink.save(record, ref, chunks, dict(record.params), file_id)
-            except ComfyError as error:
-                pause = next(pauses, None)
-                if pause is None or not briefly_unavailable(error):
-                    raise
-                logger.info("fetching %s again in %g s: %s", ref.filename, pause, error)
-                await asyncio.sleep(pause)
-            except UserError:
-                raise
-            except Exception as error:
-                logger.exception("storing %s of generation %s", ref.filename, record.id)
-                reason = str(error) or type(error).__name__
-                raise OutputNotStored(ref.filename, reason) from error
-
     # -- ending ----------------------------------------------------------------------------
 
     async def _finish(self, entry: _ActiveJob, files: list[StoredFile]) -> None:
@@ -795,7 +741,7 @@ class GenerationService:
             files = []
             await self._take_stored(record)
         kept = record.keeps(claimed)
-        await self._sink.discard([file_id for file_id in claimed if file_id not in kept])
+        await self._outputs.discard([file_id for file_id in claimed if file_id not in kept])
         self._end(entry)
         if entry.adopted and self._delivery is not None and record.state.terminal:
             try:
@@ -841,54 +787,6 @@ class GenerationService:
     def _time_left(self, entry: _ActiveJob) -> float:
         """Seconds of the job's timeout left; the time waited in our queue counts."""
         return self._policy.job_timeout - (time.time() - entry.record.created_at)
-
-    async def _stored(self, job_id: str) -> JobRecord:
-        record = await self._store.get(job_id)
-        if record is None:
-            raise JobNotFound(job_id)
-        return record
-
-    async def _cancel_elsewhere(self, job_id: str) -> JobRecord:
-        """A job another process follows: cancelled in our queue (compare-and-set), or on
-        its ComfyUI server by prompt id; its owner then ends its record. Bounded: after
-        the cancel timeout the record is ended here."""
-        deadline = time.monotonic() + self._pool.timeouts.cancel
-        next_cancel = 0.0
-        while True:
-            record = await self._stored(job_id)
-            if record.state.terminal:
-                return record
-            ended = replace(
-                record, state=JobState.CANCELLED, error=CANCELLED_MESSAGE, finished_at=time.time()
-            )
-            if not record.dispatched:
-                if await self._store.end_elsewhere(ended):
-                    return ended
-                continue
-            if time.monotonic() >= next_cancel and record.backend is not None:
-                # Sent again while the job goes on: its owner may not have queued the
-                # prompt on ComfyUI yet when the first one arrived.
-                try:
-                    await self._pool.cancel(record.backend, record.prompt_id or "")
-                except ComfyError as error:
-                    raise for_user(error) from error
-                next_cancel = time.monotonic() + CANCEL_RESEND
-            if time.monotonic() >= deadline:
-                if await self._store.end_elsewhere(ended):
-                    # Its owner may be gone while storing its outputs.
-                    await self._sink.discard(await self._stored_outputs(record))
-                return await self._stored(job_id)
-            await asyncio.sleep(CANCEL_POLL)
-
-    async def _stored_outputs(self, record: JobRecord) -> list[str]:
-        """The file ids of the job's outputs stored so far (the first of its ids)."""
-        stored: list[str] = []
-        while record.prompt_id is not None:
-            file_id = output_file_id(record.id, record.prompt_id, len(stored))
-            if not await self._sink.find([file_id]):
-                break
-            stored.append(file_id)
-        return stored
 
     # -- leases and adoption ---------------------------------------------------------------
 

@@ -1,0 +1,86 @@
+"""A finished job's outputs, from its ComfyUI server into the host's files, exactly once.
+
+Each output is stored under the file id derived from its place (``sink.output_file_id``),
+in order, unless a previous owner of the job stored it already; then the files are
+attached to the job's chat message. A process that stops or dies on the way leaves the
+rest to the job's next owner, which stores the same ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from comfyui_pipe.comfy import ComfyError, ComfyServer, JobResult, OutputRef
+from comfyui_pipe.comfy.errors import briefly_unavailable
+from comfyui_pipe.errors import UserError
+
+from .errors import OutputNotStored
+from .records import JobRecord
+from .sink import OutputSink, StoredFile, output_file_id
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_FETCH_PAUSES = (0.25, 0.5, 1.0, 2.0, 4.0)
+"""Seconds before each new try to fetch an output from a briefly unavailable ComfyUI."""
+
+
+class OutputStore:
+    def __init__(self, sink: OutputSink) -> None:
+        self._sink = sink
+
+    async def store(
+        self, record: JobRecord, server: ComfyServer, result: JobResult, *, adopted: bool
+    ) -> list[StoredFile]:
+        """Store ``result``'s outputs as ``record``'s files (their ids are set on the
+        record first) and attach them to its chat message. Only an ``adopted`` job's
+        outputs may be stored already, by its earlier owner; if this process's own job
+        was adopted meanwhile, storing an id again keeps the file stored first."""
+        saved = [ref for ref in result.outputs if ref.type == "output"] or result.outputs
+        record.claimed_file_ids = [
+            output_file_id(record.id, record.prompt_id or "", index) for index in range(len(saved))
+        ]
+        files = await self._sink.find(record.claimed_file_ids) if adopted else {}
+        for ref, file_id in zip(saved, record.claimed_file_ids, strict=True):
+            if file_id not in files:
+                files[file_id] = await self._store_one(server, record, ref, file_id)
+        delivered = [files[file_id] for file_id in record.claimed_file_ids]
+        await self._sink.attach(record, delivered)
+        return delivered
+
+    async def stored_so_far(self, record: JobRecord) -> list[str]:
+        """The file ids of the job's outputs stored so far (the first of its ids)."""
+        stored: list[str] = []
+        while record.prompt_id is not None:
+            file_id = output_file_id(record.id, record.prompt_id, len(stored))
+            if not await self._sink.find([file_id]):
+                break
+            stored.append(file_id)
+        return stored
+
+    async def discard(self, file_ids: list[str]) -> None:
+        """Delete those of ``file_ids`` that are stored."""
+        await self._sink.discard(file_ids)
+
+    async def _store_one(
+        self, server: ComfyServer, record: JobRecord, ref: OutputRef, file_id: str
+    ) -> StoredFile:
+        """One output from ComfyUI into the sink; fetched again after a pause while
+        ComfyUI is briefly unavailable (no answer, or a 502/503 from a proxy)."""
+        pauses = iter(OUTPUT_FETCH_PAUSES)
+        while True:
+            try:
+                async with server.client.stream_output(ref) as chunks:
+                    return await self._sink.save(record, ref, chunks, dict(record.params), file_id)
+            except ComfyError as error:
+                pause = next(pauses, None)
+                if pause is None or not briefly_unavailable(error):
+                    raise
+                logger.info("fetching %s again in %g s: %s", ref.filename, pause, error)
+                await asyncio.sleep(pause)
+            except UserError:
+                raise
+            except Exception as error:
+                logger.exception("storing %s of generation %s", ref.filename, record.id)
+                reason = str(error) or type(error).__name__
+                raise OutputNotStored(ref.filename, reason) from error
