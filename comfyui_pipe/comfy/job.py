@@ -150,6 +150,24 @@ class Job:
         if position is not None and self.waiting_in_queue:
             self._updates.put_nowait(QueuePosition(self.prompt_id, position, queue.total))
 
+    async def confirm_gone(self) -> None:
+        """Called when the server's queue no longer lists the job though it has not
+        started: on an unbroken socket that means deleted while pending (a cancel sent
+        by another process, or ComfyUI's own queue editing), or over already."""
+        if not self.waiting_in_queue or self._subscription.missed_events:
+            return  # started meanwhile, or a reconnect's reconcile decides
+        try:
+            entry = await self._client.history(self.prompt_id)
+            if not entry:
+                entry = _history_from_job(await self._client.job(self.prompt_id))
+        except ComfyError as error:
+            logger.info("looking for %s after it left the queue: %s", self.prompt_id, error)
+            return
+        if entry:
+            self._settle(self._outcome_from_history(entry))
+        elif entry is None:
+            self._settle(JobInterrupted(self.prompt_id))
+
     async def reconcile(self) -> None:
         """Find out from the server what happened while its events were lost."""
         if self._outcome.done():

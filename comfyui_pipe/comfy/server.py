@@ -167,6 +167,8 @@ class ComfyServer:
                 continue
             for job in waiting:
                 job.set_queue_position(queue)
+            gone = [job for job in waiting if queue.position(job.prompt_id) is None]
+            await asyncio.gather(*(job.confirm_gone() for job in gone))
             await asyncio.sleep(self.queue_refresh_interval)
 
     def _spawn(self, coroutine: Any) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from comfyui_double import ComfyDouble
 
@@ -283,3 +285,23 @@ async def test_a_job_whose_socket_dropped_reads_history_and_lists_its_outputs_al
 
     assert history_reads(double) >= 1  # the events of the drop may be lost: history says
     assert [ref.node_id for ref in result.outputs] == ["2", "10"]
+
+
+async def test_a_pending_job_someone_else_deletes_from_the_queue_ends_as_cancelled() -> None:
+    async with (
+        ComfyDouble(step_seconds=0.05, models=MODELS) as double,
+        comfy(double) as server,
+        httpx.AsyncClient(base_url=double.url) as someone_else,
+    ):
+        running = await server.submit(txt2img(seed=4, steps=30))
+        pending = await server.submit(txt2img(seed=5))
+        await until_sampling(running)
+
+        deleted_at = time.monotonic()
+        await someone_else.post("/queue", json={"delete": [pending.prompt_id]})
+        with pytest.raises(JobInterrupted):
+            await pending.result()
+        noticed_after = time.monotonic() - deleted_at
+        assert not running.done
+
+    assert noticed_after < 2.0  # the next look at the queue, not the job's deadline

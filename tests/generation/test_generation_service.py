@@ -306,6 +306,31 @@ async def test_another_worker_cancels_a_job_by_its_prompt_id(
     await double.wait_idle()
 
 
+async def test_another_worker_cancels_a_job_pending_on_comfyui_without_waiting_it_out(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore
+) -> None:
+    double = await slow_double(comfy_double_factory)
+    worker_a = await make_service([double.url], Policy(jobs_per_user=4))
+    worker_b = await make_service([double.url])
+    progress = ProgressLog()
+    running = await worker_a.start(ask("a cat --steps 30"), on_progress=progress)
+    pending = await worker_a.start(ask("a dog --steps 2"))
+    await progress.wait_sampling()
+    async with asyncio.timeout(5):
+        while len(double.prompts_received) < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+    asked = time.monotonic()
+    elsewhere = await worker_b.cancel(pending.id)
+    took = time.monotonic() - asked
+
+    assert elsewhere.state is JobState.CANCELLED
+    assert (await worker_a.wait(pending.id)).state is JobState.CANCELLED
+    # its owner sees it leave ComfyUI's queue: not the cancel's timeout (5 s here)
+    assert took < 2.5
+    assert (await worker_a.wait(running.id)).state is JobState.COMPLETED
+
+
 async def test_a_failing_node_and_a_failing_store_end_as_failed_jobs(
     double: ComfyDouble, make_service: ServiceFactory, sink: FolderSink
 ) -> None:
