@@ -157,16 +157,9 @@ class Job:
         if not self.waiting_in_queue or self._subscription.missed_events:
             return  # started meanwhile, or a reconnect's reconcile decides
         try:
-            entry = await self._client.history(self.prompt_id)
-            if not entry:
-                entry = _history_from_job(await self._client.job(self.prompt_id))
+            await self._settle_from_server(unknown=JobInterrupted(self.prompt_id))
         except ComfyError as error:
             logger.info("looking for %s after it left the queue: %s", self.prompt_id, error)
-            return
-        if entry:
-            self._settle(self._outcome_from_history(entry))
-        elif entry is None:
-            self._settle(JobInterrupted(self.prompt_id))
 
     async def reconcile(self) -> None:
         """Find out from the server what happened while its events were lost."""
@@ -177,16 +170,22 @@ class Job:
             if queue.position(self.prompt_id) is not None:
                 self.set_queue_position(queue)
                 return
-            entry = await self._client.history(self.prompt_id)
-            if not entry:
-                entry = _history_from_job(await self._client.job(self.prompt_id))
-            if entry is None:
-                self._settle(JobLost(self.prompt_id))
-            elif entry:
-                self._settle(self._outcome_from_history(entry))
+            await self._settle_from_server(unknown=JobLost(self.prompt_id))
         except ComfyError as error:
             # The server went away again; the next reconnect reconciles anew.
             logger.info("reconciling %s failed: %s", self.prompt_id, error)
+
+    async def _settle_from_server(self, unknown: ComfyError) -> None:
+        """Settle from what the server kept of the job: its history (else jobs-API)
+        entry once it is over, ``unknown`` when the server does not know it; nothing
+        while it is unfinished. Raises ``ComfyError`` when the server does not answer."""
+        entry = await self._client.history(self.prompt_id)
+        if not entry:
+            entry = _history_from_job(await self._client.job(self.prompt_id))
+        if entry:
+            self._settle(self._outcome_from_history(entry))
+        elif entry is None:
+            self._settle(unknown)
 
     async def _run(self) -> JobResult:
         follower = asyncio.create_task(self._follow(), name=f"comfy-job-events-{self.prompt_id}")
