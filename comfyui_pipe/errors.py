@@ -1,22 +1,12 @@
-"""The contract every error a user may read keeps: its ``str()`` is a sentence.
+"""The base of every error the package raises on purpose.
 
-``UserError`` is the base of the whole package's error family: ComfyUI's
-(``comfy.errors.ComfyError``) and the requests the service refuses
-(``generation.errors.RequestError``). Backend URLs never reach a user: the
-host layer shows ``generation.errors.for_user(error)``.
+A ``PipeError`` carries its facts as fields; its ``str()`` is for logs. What a user
+reads is made from those fields at the edge (``openwebui.presenter``), so no
+sentence a user sees can hold a server's address, a path or a token.
 """
 
 from __future__ import annotations
 
 
-class UserError(Exception):
-    """``str(error)`` is one or more sentences meant for the user."""
-
-
-def as_sentence(text: str) -> str:
-    """``text`` with a capital first letter and a full stop at the end."""
-    text = text.strip()
-    if not text:
-        return text
-    text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?")) else text + "."
+class PipeError(Exception):
+    """An error this package raises on purpose, with its facts as fields."""

@@ -4,16 +4,16 @@ from .client import ComfyClient, Submitted, UploadedImage
 from .errors import (
     ComfyError,
     ComfyHTTPError,
+    ComfyProtocolError,
     ComfyUnreachable,
-    ExecutionFailed,
-    JobInterrupted,
-    JobLost,
-    JobTimedOut,
-    OutputMissing,
+    OutputUnavailable,
     PromptRejected,
+    UploadTooLarge,
 )
-from .job import Job, JobResult, JobTimeouts, JobUpdate
+from .job import Job, JobListener, JobTimeouts, JobUpdate
+from .outcome import Ending, JobOutcome, NodeFailure
 from .outputs import OutputRef, outputs_from_executed, outputs_from_history
+from .problems import NodeRef, Problem, ProblemKind
 from .queue import QueuePosition, QueueSnapshot
 from .server import ComfyServer
 from .stream import EventStream, Subscription
@@ -22,24 +22,28 @@ __all__ = [
     "ComfyClient",
     "ComfyError",
     "ComfyHTTPError",
+    "ComfyProtocolError",
     "ComfyServer",
     "ComfyUnreachable",
+    "Ending",
     "EventStream",
-    "ExecutionFailed",
     "Job",
-    "JobInterrupted",
-    "JobLost",
-    "JobResult",
-    "JobTimedOut",
+    "JobListener",
+    "JobOutcome",
     "JobTimeouts",
     "JobUpdate",
-    "OutputMissing",
+    "NodeFailure",
+    "NodeRef",
     "OutputRef",
+    "OutputUnavailable",
+    "Problem",
+    "ProblemKind",
     "PromptRejected",
     "QueuePosition",
     "QueueSnapshot",
     "Submitted",
     "Subscription",
+    "UploadTooLarge",
     "UploadedImage",
     "outputs_from_executed",
     "outputs_from_history",

@@ -22,15 +22,16 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from .errors import (
-    ComfyError,
     ComfyHTTPError,
+    ComfyProtocolError,
     ComfyUnreachable,
-    OutputMissing,
+    OutputUnavailable,
     PromptRejected,
+    UploadTooLarge,
 )
 from .model_lists import LOADER_INPUTS, models_from_object_info
-from .node_errors import describe_node_errors
 from .outputs import OutputRef, content_type_for
+from .problems import Problem, ProblemKind, problems_in_node_errors
 from .queue import QueueSnapshot
 
 CHUNK_SIZE = 64 * 1024
@@ -41,8 +42,8 @@ _WS_SCHEMES = {"http": "ws", "https": "wss"}
 class Submitted:
     prompt_id: str
     number: int
-    # Sentences for outputs ComfyUI dropped while queueing the rest (200 with node_errors).
-    warnings: tuple[str, ...] = ()
+    # What made ComfyUI drop some outputs while queueing the rest (200 with node_errors).
+    warnings: tuple[Problem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,14 +135,14 @@ class ComfyClient:
         if response.status_code == 400:
             raise PromptRejected.from_response(_error_body(response), prompt)
         if response.status_code == 413:
-            raise PromptRejected([_too_large("The workflow", len(content))])
+            raise PromptRejected([Problem(ProblemKind.TOO_LARGE, value=len(content))])
         answer = _expect_json(response, "POST", "/prompt")
         node_errors = answer.get("node_errors") or {}
         return Submitted(
             # Servers older than v0.25 ignore our prompt_id and pick their own.
             prompt_id=str(answer.get("prompt_id") or prompt_id),
             number=int(answer.get("number", 0)),
-            warnings=tuple(describe_node_errors(node_errors, prompt)),
+            warnings=tuple(problems_in_node_errors(node_errors, prompt)),
         )
 
     async def queue(self) -> QueueSnapshot:
@@ -196,10 +197,10 @@ class ComfyClient:
             data={"type": "input", "subfolder": subfolder, "overwrite": str(overwrite).lower()},
         )
         if response.status_code == 413:
-            raise ComfyError(_too_large(f"The image '{filename}'", len(data)))
+            raise UploadTooLarge(filename, len(data))
         answer = _expect_json(response, "POST", path)
         if not answer.get("name"):
-            raise ComfyError(f"ComfyUI did not name the uploaded image '{filename}'.")
+            raise ComfyProtocolError("POST", path, "no name for the uploaded image")
         return UploadedImage(
             name=str(answer["name"]),
             subfolder=str(answer.get("subfolder") or ""),
@@ -217,7 +218,7 @@ class ComfyClient:
             return
         reason = ref.unsafe_reason
         if reason:
-            raise ComfyError(f"Refusing to download '{ref.filename}': {reason}.")
+            raise OutputUnavailable(ref.filename, reason)
         params = {"filename": ref.filename, "subfolder": ref.subfolder, "type": ref.type}
         async with AsyncExitStack() as stack:
             with self._transport_errors("GET", "/view"):
@@ -227,7 +228,7 @@ class ComfyClient:
                 if response.status_code != 200:
                     await response.aread()
             if response.status_code == 404:
-                raise OutputMissing("", f"'{ref.filename}' is no longer on the server")
+                raise OutputUnavailable(ref.filename, "it is no longer on the server")
             if response.status_code != 200:
                 raise _unexpected(response, "GET", "/view")
             yield self._chunks(response, chunk_size)
@@ -328,7 +329,7 @@ def _unexpected(response: httpx.Response, method: str, path: str) -> ComfyHTTPEr
 
 def _as_object(body: Any, method: str, path: str) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise ComfyError(f"ComfyUI answered {method} {path} with something other than an object.")
+        raise ComfyProtocolError(method, path, "something other than an object")
     return body
 
 
@@ -338,9 +339,7 @@ def _expect_json(response: httpx.Response, method: str, path: str) -> Any:
     try:
         return response.json()
     except ValueError as exc:
-        raise ComfyError(
-            f"ComfyUI answered {method} {path} with something other than JSON."
-        ) from exc
+        raise ComfyProtocolError(method, path, "something other than JSON") from exc
 
 
 def _error_body(response: httpx.Response) -> Mapping[str, Any]:
@@ -366,13 +365,6 @@ def _is_route_missing(response: httpx.Response) -> bool:
     except ValueError:
         return True
     return not (isinstance(body, dict) and "error" in body)
-
-
-def _too_large(what: str, size: int) -> str:
-    return (
-        f"{what} ({size / 1_000_000:.1f} MB) is larger than this ComfyUI accepts; "
-        "its limit is set with --max-upload-size"
-    )
 
 
 async def _text_chunks(text: str, chunk_size: int) -> AsyncIterator[bytes]:

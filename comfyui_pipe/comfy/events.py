@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -84,6 +85,17 @@ class ExecutionError:
     def blocked(self) -> bool:
         """``ExecutionBlocked`` only stops one branch; the prompt goes on."""
         return self.exception_type.rsplit(".", 1)[-1] == "ExecutionBlocked"
+
+    @classmethod
+    def from_data(cls, prompt_id: str, data: Mapping[str, Any]) -> ExecutionError:
+        """From the ``execution_error`` message's data (on the socket or in history)."""
+        return cls(
+            prompt_id,
+            _str_or_none(data.get("node_id")),
+            _str_or_none(data.get("node_type")),
+            str(data.get("exception_type") or ""),
+            str(data.get("exception_message") or ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -193,13 +205,7 @@ def _decode(kind: str, data: dict[str, Any], prompt_id: str | None) -> Event:
     if kind == "execution_success":
         return ExecutionSuccess(prompt_id)
     if kind == "execution_error":
-        return ExecutionError(
-            prompt_id,
-            _str_or_none(data.get("node_id")),
-            _str_or_none(data.get("node_type")),
-            str(data.get("exception_type") or ""),
-            str(data.get("exception_message") or ""),
-        )
+        return ExecutionError.from_data(prompt_id, data)
     if kind == "execution_interrupted":
         return ExecutionInterrupted(
             prompt_id, _str_or_none(data.get("node_id")), _str_or_none(data.get("node_type"))

@@ -1,10 +1,11 @@
-"""One submitted prompt, followed from the queue to its outputs.
+"""One submitted prompt, followed from the queue to its end.
 
-A job settles exactly once, from whichever source knows first: its own
-events on the stream, a reconciliation after a reconnect (queue → history →
-jobs API), a cancellation, or its deadline. It passes its events on as they
-come (``events()``) and its outcome once (``result()``); what they mean to a
-user is for the caller to make of them.
+A job settles exactly once, from whichever source knows first: its own events on
+the stream, a reconciliation after a reconnect (queue → history → jobs API), or a
+cancellation. It hands each of its events, and its place in the queue while it
+waits, to its listener as they come (synchronously, from the task that reads them),
+and its outcome once (``outcome()``). How long a job may take is for the caller to
+decide; what the events mean to a user too.
 """
 
 from __future__ import annotations
@@ -12,19 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
-    ComfyError,
-    ComfyUnreachable,
-    ExecutionFailed,
-    JobInterrupted,
-    JobLost,
-    JobTimedOut,
-    OutputMissing,
-)
+from .errors import ComfyError
 from .events import (
     Event,
     Executed,
@@ -36,6 +29,7 @@ from .events import (
     Status,
     is_terminal,
 )
+from .outcome import Ending, JobOutcome, NodeFailure
 from .outputs import OutputRef, in_node_order, outputs_from_executed, outputs_from_history
 from .queue import QueuePosition, QueueSnapshot
 from .stream import Subscription
@@ -52,31 +46,25 @@ _HISTORY_POLL_FIRST, _HISTORY_POLL_LONGEST = 0.05, 0.5
 
 @dataclass(frozen=True)
 class JobTimeouts:
-    """Seconds. ``total`` bounds a whole job, queueing included; ``connect``
-    bounds opening the socket and each HTTP call; ``history`` bounds the wait
-    for the history entry after the end of a run; ``cancel`` bounds the wait
-    for an interrupted job to stop."""
+    """Seconds. ``connect`` bounds opening the socket and each HTTP call; ``history``
+    bounds the wait for the history entry after the end of a run; ``cancel`` bounds
+    the wait for an interrupted job to stop."""
 
-    total: float = 900.0
     connect: float = 10.0
     history: float = 15.0
     cancel: float = 15.0
 
 
-@dataclass(frozen=True)
-class JobResult:
-    prompt_id: str
-    outputs: list[OutputRef]
-    """In node order (see ``outputs.in_node_order``), whichever source told us."""
-    elapsed: float
-
-
-Outcome = JobResult | ComfyError
 JobUpdate = Event | QueuePosition
+JobListener = Callable[[JobUpdate], None]
+
+
+def _ignore(update: JobUpdate) -> None:
+    return None
 
 
 class Job:
-    """Created by ``ComfyServer.submit``; read it with ``updates()`` and ``result()``."""
+    """Created by ``ComfyServer.submit`` (or ``adopt``); its outcome is ``outcome()``."""
 
     def __init__(
         self,
@@ -85,70 +73,69 @@ class Job:
         client: ComfyClient,
         subscription: Subscription,
         timeouts: JobTimeouts,
-        warnings: tuple[str, ...] = (),
-        is_connected: Callable[[], bool],
         request_queue_refresh: Callable[[], None],
+        listener: JobListener | None = None,
     ) -> None:
         self.prompt_id = prompt_id
-        self.warnings = warnings
-        """Sentences for outputs ComfyUI dropped while queueing the rest."""
         self._client = client
         self._subscription = subscription
         self._timeouts = timeouts
-        self._is_connected = is_connected
         self._request_queue_refresh = request_queue_refresh
+        self._listener = listener or _ignore
         self._started_at = time.monotonic()
         self._started = False
         self._saw_run_start = False
         self._seen_outputs: dict[str, dict[str, Any]] = {}
-        self._outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._updates: asyncio.Queue[JobUpdate | None] = asyncio.Queue()
+        self._outcome: asyncio.Future[JobOutcome] = asyncio.get_running_loop().create_future()
         self._runner = asyncio.create_task(self._run(), name=f"comfy-job-{prompt_id}")
-        self._runner.add_done_callback(_consume_exception)
 
     @property
     def done(self) -> bool:
         return self._runner.done()
 
     @property
+    def started(self) -> bool:
+        """Whether ComfyUI has started running it (it left the server's queue)."""
+        return self._started
+
+    @property
     def waiting_in_queue(self) -> bool:
         return not self._started and not self._outcome.done()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since it was submitted (or adopted) here."""
+        return time.monotonic() - self._started_at
 
     def add_done_callback(self, callback: Callable[[Job], None]) -> None:
         self._runner.add_done_callback(lambda _: callback(self))
 
     async def abandon(self) -> None:
-        """Stop following the job here (the server is not told); ``result()`` is cancelled."""
+        """Stop following the job here (the server is not told); ``outcome()`` is cancelled."""
         self._runner.cancel()
         await asyncio.gather(self._runner, return_exceptions=True)
 
-    async def result(self) -> JobResult:
-        """The outputs, or the reason there are none as a ``ComfyError``."""
+    async def outcome(self) -> JobOutcome:
+        """How it ended: its outputs, or what ended it."""
         return await asyncio.shield(self._runner)
 
-    async def events(self) -> AsyncIterator[JobUpdate]:
-        """Every event of this prompt in order, and its queue position while it waits;
-        ends once the job has settled. For one reader."""
-        # Bounded: the runner always ends, by its deadline at the latest.
-        while (update := await self._updates.get()) is not None:
-            yield update
-
     async def cancel(self) -> None:
-        """Cancel exactly this job on the server; a no-op once it has finished."""
+        """Cancel exactly this job on the server; a no-op once it has ended. Its outcome is
+        ``INTERRUPTED`` unless it ended otherwise first."""
         if self._outcome.done():
             return
         await self._stop_on_server()
-        self._settle(JobInterrupted(self.prompt_id))
+        self._settle(self._ended(Ending.INTERRUPTED))
         await asyncio.wait([self._runner], timeout=self._timeouts.cancel)
 
     def lose(self) -> None:
-        """Give the job up as lost (its server is gone); a no-op once it has finished."""
-        self._settle(JobLost(self.prompt_id))
+        """Give the job up as lost (its server is gone); a no-op once it has ended."""
+        self._settle(self._ended(Ending.LOST))
 
     def set_queue_position(self, queue: QueueSnapshot) -> None:
         position = queue.position(self.prompt_id)
         if position is not None and self.waiting_in_queue:
-            self._updates.put_nowait(QueuePosition(self.prompt_id, position, queue.total))
+            self._tell(QueuePosition(self.prompt_id, position, queue.total))
 
     async def confirm_gone(self) -> None:
         """Called when the server's queue no longer lists the job though it has not
@@ -157,7 +144,7 @@ class Job:
         if not self.waiting_in_queue or self._subscription.missed_events:
             return  # started meanwhile, or a reconnect's reconcile decides
         try:
-            await self._settle_from_server(unknown=JobInterrupted(self.prompt_id))
+            await self._settle_from_server(unknown=Ending.INTERRUPTED)
         except ComfyError as error:
             logger.info("looking for %s after it left the queue: %s", self.prompt_id, error)
 
@@ -170,12 +157,12 @@ class Job:
             if queue.position(self.prompt_id) is not None:
                 self.set_queue_position(queue)
                 return
-            await self._settle_from_server(unknown=JobLost(self.prompt_id))
+            await self._settle_from_server(unknown=Ending.LOST)
         except ComfyError as error:
             # The server went away again; the next reconnect reconciles anew.
             logger.info("reconciling %s failed: %s", self.prompt_id, error)
 
-    async def _settle_from_server(self, unknown: ComfyError) -> None:
+    async def _settle_from_server(self, unknown: Ending) -> None:
         """Settle from what the server kept of the job: its history (else jobs-API)
         entry once it is over, ``unknown`` when the server does not know it; nothing
         while it is unfinished. Raises ``ComfyError`` when the server does not answer."""
@@ -185,62 +172,49 @@ class Job:
         if entry:
             self._settle(self._outcome_from_history(entry))
         elif entry is None:
-            self._settle(unknown)
+            self._settle(self._ended(unknown))
 
-    async def _run(self) -> JobResult:
+    async def _run(self) -> JobOutcome:
         follower = asyncio.create_task(self._follow(), name=f"comfy-job-events-{self.prompt_id}")
         try:
-            outcome = await self._await_outcome()
+            return await asyncio.shield(self._outcome)
         finally:
             follower.cancel()
             await asyncio.gather(follower, return_exceptions=True)
             self._subscription.close()
-            self._updates.put_nowait(None)
-        if isinstance(outcome, ComfyError):
-            raise outcome
-        return outcome
 
-    async def _await_outcome(self) -> Outcome:
-        try:
-            async with asyncio.timeout(self._timeouts.total):
-                return await asyncio.shield(self._outcome)
-        except TimeoutError:
-            connected = self._is_connected()
-            await self._stop_on_server()
-            if not connected:
-                reason = f"no connection when the job's {self._timeouts.total:g} s ran out"
-                return ComfyUnreachable(self._client.base_url, reason)
-            return JobTimedOut(self.prompt_id, self._timeouts.total)
-
-    def _settle(self, outcome: Outcome) -> None:
+    def _settle(self, outcome: JobOutcome) -> None:
         if not self._outcome.done():
             self._outcome.set_result(outcome)
 
+    def _tell(self, update: JobUpdate) -> None:
+        try:
+            self._listener(update)
+        except Exception:
+            logger.exception("the listener of %s failed on %s", self.prompt_id, type(update))
+
+    def _note(self, event: Event) -> None:
+        """Keep what the job itself needs of ``event``, then pass it on."""
+        if isinstance(event, ExecutionStart | Executing):
+            self._started = True
+            self._saw_run_start |= isinstance(event, ExecutionStart)
+        elif isinstance(event, Status) and self.waiting_in_queue:
+            self._request_queue_refresh()
+        elif isinstance(event, Executed):
+            self._seen_outputs[event.node] = event.output
+        self._tell(event)
+
     async def _follow(self) -> None:
         async for event in self._subscription:
-            self._updates.put_nowait(event)
-            if isinstance(event, ExecutionStart | Executing):
-                self._started = True
-                self._saw_run_start |= isinstance(event, ExecutionStart)
-            elif isinstance(event, Status) and self.waiting_in_queue:
-                self._request_queue_refresh()
-            elif isinstance(event, Executed):
-                self._seen_outputs[event.node] = event.output
+            self._note(event)
             if not is_terminal(event):
                 continue
             if isinstance(event, ExecutionInterrupted):
-                self._settle(JobInterrupted(self.prompt_id))
+                self._settle(self._ended(Ending.INTERRUPTED))
                 return
             await self._wait_history_written()
             if isinstance(event, ExecutionError):
-                self._settle(
-                    ExecutionFailed(
-                        event.node_id,
-                        event.node_type,
-                        event.exception_type,
-                        event.exception_message,
-                    )
-                )
+                self._settle(self._failed(event))
             elif isinstance(event, ExecutionSuccess):
                 self._settle(self._outcome_from_events() or await self._collect())
             return
@@ -250,20 +224,20 @@ class Job:
         try:
             async with asyncio.timeout(self._timeouts.history):
                 async for event in self._subscription:
-                    self._updates.put_nowait(event)
+                    self._note(event)
                     if isinstance(event, Executing) and event.node is None:
                         return
         except TimeoutError:
             logger.info("no end of run from %s; reading history anyway", self.prompt_id)
 
-    def _outcome_from_events(self) -> JobResult | None:
+    def _outcome_from_events(self) -> JobOutcome | None:
         """The outputs of a run whose every event reached us (``executed`` comes for
         each output node, cached ones included); None when some may be missing."""
         complete = self._saw_run_start and not self._subscription.missed_events
         outputs = self._outputs_seen() if complete else []
-        return self._result(outputs) if outputs else None
+        return self._succeeded(outputs) if outputs else None
 
-    async def _collect(self) -> Outcome:
+    async def _collect(self) -> JobOutcome:
         """Outputs from history, polled briefly while it is still ``{}``."""
         delay = _HISTORY_POLL_FIRST
         entry: dict[str, Any] | None = None
@@ -274,25 +248,19 @@ class Job:
                     delay = min(delay * 2, _HISTORY_POLL_LONGEST)
         except TimeoutError:
             logger.info("no history for %s; using the outputs of its events", self.prompt_id)
+        except ComfyError as error:
+            logger.info("reading the history of %s: %s", self.prompt_id, error)
         return self._outcome_from_history(entry or {})
 
-    def _outcome_from_history(self, entry: Mapping[str, Any]) -> Outcome:
+    def _outcome_from_history(self, entry: Mapping[str, Any]) -> JobOutcome:
         ending = _terminal_message(entry)
         if ending is not None:
             kind, data = ending
             if kind == "execution_interrupted":
-                return JobInterrupted(self.prompt_id)
+                return self._ended(Ending.INTERRUPTED)
             if kind == "execution_error":
-                return ExecutionFailed(
-                    _str_or_none(data.get("node_id")),
-                    _str_or_none(data.get("node_type")),
-                    str(data.get("exception_type") or ""),
-                    str(data.get("exception_message") or ""),
-                )
-        outputs = outputs_from_history(entry) or self._outputs_seen()
-        if not outputs:
-            return OutputMissing(self.prompt_id)
-        return self._result(outputs)
+                return self._failed(ExecutionError.from_data(self.prompt_id, data))
+        return self._succeeded(outputs_from_history(entry) or self._outputs_seen())
 
     def _outputs_seen(self) -> list[OutputRef]:
         return [
@@ -301,9 +269,19 @@ class Job:
             for ref in outputs_from_executed(output, node_id)
         ]
 
-    def _result(self, outputs: list[OutputRef]) -> JobResult:
-        elapsed = time.monotonic() - self._started_at
-        return JobResult(self.prompt_id, in_node_order(outputs), elapsed)
+    def _ended(self, ending: Ending) -> JobOutcome:
+        return JobOutcome(self.prompt_id, ending)
+
+    def _failed(self, event: ExecutionError) -> JobOutcome:
+        failure = NodeFailure(
+            event.node_id, event.node_type, event.exception_type, event.exception_message
+        )
+        return JobOutcome(self.prompt_id, Ending.FAILED, failure=failure)
+
+    def _succeeded(self, outputs: list[OutputRef]) -> JobOutcome:
+        if not outputs:
+            return self._ended(Ending.NO_OUTPUT)
+        return JobOutcome(self.prompt_id, Ending.SUCCEEDED, tuple(in_node_order(outputs)))
 
     async def _stop_on_server(self) -> None:
         """Cancel on the server and wait, bounded, until the job no longer runs there."""
@@ -316,7 +294,7 @@ class Job:
                     self._settle(
                         self._outcome_from_history(entry)
                         if entry
-                        else JobInterrupted(self.prompt_id)
+                        else self._ended(Ending.INTERRUPTED)
                     )
                 else:
                     await asyncio.wait([self._outcome])
@@ -348,13 +326,3 @@ def _history_from_job(job: Mapping[str, Any] | None) -> dict[str, Any] | None:
         elif state == "failed":
             status["messages"] = [["execution_error", dict(job.get("execution_error") or {})]]
     return {"outputs": job.get("outputs") or {}, "status": status}
-
-
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _consume_exception(task: asyncio.Task[Any]) -> None:
-    # A job nobody awaits must not log "exception was never retrieved".
-    if not task.cancelled():
-        task.exception()

@@ -13,10 +13,10 @@ from typing import Any, Self
 
 from .client import ComfyClient
 from .errors import ComfyError
-from .job import Job, JobResult, JobTimeouts, JobUpdate
+from .job import Job, JobListener, JobTimeouts, JobUpdate
 from .stream import EventStream, Subscription
 
-__all__ = ["ComfyServer", "Job", "JobResult", "JobTimeouts", "JobUpdate"]
+__all__ = ["ComfyServer", "Job", "JobListener", "JobTimeouts", "JobUpdate"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +92,10 @@ class ComfyServer:
         prompt: Mapping[str, Any],
         extra_data: Mapping[str, Any] | None = None,
         prompt_id: str | None = None,
+        listener: JobListener | None = None,
     ) -> Job:
         """Queue ``prompt`` (as ``prompt_id`` when given); raises ``PromptRejected`` or
-        ``ComfyUnreachable``.
+        ``ComfyUnreachable``. ``listener`` gets the job's events from the first one.
 
         The socket is open and the job subscribed before the POST, so none of
         its events can be missed.
@@ -113,28 +114,29 @@ class ComfyServer:
             subscription.close()
             subscription = self.stream.subscribe(submitted.prompt_id)
             connections = -1
-        job = self._follow(submitted.prompt_id, subscription, submitted.warnings)
+        job = self._follow(submitted.prompt_id, subscription, listener)
         if self.stream.connections != connections:
             self._spawn(job.reconcile())
         return job
 
-    def adopt(self, prompt_id: str) -> Job:
+    def adopt(self, prompt_id: str, listener: JobListener | None = None) -> Job:
         """Follow a prompt queued earlier, by another process or before a restart: its
         events from now on (they reach this server's socket when its clientId is the one
         the prompt was queued under), and what it missed, from the queue and history."""
-        job = self._follow(prompt_id, self.stream.subscribe(prompt_id), ())
+        job = self._follow(prompt_id, self.stream.subscribe(prompt_id), listener)
         self._spawn(job.reconcile())
         return job
 
-    def _follow(self, prompt_id: str, subscription: Subscription, warnings: tuple[str, ...]) -> Job:
+    def _follow(
+        self, prompt_id: str, subscription: Subscription, listener: JobListener | None
+    ) -> Job:
         job = Job(
             prompt_id,
             client=self.client,
             subscription=subscription,
             timeouts=self.timeouts,
-            warnings=warnings,
-            is_connected=self.stream.connected.is_set,
             request_queue_refresh=self._queue_refresh_wanted.set,
+            listener=listener,
         )
         self._jobs[job.prompt_id] = job
         job.add_done_callback(self._forget)

@@ -33,6 +33,7 @@ from .events import (
     FeatureFlags,
     Preview,
     Progress,
+    ProgressState,
     Status,
     Text,
     parse_binary_frame,
@@ -47,15 +48,20 @@ logger = logging.getLogger(__name__)
 ReconnectListener = Callable[[], Coroutine[Any, Any, None]]
 
 MAX_FRAME_BYTES = 2**30
+MAX_QUEUED_UPDATES = 1024
+"""Events of one prompt waiting to be read before its progress events are dropped."""
 _FEATURE_FLAGS = json.dumps({"type": "feature_flags", "data": {"supports_preview_metadata": True}})
 _CLOSED = object()
+_SUPERSEDED = (Progress, ProgressState, Preview, Status)
 
 
 class Subscription:
     """The events of one prompt, in arrival order; iterate with ``async for``.
 
-    The queue is unbounded so that a slow reader never stalls the socket; a
-    job reads it continuously and keeps only what it needs.
+    A slow reader never stalls the socket, and never makes it hold more than
+    ``MAX_QUEUED_UPDATES`` of a prompt's events: past that, progress events (steps,
+    previews, queue status: each superseded by the next) are dropped; the events a
+    job's outcome depends on never are.
     """
 
     def __init__(self, prompt_id: str, on_close: Callable[[Subscription], None]) -> None:
@@ -65,10 +71,16 @@ class Subscription:
         self.closed = False
         self.missed_events = False
         """The socket was down at some point while subscribed: events may be missing."""
+        self.dropped = 0
+        """Progress events dropped because the reader fell behind."""
 
     def put(self, event: Event) -> None:
-        if not self.closed:
-            self._queue.put_nowait(event)
+        if self.closed:
+            return
+        if self._queue.qsize() >= MAX_QUEUED_UPDATES and isinstance(event, _SUPERSEDED):
+            self.dropped += 1
+            return
+        self._queue.put_nowait(event)
 
     def close(self) -> None:
         """Stop receiving; a reader waiting in ``async for`` finishes its loop."""

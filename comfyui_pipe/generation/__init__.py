@@ -1,43 +1,46 @@
 """The core of the plugin, free of Open WebUI: from a request to stored outputs.
 
 ``options`` parses what a user types into a ``request``, ``limits`` builds the
-generation parameters within bounds, ``backends`` spreads jobs over ComfyUI
-servers and ``service`` runs them: ``prepare`` turns a request into a queued
-prompt, ``progress_relay`` passes progress on, and the service keeps a
-:class:`JobRecord` in a :class:`JobStore` and hands outputs to an :class:`OutputSink`.
+generation parameters within bounds, ``backends`` spreads jobs over ComfyUI servers
+and ``service`` is what callers use: ``admission`` lets a request in, the
+``dispatcher`` sends it to a server, a ``run`` follows it to its end through the one
+``transitions`` function, its progress goes out through a ``progress_relay`` to a
+:class:`ProgressSink`, and its outputs to an :class:`OutputSink`.
 """
 
 from .backends import BackendHealth, BackendPool
 from .errors import (
-    ComfyUIUnavailable,
     ImageTooLarge,
+    JobHandedOver,
     JobNotFound,
     NotAnImage,
     OutputNotStored,
     RequestError,
     TooManyJobs,
     UnknownWorkflow,
-    for_user,
-    http_status,
 )
+from .failures import Failure, FailureKind
 from .limits import Limits, build_params
 from .options import LoraRequest, ParsedMessage, RequestOptions, parse_message, parse_size
+from .policy import Policy
 from .prepare import generation_metadata
-from .progress_relay import ProgressCallback, progress_summary
-from .records import JobRecord, JobState, JobStore
+from .progress_relay import ProgressSink
+from .records import JobRecord, JobState, JobStore, progress_summary
 from .request import GenerationRequest, InputImage
 from .scheduler import QueueWeights
-from .service import GenerationService, Policy
+from .service import GenerationService
 from .sink import OutputSink, StoredFile
 
 __all__ = [
     "BackendHealth",
     "BackendPool",
-    "ComfyUIUnavailable",
+    "Failure",
+    "FailureKind",
     "GenerationRequest",
     "GenerationService",
     "ImageTooLarge",
     "InputImage",
+    "JobHandedOver",
     "JobNotFound",
     "JobRecord",
     "JobState",
@@ -49,7 +52,7 @@ __all__ = [
     "OutputSink",
     "ParsedMessage",
     "Policy",
-    "ProgressCallback",
+    "ProgressSink",
     "QueueWeights",
     "RequestError",
     "RequestOptions",
@@ -57,9 +60,7 @@ __all__ = [
     "TooManyJobs",
     "UnknownWorkflow",
     "build_params",
-    "for_user",
     "generation_metadata",
-    "http_status",
     "parse_message",
     "parse_size",
     "progress_summary",

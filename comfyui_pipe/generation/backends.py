@@ -33,7 +33,7 @@ class BackendHealth:
     queue_running: int = 0
     queue_pending: int = 0
     devices: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
+    error: ComfyError | None = None
 
 
 class BackendPool:
@@ -218,7 +218,7 @@ class BackendPool:
             server = await self.server(url)
             stats, queue = await asyncio.gather(server.client.system_stats(), server.client.queue())
         except ComfyError as error:
-            return BackendHealth(url, reachable=False, error=str(error))
+            return BackendHealth(url, reachable=False, error=error)
         system = stats.get("system") or {}
         return BackendHealth(
             url,

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from comfyui_pipe.comfy.node_errors import MODEL_FILE_SUFFIXES
+from comfyui_pipe.comfy.problems import MODEL_FILE_SUFFIXES
 from comfyui_pipe.workflow import MAX_RANDOM_SEED, GenerationParams, Lora, Workflow
 from comfyui_pipe.workflow.apply import check_values
 from comfyui_pipe.workflow.model import shown_number

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
-from comfyui_pipe.comfy import ComfyError, ComfyServer, JobResult, OutputRef
+from comfyui_pipe.comfy import ComfyError, ComfyServer, OutputRef
 from comfyui_pipe.comfy.errors import briefly_unavailable
-from comfyui_pipe.errors import UserError
 
 from .errors import OutputNotStored
 from .records import JobRecord
@@ -25,26 +25,38 @@ OUTPUT_FETCH_PAUSES = (0.25, 0.5, 1.0, 2.0, 4.0)
 """Seconds before each new try to fetch an output from a briefly unavailable ComfyUI."""
 
 
+def kept_outputs(outputs: Sequence[OutputRef]) -> list[OutputRef]:
+    """The outputs a job keeps: its saved files, else (only previews) whatever it made."""
+    return [ref for ref in outputs if ref.type == "output"] or list(outputs)
+
+
+def output_file_ids(record: JobRecord, count: int) -> tuple[str, ...]:
+    """The file ids of the job's first ``count`` outputs (see ``sink.output_file_id``)."""
+    return tuple(output_file_id(record.id, record.prompt_id or "", i) for i in range(count))
+
+
 class OutputStore:
     def __init__(self, sink: OutputSink) -> None:
         self._sink = sink
 
     async def store(
-        self, record: JobRecord, server: ComfyServer, result: JobResult, *, adopted: bool
+        self,
+        record: JobRecord,
+        server: ComfyServer,
+        outputs: Sequence[OutputRef],
+        *,
+        adopted: bool,
     ) -> list[StoredFile]:
-        """Store ``result``'s outputs as ``record``'s files (their ids are set on the
-        record first) and attach them to its chat message. Only an ``adopted`` job's
-        outputs may be stored already, by its earlier owner; if this process's own job
-        was adopted meanwhile, storing an id again keeps the file stored first."""
-        saved = [ref for ref in result.outputs if ref.type == "output"] or result.outputs
-        record.claimed_file_ids = [
-            output_file_id(record.id, record.prompt_id or "", index) for index in range(len(saved))
-        ]
-        files = await self._sink.find(record.claimed_file_ids) if adopted else {}
-        for ref, file_id in zip(saved, record.claimed_file_ids, strict=True):
+        """Store ``outputs`` as ``record``'s files, under its claimed file ids, and attach
+        them to its chat message. Only an ``adopted`` job's outputs may be stored
+        already, by its earlier owner; if this process's own job was adopted meanwhile,
+        storing an id again keeps the file stored first."""
+        claimed = record.claimed_file_ids
+        files = await self._sink.find(claimed) if adopted else {}
+        for ref, file_id in zip(outputs, claimed, strict=True):
             if file_id not in files:
                 files[file_id] = await self._store_one(server, record, ref, file_id)
-        delivered = [files[file_id] for file_id in record.claimed_file_ids]
+        delivered = [files[file_id] for file_id in claimed]
         await self._sink.attach(record, delivered)
         return delivered
 
@@ -78,7 +90,7 @@ class OutputStore:
                     raise
                 logger.info("fetching %s again in %g s: %s", ref.filename, pause, error)
                 await asyncio.sleep(pause)
-            except UserError:
+            except OutputNotStored:
                 raise
             except Exception as error:
                 logger.exception("storing %s of generation %s", ref.filename, record.id)

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from comfyui_pipe.comfy import ComfyServer, Job, PromptRejected
+from comfyui_pipe.comfy import ComfyServer, Job, JobListener, PromptRejected
 from comfyui_pipe.workflow import (
     GenerationParams,
     PreparedPrompt,
@@ -65,12 +65,15 @@ def _checked(
 
 
 async def submit(
-    server: ComfyServer, graph: Mapping[str, Any], prompt_id: str | None = None
+    server: ComfyServer,
+    graph: Mapping[str, Any],
+    prompt_id: str | None = None,
+    listener: JobListener | None = None,
 ) -> Job:
-    """Queue ``graph`` (as ``prompt_id`` when given); if the caller is cancelled meanwhile,
-    the prompt that may have reached ComfyUI is cancelled there before the cancellation
-    goes on."""
-    submitting = asyncio.ensure_future(server.submit(graph, prompt_id=prompt_id))
+    """Queue ``graph`` (as ``prompt_id`` when given), its events to ``listener``; if the
+    caller is cancelled meanwhile, the prompt that may have reached ComfyUI is cancelled
+    there before the cancellation goes on."""
+    submitting = asyncio.ensure_future(server.submit(graph, prompt_id=prompt_id, listener=listener))
     try:
         return await asyncio.shield(submitting)
     except asyncio.CancelledError:

@@ -1,42 +1,40 @@
-"""A job's progress on its way out: to a caller's callback, and onto its record."""
+"""A job's progress on its way to whoever shows it, and its end after the last of it.
+
+A job's events reach its :class:`ProgressRelay` synchronously (socket → the job's
+queue → the job's task → tracker → :meth:`ProgressRelay.offer`); the relay's own
+task sends what the :class:`ProgressThrottle` says is due to the job's
+:class:`ProgressSink`, and its end once the last progress has gone. Sinks (the chat,
+the API's Socket.IO events, an adopted job's delivery) only format.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
-from typing import Any, cast
+from typing import Any, Protocol
 
-from comfyui_pipe.progress import ProgressSnapshot, Stage
-from comfyui_pipe.progress.coalescer import LatestWins
+from comfyui_pipe.progress import ProgressSnapshot
+from comfyui_pipe.progress.throttle import ProgressThrottle
 
 from .records import JobRecord
+from .sink import StoredFile
 
 logger = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[JobRecord, ProgressSnapshot], Awaitable[None]]
-
-PROGRESS_INTERVAL = 0.5
-"""Seconds between two deliveries within one stage and step; a new stage or step goes at once."""
-WAITING_INTERVAL = 2.0
-"""Seconds between two deliveries of a job's new place in line (waiting in a queue)."""
-PROGRESS_FLUSH_TIMEOUT = 10.0
-"""Seconds the last progress callback of a job may take before it is abandoned."""
-
-_WAITING = frozenset({Stage.WAITING, Stage.QUEUED})
+FLUSH_TIMEOUT = 10.0
+"""Seconds a job's last progress and its end may take to be shown before they are dropped."""
 
 
-def milestone(snapshot: ProgressSnapshot) -> Hashable:
-    """What a user must never miss: a new stage, a new step."""
-    return snapshot.stage, snapshot.step
+class ProgressSink(Protocol):
+    async def show(self, record: JobRecord, snapshot: ProgressSnapshot) -> None:
+        """Show the job's progress (``snapshot.preview`` is set only when it is to be shown)."""
+        ...
 
-
-def window(milestone: Hashable) -> float:
-    """The throttle window of updates within ``milestone``: longer while waiting in line."""
-    stage, _ = cast(tuple[Stage, int | None], milestone)
-    return WAITING_INTERVAL if stage in _WAITING else PROGRESS_INTERVAL
+    async def end(self, record: JobRecord, files: Sequence[StoredFile]) -> None:
+        """Show how the job ended (``record`` is terminal) with its stored ``files``."""
+        ...
 
 
 class UpdateLane:
@@ -76,96 +74,91 @@ class UpdateLane:
 
 
 class ProgressRelay:
-    """Hands a job's snapshots to a callback, latest wins: every new stage or step at
-    once, the newest snapshot of a step at the end of each throttle window (through
-    ``lane`` when given), the last one always. Never blocks the job."""
+    """Sends one job's snapshots to its sink as the throttle allows, without ever blocking
+    the job; :meth:`close` sends the last one and the job's end."""
 
     def __init__(
         self,
         record: JobRecord,
-        callback: ProgressCallback,
-        lane: UpdateLane | None = None,
+        sink: ProgressSink,
+        lane: UpdateLane,
+        throttle: ProgressThrottle,
     ) -> None:
-        self._record = record
-        self._callback = callback
+        self.record = record
+        """The job's record as the sink is to see it (kept current by the job's run)."""
+        self._sink = sink
         self._lane = lane
-        self._coalescer: LatestWins[ProgressSnapshot] = LatestWins(window, milestone)
+        self._throttle = throttle
         self._sending = asyncio.Lock()
-        """Held while one snapshot is taken and delivered: they arrive in order."""
+        """Held while one snapshot is taken and shown: they arrive in order."""
         self._wake = asyncio.Event()
         self._closing = False
-        self._waiting = False
-        """The newest snapshot is a place in line (its job has not started)."""
         self._task = asyncio.create_task(self._deliver(), name=f"progress-{record.id}")
 
-    def push(self, snapshot: ProgressSnapshot) -> None:
-        due = self._coalescer.due_at()
-        self._coalescer.offer(snapshot)
-        self._waiting = snapshot.stage in _WAITING
-        if self._coalescer.due_at() != due:
+    def offer(self, snapshot: ProgressSnapshot) -> None:
+        due = self._throttle.due_at()
+        self._throttle.offer(snapshot)
+        if self._throttle.due_at() != due:
             # otherwise the sender already comes back (or the lane already has it) in time
             # to send the newest: hundreds of waiting jobs moving up need no wake-up each
             self._wake.set()
 
-    async def close(self) -> None:
-        """Deliver the last snapshot (bounded), then stop."""
+    async def close(self, record: JobRecord, files: Sequence[StoredFile] = ()) -> None:
+        """Show the last progress, then the end of the job (``record``); bounded."""
         self._closing = True
         self._wake.set()
-        done, _ = await asyncio.wait([self._task], timeout=PROGRESS_FLUSH_TIMEOUT)
-        if not done:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._bounded(self._task)
+        self.record = record
+        await self._bounded(self._guarded(self._sink.end, record, files))
+
+    async def abandon(self) -> None:
+        """Stop without showing an end (the job goes on elsewhere)."""
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
 
     async def send_due(self) -> None:
-        """Deliver the next snapshot if it is due (the lane's turn for this job)."""
+        """Send the held snapshot if it is due (the lane's turn for this job)."""
         if not self._closing:
-            await self._send(self._coalescer.take)
+            await self._send(self._throttle.take)
 
     async def _deliver(self) -> None:
-        coalescer = self._coalescer
+        throttle = self._throttle
         while True:
             if self._closing:
-                while await self._send(coalescer.take_remaining):
-                    pass
+                await self._send(throttle.take_last)
                 return
-            due = coalescer.due_at()
-            if due is not None and due <= time.monotonic():
+            due = throttle.due_at()
+            now = throttle.now()
+            if due is not None and due <= now:
                 # a place in line, even a job's first, takes its turn in the lane: a
                 # burst of jobs queued at once must not hold up a running job's step
-                if self._lane is None or (coalescer.urgent() and not self._waiting):
-                    await self._send(coalescer.take)
+                if throttle.urgent() and not throttle.waiting():
+                    await self._send(throttle.take)
                     continue
                 self._lane.enqueue(self)
-                due = None  # the lane delivers it; wait for the next snapshot
+                due = None  # the lane sends it; wait for the next snapshot
             self._wake.clear()
             with suppress(TimeoutError):
-                async with asyncio.timeout(None if due is None else due - time.monotonic()):
+                async with asyncio.timeout(None if due is None else due - now):
                     await self._wake.wait()
 
-    async def _send(self, take: Callable[[], ProgressSnapshot | None]) -> bool:
-        """Take a snapshot and deliver it; False when there was none to take."""
+    async def _send(self, take: Callable[[], ProgressSnapshot | None]) -> None:
         async with self._sending:
             snapshot = take()
-            if snapshot is None:
-                return False
-            try:
-                await self._callback(self._record, snapshot)
-            except Exception:
-                logger.exception("progress callback of generation %s", self._record.id)
-            return True
+            if snapshot is not None and not snapshot.finished:
+                # the outcome is shown by the sink's end, with the stored outputs
+                await self._guarded(self._sink.show, self.record, snapshot)
 
+    async def _guarded(self, call: Callable[..., Awaitable[None]], *args: Any) -> None:
+        try:
+            await call(*args)
+        except Exception:
+            logger.exception("showing the progress of generation %s", self.record.id)
 
-def progress_summary(snapshot: ProgressSnapshot) -> dict[str, Any]:
-    """The JSON-ready progress kept on a record (no preview image)."""
-    return {
-        "text": snapshot.describe(),
-        "stage": snapshot.stage.value,
-        "phase": snapshot.activity,
-        "percent": round(snapshot.percent, 1),
-        "step": snapshot.step,
-        "steps": snapshot.steps,
-        "queue_position": snapshot.queue_position,
-        "queue_total": snapshot.queue_total,
-        "eta_seconds": snapshot.eta_seconds,
-        "elapsed_seconds": round(snapshot.elapsed_seconds, 2),
-    }
+    @staticmethod
+    async def _bounded(work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        done, _ = await asyncio.wait([task], timeout=FLUSH_TIMEOUT)
+        if not done:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

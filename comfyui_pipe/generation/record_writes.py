@@ -1,4 +1,4 @@
-"""Writing a job's record: compare-and-set, and retried when the store fails.
+"""Writing a job's records: compare-and-set, in order, and retried when the store fails.
 
 A write applies only while the writing process owns the job and the stored
 record has not ended (see ``JobStore.update``), so a late progress write can
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
 
 from .records import JobRecord, JobStore
 
@@ -27,7 +26,7 @@ async def write_record(store: JobStore, record: JobRecord, *, final: bool = Fals
     delays = iter(FINAL_WRITE_DELAYS if final or record.state.terminal else ())
     while True:
         try:
-            return await asyncio.shield(store.update(replace(record)))
+            return await asyncio.shield(store.update(record))
         except Exception:
             delay = next(delays, None)
             if delay is None:
@@ -35,3 +34,34 @@ async def write_record(store: JobStore, record: JobRecord, *, final: bool = Fals
                 return True
             logger.warning("saving generation %s failed; retrying in %g s", record.id, delay)
             await asyncio.sleep(delay)
+
+
+class RecordWriter:
+    """Writes one job's records in the order given, without holding up its events: each
+    write starts once the one before it is done. The first write the store refuses
+    (the job is no longer this process's) sets :attr:`disowned`; later ones are skipped."""
+
+    def __init__(self, store: JobStore) -> None:
+        self._store = store
+        self._last: asyncio.Future[bool] | None = None
+        self.disowned = asyncio.Event()
+
+    def write_soon(self, record: JobRecord) -> None:
+        self._last = asyncio.ensure_future(self._after(self._last, record))
+
+    async def write(self, record: JobRecord) -> bool:
+        """Write ``record`` after the pending ones; False when the job is not ours."""
+        self.write_soon(record)
+        return await self.settled()
+
+    async def settled(self) -> bool:
+        """Whether every write so far went through (False: the job is not ours)."""
+        return True if self._last is None else await asyncio.shield(self._last)
+
+    async def _after(self, previous: asyncio.Future[bool] | None, record: JobRecord) -> bool:
+        if previous is not None and not await previous:
+            return False
+        written = await write_record(self._store, record)
+        if not written:
+            self.disowned.set()
+        return written

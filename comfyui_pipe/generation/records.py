@@ -13,6 +13,10 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from comfyui_pipe.progress import ProgressSnapshot
+
+from .failures import Failure
+
 
 class JobState(StrEnum):
     QUEUED = "queued"
@@ -26,11 +30,14 @@ class JobState(StrEnum):
         return self in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
 
 
-@dataclass
+@dataclass(frozen=True)
 class JobRecord:
-    """Times are seconds since the epoch. ``params`` holds the effective generation
+    """One job at one moment; a change makes a new record (see ``transitions``).
+
+    Times are seconds since the epoch. ``params`` holds the effective generation
     parameters (the seed actually used included) once the job is queued; ``progress``
-    the latest progress summary (see :func:`progress_summary`)."""
+    the latest progress summary (see :func:`progress_summary`); ``failure`` why a failed
+    or cancelled job did not complete."""
 
     id: str
     owner_id: str
@@ -44,7 +51,7 @@ class JobRecord:
     prompt_id: str | None = None
     started_at: float | None = None
     finished_at: float | None = None
-    error: str | None = None
+    failure: Failure | None = None
     output_file_ids: list[str] = field(default_factory=list)
     progress: dict[str, Any] | None = None
     worker_id: str | None = None
@@ -62,15 +69,22 @@ class JobRecord:
         """Queued on a ComfyUI server (not waiting in our own queue any more)."""
         return self.prompt_id is not None
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (the state as its string value)."""
-        return {**asdict(self), "state": self.state.value}
+    def to_row(self) -> dict[str, Any]:
+        """As stored: JSON-ready columns, the failure as its JSON text in ``error``."""
+        row = {**asdict(self), "state": self.state.value}
+        del row["failure"]
+        row["error"] = self.failure.to_json() if self.failure is not None else None
+        return row
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> JobRecord:
+    def from_row(cls, row: dict[str, Any]) -> JobRecord:
+        values = dict(row)
+        error = values.pop("error", None)
         # A column added by an upgrade is NULL in older rows.
-        claimed = data.get("claimed_file_ids") or []
-        return cls(**{**data, "state": JobState(data["state"]), "claimed_file_ids": claimed})
+        values["claimed_file_ids"] = values.get("claimed_file_ids") or []
+        values["state"] = JobState(values["state"])
+        values["failure"] = Failure.from_json(error) if error else None
+        return cls(**values)
 
     def keeps(self, file_ids: Sequence[str]) -> list[str]:
         """Of ``file_ids`` stored for this job, those it keeps: a completed job's outputs;
@@ -143,3 +157,19 @@ class JobStore(Protocol):
     ) -> tuple[list[JobRecord], int]:
         """Newest first; ``owner_id=None`` lists everyone's. Returns (page, total)."""
         ...
+
+
+def progress_summary(snapshot: ProgressSnapshot) -> dict[str, Any]:
+    """The JSON-ready progress kept on a record (no preview image)."""
+    return {
+        "text": snapshot.describe(),
+        "stage": snapshot.stage.value,
+        "phase": snapshot.activity,
+        "percent": round(snapshot.percent, 1),
+        "step": snapshot.step,
+        "steps": snapshot.steps,
+        "queue_position": snapshot.queue_position,
+        "queue_total": snapshot.queue_total,
+        "eta_seconds": snapshot.eta_seconds,
+        "elapsed_seconds": round(snapshot.elapsed_seconds, 2),
+    }

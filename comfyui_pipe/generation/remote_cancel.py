@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import replace
-
-from comfyui_pipe.comfy import ComfyError
 
 from .backends import BackendPool
-from .errors import JobNotFound, for_user
+from .errors import JobNotFound
 from .output_store import OutputStore
-from .records import JobRecord, JobState, JobStore
+from .records import JobRecord, JobStore
+from .transitions import Cancel, transition
 
-CANCELLED_MESSAGE = "The generation was cancelled."
 CANCEL_POLL = 0.2
 """Seconds between looks at another process's job while cancelling it."""
 CANCEL_RESEND = 1.0
@@ -42,9 +39,7 @@ async def cancel_elsewhere(
         record = await stored_record(store, job_id)
         if record.state.terminal:
             return record
-        ended = replace(
-            record, state=JobState.CANCELLED, error=CANCELLED_MESSAGE, finished_at=time.time()
-        )
+        ended = transition(record, Cancel(time.time()))
         if not record.dispatched:
             if await store.end_elsewhere(ended):
                 return ended
@@ -52,10 +47,7 @@ async def cancel_elsewhere(
         if time.monotonic() >= next_cancel and record.backend is not None:
             # Sent again while the job goes on: its owner may not have queued the
             # prompt on ComfyUI yet when the first one arrived.
-            try:
-                await pool.cancel(record.backend, record.prompt_id or "")
-            except ComfyError as error:
-                raise for_user(error) from error
+            await pool.cancel(record.backend, record.prompt_id or "")
             next_cancel = time.monotonic() + CANCEL_RESEND
         if time.monotonic() >= deadline:
             if await store.end_elsewhere(ended):

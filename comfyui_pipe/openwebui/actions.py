@@ -21,7 +21,7 @@ from open_webui.models.chats import Chats
 from open_webui.models.files import Files
 from open_webui.models.users import UserModel, Users
 
-from comfyui_pipe.errors import UserError
+from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.errors import RequestError
 from comfyui_pipe.generation.options import LoraRequest, RequestOptions, parse_message
 from comfyui_pipe.generation.records import JobRecord
@@ -29,7 +29,9 @@ from comfyui_pipe.generation.request import GenerationRequest, InputImage
 from comfyui_pipe.generation.service import GenerationService
 from comfyui_pipe.openwebui.chat_context import file_id_of_image, latest_chat_image
 from comfyui_pipe.openwebui.chat_job import run_job
+from comfyui_pipe.openwebui.chat_reply import failure_sentence
 from comfyui_pipe.openwebui.input_images import image_from_file
+from comfyui_pipe.openwebui.presenter import describe
 from comfyui_pipe.openwebui.progress_events import ChatProgress
 from comfyui_pipe.openwebui.runtime import PluginRuntime, get_runtime
 from comfyui_pipe.openwebui.user_defaults import stored_defaults
@@ -45,8 +47,6 @@ UNEXPECTED_FAILURE = "The action failed because of an unexpected error."
 
 
 class NoResultHere(RequestError):
-    status_code = 404
-
     def __init__(self) -> None:
         super().__init__("This message holds no ComfyUI result of yours to work on.")
 
@@ -114,14 +114,13 @@ class Action:
                     "user_id": user.id,
                 },
                 emit,
-                previews=service.policy.previews,
                 shown_files=result.message.get("files") or [],
             )
             finished = await run_job(service, request, progress)
             if not finished.succeeded:
-                await _notify(emit, finished.record.error or "The generation did not finish.")
-        except UserError as error:
-            await _notify(emit, str(error))
+                await _notify(emit, failure_sentence(finished))
+        except PipeError as error:
+            await _notify(emit, describe(error))
         except Exception:
             log.exception("The ComfyUI action %s failed", __id__)
             await _notify(emit, UNEXPECTED_FAILURE)

@@ -20,18 +20,13 @@ from open_webui.models.files import FileForm, Files
 from open_webui.storage.provider import Storage
 
 from comfyui_pipe.comfy.outputs import OutputRef
-from comfyui_pipe.errors import UserError
+from comfyui_pipe.generation.errors import OutputNotStored
 from comfyui_pipe.generation.records import JobRecord
 from comfyui_pipe.generation.sink import StoredFile
 
 SPOOLED_IN_MEMORY = 16 * 1024 * 1024
 """Bytes of an output kept in memory on their way to storage (an image); beyond, a
 temporary file (a long video)."""
-
-
-class FileNotStored(UserError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"The output '{name}' could not be saved in Open WebUI's files.")
 
 
 def file_content_url(file_id: str) -> str:
@@ -75,7 +70,7 @@ class OpenWebUIFileSink:
             # another owner of the job stored it meanwhile (same id, same bytes and path)
             if (found := (await self.find([file_id])).get(file_id)) is not None:
                 return found
-            raise FileNotStored(name)
+            raise OutputNotStored(name, "Open WebUI's files table refused it")
         return StoredFile(
             id=file_id,
             url=file_content_url(file_id),

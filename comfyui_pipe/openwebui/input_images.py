@@ -34,8 +34,6 @@ class ImageNotReadable(RequestError):
 
 
 class FileNotFound(RequestError):
-    status_code = 404
-
     def __init__(self, file_id: str) -> None:
         self.file_id = file_id
         super().__init__(f"There is no file '{file_id}'.")

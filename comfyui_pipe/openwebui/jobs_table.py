@@ -121,14 +121,14 @@ class SqlJobStore:
                 )
                 if (await connection.execute(unfinished)).scalar_one() >= max_unfinished_per_owner:
                     return False
-            await connection.execute(insert(job_table).values(**record.to_dict()))
+            await connection.execute(insert(job_table).values(**record.to_row()))
             return True
 
         return await self._writes.run(created)
 
     async def update(self, record: JobRecord) -> bool:
-        row = {name: getattr(record, name) for name in CHANGING}
-        row["state"] = record.state.value
+        stored = record.to_row()
+        row = {name: stored[name] for name in CHANGING}
         return await self._changed(
             update(job_table)
             .where(
@@ -146,7 +146,11 @@ class SqlJobStore:
         return await self._changed(
             update(job_table)
             .where(*condition)
-            .values(state=record.state.value, error=record.error, finished_at=record.finished_at)
+            .values(
+                state=record.state.value,
+                error=record.to_row()["error"],
+                finished_at=record.finished_at,
+            )
         )
 
     async def adopt(self, job_id: str, previous_worker: str | None, worker_id: str) -> bool:
@@ -221,7 +225,7 @@ class SqlJobStore:
         async with self._engine.connect() as connection:
             result = await connection.execute(select(job_table).where(job_table.c.id == job_id))
             row = result.mappings().first()
-        return JobRecord.from_dict(dict(row)) if row is not None else None
+        return JobRecord.from_row(dict(row)) if row is not None else None
 
     async def list(
         self, owner_id: str | None, limit: int, offset: int
@@ -235,4 +239,4 @@ class SqlJobStore:
         async with self._engine.connect() as connection:
             rows = (await connection.execute(page.limit(limit).offset(offset))).mappings().all()
             count = (await connection.execute(total)).scalar_one()
-        return [JobRecord.from_dict(dict(row)) for row in rows], count
+        return [JobRecord.from_row(dict(row)) for row in rows], count

@@ -22,7 +22,9 @@ from open_webui.models.models import ModelForm, ModelMeta, ModelParams, Models
 from open_webui.models.users import Users
 from sqlalchemy.exc import IntegrityError
 
+from comfyui_pipe.comfy import Problem
 from comfyui_pipe.openwebui.function_source import ACTIONS, FUNCTION_ID
+from comfyui_pipe.openwebui.presenter import describe_problem
 from comfyui_pipe.workflow import Workflow
 
 log = logging.getLogger(__name__)
@@ -48,12 +50,12 @@ _shown_missing: dict[str, tuple[str, ...]] = {}
 
 
 async def show_availability(
-    workflows: Iterable[Workflow], missing: Mapping[str, list[str]]
+    workflows: Iterable[Workflow], missing: Mapping[str, list[Problem]]
 ) -> None:
     """Name and describe each workflow's row by whether it can run (a write only when
     that changed since this process last looked)."""
     for workflow in workflows:
-        problems = tuple(missing.get(workflow.id, ()))
+        problems = tuple(describe_problem(problem) for problem in missing.get(workflow.id, ()))
         if _shown_missing.get(workflow.id) != problems and await _describe(workflow, problems):
             _shown_missing[workflow.id] = problems
 

@@ -16,15 +16,17 @@ from typing import Any
 
 from open_webui.models.users import Users
 
-from comfyui_pipe.errors import UserError
+from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.errors import RequestError
 from comfyui_pipe.generation.options import parse_message
-from comfyui_pipe.generation.records import JobState
-from comfyui_pipe.generation.service import GenerationRequest, GenerationService, InputImage
+from comfyui_pipe.generation.request import GenerationRequest, InputImage
+from comfyui_pipe.generation.service import GenerationService
 from comfyui_pipe.openwebui.chat_context import latest_chat_image
-from comfyui_pipe.openwebui.chat_job import FinishedJob, done_status, result_body, run_job
+from comfyui_pipe.openwebui.chat_job import run_job
+from comfyui_pipe.openwebui.chat_reply import CANCELLED_MESSAGE, failure_message, reply
 from comfyui_pipe.openwebui.input_images import image_from_data_url, image_from_file
 from comfyui_pipe.openwebui.model_access import model_name, show_availability
+from comfyui_pipe.openwebui.presenter import describe
 from comfyui_pipe.openwebui.progress_events import ChatProgress
 from comfyui_pipe.openwebui.runtime import get_runtime
 from comfyui_pipe.openwebui.user_defaults import defaults_of
@@ -35,7 +37,6 @@ log = logging.getLogger(__name__)
 
 TASK_ANSWER = "This model only generates images; it has nothing to add here."
 TITLE_LENGTH = 60
-CANCELLED_MESSAGE = "⏹️ Generation cancelled."
 UNEXPECTED_FAILURE = "⚠️ The image could not be generated because of an unexpected error."
 
 Emitter = Callable[[dict[str, Any]], Awaitable[Any]]
@@ -109,24 +110,20 @@ class Pipe:
                 chat_id=__chat_id__,
                 message_id=__message_id__,
             )
-            progress = await chat_progress(
-                metadata, __event_emitter__, previews=service.policy.previews
-            )
+            progress = await chat_progress(metadata, __event_emitter__)
             return await run_generation(service, request, progress)
-        except UserError as error:
-            return failure_message(error)
+        except PipeError as error:
+            return failure_message(describe(error))
         except Exception:
             log.exception("The ComfyUI pipe failed")
             return UNEXPECTED_FAILURE
 
 
-async def chat_progress(
-    metadata: dict[str, Any], emitter: Emitter | None, *, previews: bool
-) -> ChatProgress | None:
+async def chat_progress(metadata: dict[str, Any], emitter: Emitter | None) -> ChatProgress | None:
     """Progress for a chat message; none for calls without one (e.g. the API's completions)."""
     if emitter is None or not metadata.get("message_id"):
         return None
-    return await ChatProgress.for_message(metadata, emitter, previews=previews)
+    return await ChatProgress.for_message(metadata, emitter, caption_says_done=True)
 
 
 async def run_generation(
@@ -136,26 +133,15 @@ async def run_generation(
 ) -> str:
     """Run one generation; the returned text is the assistant's reply.
 
-    A refused request raises ``UserError`` from here before anything is queued.
+    A refused request raises a ``PipeError`` from here before anything is queued.
     """
     try:
-        finished = await run_job(service, request, progress, caption_says_done=True)
+        finished = await run_job(service, request, progress)
     except asyncio.CancelledError:
         if progress is not None:
             await asyncio.shield(progress.replace_content(CANCELLED_MESSAGE))
         raise
-    if finished.succeeded:
-        return reply(finished)
-    if finished.record.state is JobState.CANCELLED:
-        return CANCELLED_MESSAGE
-    return f"⚠️ {finished.record.error or 'The generation failed.'}"
-
-
-def reply(finished: FinishedJob) -> str:
-    """The caption under the results, then the players and texts of its outputs."""
-    body = result_body(finished)
-    caption = summarize(finished)
-    return f"{caption}\n\n{body}" if body else caption
+    return reply(finished)
 
 
 def task_answer(task: str, task_body: dict[str, Any]) -> str:
@@ -237,27 +223,3 @@ def is_inline_image(item: dict[str, Any]) -> bool:
 def workflow_id_of(model_id: str) -> str:
     """``comfyui.sdxl_txt2img`` → ``sdxl_txt2img``."""
     return model_id.split(".", 1)[1] if "." in model_id else model_id
-
-
-def failure_message(error: UserError) -> str:
-    return f"⚠️ {error}"
-
-
-def summarize(finished: FinishedJob) -> str:
-    """The line under the images, e.g. ``Done in 14.2 s · seed 1234 · SDXL · sd_xl_base ·
-    30 steps · cfg 6 · 1024×1024 · LoRA detail:0.8``."""
-    params = finished.record.params
-    parts = [done_status(finished.record, finished.elapsed)]
-    if params.get("title"):
-        parts.append(str(params["title"]))
-    if params.get("model"):
-        parts.append(str(params["model"]).removesuffix(".safetensors"))
-    if params.get("steps") is not None:
-        parts.append(f"{params['steps']} steps")
-    if params.get("cfg") is not None:
-        parts.append(f"cfg {params['cfg']:g}")
-    if params.get("width") and params.get("height"):
-        parts.append(f"{params['width']}×{params['height']}")
-    for lora in params.get("loras") or []:
-        parts.append(f"LoRA {lora['name']}:{lora['strength']:g}")
-    return " · ".join(parts)

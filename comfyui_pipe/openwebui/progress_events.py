@@ -2,57 +2,56 @@
 
 Open WebUI's ``__event_emitter__`` writes every ``status`` event into the
 saved chat (one database write each), so the frequent updates go through an
-emitter built with ``update_db=False``. They arrive already coalesced by the
-job's ``ProgressRelay`` (a new stage or step at once, the newest state of a
-step at the end of each window). Only the final status and the final ``files``
-list are persisted, which is what a reloaded chat shows.
+emitter built with ``update_db=False``. They arrive already throttled by the
+job's progress relay (a new stage or step at once, the newest state of a step at
+the end of each window, a preview at most once a second, with its step). Only the
+final status and the final ``files`` list are persisted, which is what a reloaded
+chat shows.
 
 The chat UI replaces a message's file list with each ``files`` event, so a
 message that already holds files (an earlier Tool call, an Action's new job)
 keeps them on screen: previews and results are shown after them. Previews are
-drawn at the size of the result, so the image does not jump when it lands.
+drawn at the size of the result (off the event loop), so the image does not jump
+when it lands.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from PIL import Image
 
 from comfyui_pipe.comfy.events import Preview
+from comfyui_pipe.generation.records import JobRecord, JobState
 from comfyui_pipe.generation.sink import StoredFile
 from comfyui_pipe.progress import ProgressSnapshot
 
 Emitter = Callable[[dict[str, Any]], Awaitable[Any]]
 
-PREVIEW_INTERVAL = 1.0
-
 
 class ChatProgress:
-    """Sends one chat message's progress: live updates, then one persisted end."""
+    """The ``ProgressSink`` of a chat message: live updates, then one persisted end.
+
+    ``caption_says_done``: the message's own text repeats the final status, so the
+    status line is hidden once the job is done."""
 
     def __init__(
         self,
         live: Emitter,
         persisted: Emitter,
         *,
-        previews: bool,
         shown_files: Sequence[dict[str, Any]] = (),
-        preview_interval: float = PREVIEW_INTERVAL,
-        clock: Callable[[], float] = time.monotonic,
+        caption_says_done: bool = False,
     ) -> None:
         self._live = live
         self._persisted = persisted
-        self._previews = previews
         self._shown_files = list(shown_files)
-        self._preview_interval = preview_interval
-        self._clock = clock
-        self._last_preview: Preview | None = None
-        self._last_preview_at = float("-inf")
+        self._caption_says_done = caption_says_done
+        self._showed_preview = False
 
     @classmethod
     async def for_message(
@@ -60,56 +59,65 @@ class ChatProgress:
         metadata: dict[str, Any],
         persisted: Emitter,
         *,
-        previews: bool,
         shown_files: Sequence[dict[str, Any]] = (),
+        caption_says_done: bool = False,
     ) -> ChatProgress:
         """Pair the host's persisting emitter with a non-persisting one for the same message;
         ``shown_files`` are the files the message already shows."""
         from open_webui.socket.main import get_event_emitter
 
         live = await get_event_emitter(metadata, update_db=False)
-        return cls(live or persisted, persisted, previews=previews, shown_files=shown_files)
+        return cls(
+            live or persisted,
+            persisted,
+            shown_files=shown_files,
+            caption_says_done=caption_says_done,
+        )
 
-    async def update(
-        self, snapshot: ProgressSnapshot, result_size: tuple[int, int] | None = None
-    ) -> None:
-        """Show a snapshot (the relay already chose it); a new preview at most every
-        ``preview_interval`` seconds, drawn at ``result_size`` (width, height) when the
-        result's size is known."""
-        if snapshot.finished:
-            return  # the outcome is for finish(), persisted
-        now = self._clock()
+    async def show(self, record: JobRecord, snapshot: ProgressSnapshot) -> None:
         await self._live(status_event(snapshot.describe(), done=False))
-        preview = snapshot.preview
-        if (
-            self._previews
-            and preview is not None
-            and preview is not self._last_preview
-            and now - self._last_preview_at >= self._preview_interval
-        ):
-            self._last_preview = preview
-            self._last_preview_at = now
-            await self._live(files_event([*self._shown_files, preview_file(preview, result_size)]))
+        if snapshot.preview is not None:
+            preview = await asyncio.to_thread(preview_file, snapshot.preview, result_size(record))
+            self._showed_preview = True
+            await self._live(files_event([*self._shown_files, preview]))
 
-    async def finish(
-        self, description: str, files: Sequence[StoredFile] = (), *, hidden: bool = False
-    ) -> None:
-        """Persist the final status (``hidden`` when the message's text says it already) and,
-        when there are any, the stored outputs after the files the message already shows."""
-        await self._persisted(status_event(description, done=True, hidden=hidden))
+    async def end(self, record: JobRecord, files: Sequence[StoredFile]) -> None:
+        """Persist the final status and, when there are any, the stored outputs after the
+        files the message already shows."""
+        if record.state is JobState.COMPLETED:
+            elapsed = (record.finished_at or record.created_at) - record.created_at
+            status = done_status(record, elapsed)
+            await self._persisted(status_event(status, done=True, hidden=self._caption_says_done))
+        else:
+            ended = "Cancelled" if record.state is JobState.CANCELLED else "Failed"
+            await self._persisted(status_event(ended, done=True))
         if files:
             new_files = [chat_file(stored) for stored in files]
             await self._persisted(files_event(new_files))
             if self._shown_files:
                 # the host stored the whole list; the screen got only the new files
                 await self._live(files_event([*self._shown_files, *new_files]))
-        elif self._last_preview is not None:
+        elif self._showed_preview:
             # a failed or cancelled job leaves no image: take the live preview away
             await self._live(files_event(self._shown_files))
 
     async def replace_content(self, content: str) -> None:
         """Persist ``content`` as the message's text (for when the pipe cannot return it)."""
         await self._persisted({"type": "replace", "data": {"content": content}})
+
+
+def done_status(record: JobRecord, elapsed: float) -> str:
+    seed = record.params.get("seed")
+    parts = [f"Done in {elapsed:.1f} s"] + ([f"seed {seed}"] if seed is not None else [])
+    return " · ".join(parts)
+
+
+def result_size(record: JobRecord) -> tuple[int, int] | None:
+    """The size of the job's images, once its parameters are known."""
+    width, height = record.params.get("width"), record.params.get("height")
+    if isinstance(width, int) and isinstance(height, int):
+        return width, height
+    return None
 
 
 def status_event(description: str, *, done: bool, hidden: bool = False) -> dict[str, Any]:

@@ -18,9 +18,9 @@ from open_webui.internal.db import async_engine
 from open_webui.models.functions import Functions
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from comfyui_pipe.comfy.job import JobTimeouts
 from comfyui_pipe.generation.backends import BackendPool
-from comfyui_pipe.generation.service import GenerationService, Policy
+from comfyui_pipe.generation.policy import Policy
+from comfyui_pipe.generation.service import GenerationService
 from comfyui_pipe.openwebui.adopted_jobs import AdoptedJobDelivery
 from comfyui_pipe.openwebui.files import OpenWebUIFileSink
 from comfyui_pipe.openwebui.function_source import FUNCTION_ID
@@ -41,7 +41,6 @@ class BackendConfig:
     urls: tuple[str, ...]
     headers: tuple[tuple[str, str], ...]
     token: str | None
-    job_timeout: float
 
     @classmethod
     def of(cls, valves: Valves) -> BackendConfig:
@@ -49,7 +48,6 @@ class BackendConfig:
             urls=tuple(valves.backend_urls()),
             headers=tuple(sorted(valves.auth_headers().items())),
             token=valves.comfyui_token or None,
-            job_timeout=valves.job_timeout,
         )
 
     def build_pool(self) -> BackendPool:
@@ -57,7 +55,6 @@ class BackendConfig:
             list(self.urls),
             headers=dict(self.headers),
             token=self.token,
-            timeouts=JobTimeouts(total=self.job_timeout),
         )
 
 
@@ -138,7 +135,6 @@ class PluginRuntime:
                 self._backend_config = backend_config
             assert self._pool is not None
             workflows = enabled_workflows(await self._all_workflows(), valves)
-            self._delivery.previews = valves.previews
             self._weights.configure(valves.group_weights())
             if self._service is None:
                 self._service = GenerationService(

@@ -19,11 +19,14 @@ from typing import Any
 from open_webui.models.chats import Chats
 from open_webui.models.users import UserModel, Users
 
-from comfyui_pipe.errors import UserError
+from comfyui_pipe.errors import PipeError
+from comfyui_pipe.generation.errors import RequestError
 from comfyui_pipe.generation.options import RequestOptions, parse_size
 from comfyui_pipe.generation.request import GenerationRequest, InputImage
 from comfyui_pipe.openwebui.chat_context import latest_chat_image
-from comfyui_pipe.openwebui.chat_job import FinishedJob, media_player, run_job
+from comfyui_pipe.openwebui.chat_job import run_job
+from comfyui_pipe.openwebui.chat_reply import model_summary, nothing_made
+from comfyui_pipe.openwebui.presenter import describe
 from comfyui_pipe.openwebui.progress_events import ChatProgress
 from comfyui_pipe.openwebui.runtime import get_runtime
 from comfyui_pipe.openwebui.user_defaults import stored_defaults
@@ -187,7 +190,7 @@ async def _run(job: Job, call: ToolCall) -> str:
     try:
         user = await Users.get_user_by_id(call.user.get("id", ""))
         if user is None:
-            raise UserError("The ComfyUI tool could not tell who is asking.")
+            raise RequestError("The ComfyUI tool could not tell who is asking.")
         service = (await get_runtime(call.request.app)).service
         workflow = await choose_workflow(
             service.workflows, service.pool, job.purpose, user, job.workflow
@@ -203,10 +206,10 @@ async def _run(job: Job, call: ToolCall) -> str:
             chat_id=call.chat_id,
             message_id=call.message_id,
         )
-        progress = await _progress(call, previews=service.policy.previews)
+        progress = await _progress(call)
         finished = await run_job(service, request, progress)
-    except UserError as error:
-        return f"Nothing was made: {error}"
+    except PipeError as error:
+        return nothing_made(describe(error))
     except Exception:
         log.exception("The ComfyUI tool failed")
         return UNEXPECTED_FAILURE
@@ -217,38 +220,11 @@ async def _source_image(user: UserModel, call: ToolCall) -> InputImage:
     return await latest_chat_image(user, call.chat_id, call.source_message_ids())
 
 
-async def _progress(call: ToolCall, *, previews: bool) -> ChatProgress | None:
+async def _progress(call: ToolCall) -> ChatProgress | None:
     if call.emitter is None or not call.message_id:
         return None
     shown: list[dict[str, Any]] = []
     if call.chat_id:
         message = await Chats.get_message_by_id_and_message_id(call.chat_id, call.message_id)
         shown = list((message or {}).get("files") or [])
-    return await ChatProgress.for_message(
-        call.metadata, call.emitter, previews=previews, shown_files=shown
-    )
-
-
-def model_summary(finished: FinishedJob, workflow_title: str) -> str:
-    """What the model reads: the outcome in a sentence or two, with the file references."""
-    record = finished.record
-    if not finished.succeeded:
-        return f"Nothing was made: {record.error or 'the generation ' + record.state.value}."
-    params = record.params
-    videos = [f for f in finished.files if f.content_type.startswith("video/")]
-    noun = "video" if videos else "image"
-    made = f"{len(finished.files)} {noun}{'s' if len(finished.files) != 1 else ''}"
-    details = [f"seed {params['seed']}"] if params.get("seed") is not None else []
-    if params.get("width") and params.get("height"):
-        details.insert(0, f"{params['width']}×{params['height']}")
-    details.append(f"{finished.elapsed:.1f} s")
-    references = ", ".join(file.url for file in finished.files)
-    summary = (
-        f"Made {made} with {workflow_title} ({', '.join(details)}); the user already sees "
-        f"{'them' if len(finished.files) != 1 else 'it'} in the chat, so do not repeat or link "
-        f"the file. Files: {references}."
-    )
-    players = "\n\n".join(player for player in map(media_player, finished.files) if player)
-    if players:
-        summary += f" To show the player in your reply, include these lines exactly:\n\n{players}"
-    return summary
+    return await ChatProgress.for_message(call.metadata, call.emitter, shown_files=shown)

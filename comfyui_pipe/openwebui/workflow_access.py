@@ -19,8 +19,6 @@ from comfyui_pipe.openwebui.function_source import FUNCTION_ID
 
 
 class WorkflowNotAllowed(RequestError):
-    status_code = 403
-
     def __init__(self, workflow_id: str) -> None:
         self.workflow_id = workflow_id
         super().__init__(f"You may not use workflow '{workflow_id}'; ask an admin for access.")

@@ -15,19 +15,21 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from comfyui_pipe.comfy import ComfyError
-from comfyui_pipe.errors import UserError
+from comfyui_pipe.comfy import ComfyError, Problem
 from comfyui_pipe.generation.backends import BackendPool
+from comfyui_pipe.generation.errors import RequestError
+from comfyui_pipe.openwebui.presenter import describe_problems
 from comfyui_pipe.workflow import Workflow, validate_against
 
 _warming: dict[int, asyncio.Task[Any]] = {}
 
 
-class WorkflowUnavailable(UserError):
-    def __init__(self, workflow: Workflow, missing: list[str]) -> None:
+class WorkflowUnavailable(RequestError):
+    def __init__(self, workflow: Workflow, missing: list[Problem]) -> None:
         self.workflow_id = workflow.id
+        self.missing = missing
         super().__init__(
-            f"{workflow.title} cannot run on any ComfyUI server yet: {' '.join(missing)}"
+            f"{workflow.title} cannot run on any ComfyUI server yet: {describe_problems(missing)}"
         )
 
 
@@ -47,10 +49,10 @@ async def reachable_object_infos(
 
 def missing_everywhere(
     workflows: Iterable[Workflow], infos: list[Mapping[str, Any]]
-) -> dict[str, list[str]]:
-    """Workflow id → the sentences of what the first server lacks, for each workflow
-    that no server can run. With no server reachable nothing is known: none listed."""
-    missing: dict[str, list[str]] = {}
+) -> dict[str, list[Problem]]:
+    """Workflow id → what the first server lacks, for each workflow that no server can
+    run. With no server reachable nothing is known: none listed."""
+    missing: dict[str, list[Problem]] = {}
     for workflow in workflows:
         problems = [validate_against(workflow.graph, info) for info in infos]
         if problems and all(problems):
@@ -58,7 +60,7 @@ def missing_everywhere(
     return missing
 
 
-def known_missing(workflows: Iterable[Workflow], pool: BackendPool) -> dict[str, list[str]]:
+def known_missing(workflows: Iterable[Workflow], pool: BackendPool) -> dict[str, list[Problem]]:
     """:func:`missing_everywhere` on the schemas the pool already holds (no request); the
     backends not asked yet are asked in the background, for the next call."""
     cached = [pool.cached_object_info(url) for url in pool.urls]

@@ -47,8 +47,6 @@ _NOUNS = {
 
 
 class NoWorkflowFor(RequestError):
-    status_code = 404
-
     def __init__(self, purpose: Purpose) -> None:
         self.purpose = purpose
         super().__init__(

@@ -1,8 +1,8 @@
 """Check a graph against a server's ``/object_info`` before queueing it.
 
 Problems are reported in the shape ComfyUI's own ``POST /prompt`` 400 answer
-uses (``error`` + ``node_errors``), so the one sentence builder in
-:mod:`comfyui_pipe.comfy.errors` words them for the user.
+uses (``error`` + ``node_errors``), so they become the same
+:class:`~comfyui_pipe.comfy.problems.Problem` values as the server's own refusals.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from comfyui_pipe.comfy.errors import PromptRejected
 from comfyui_pipe.comfy.model_lists import combo_options
-from comfyui_pipe.comfy.node_errors import describe_node_errors, describe_rejection
+from comfyui_pipe.comfy.problems import Problem, problems_in_node_errors, problems_in_rejection
 from comfyui_pipe.workflow.graph import Graph, is_link, sort_ids
 from comfyui_pipe.workflow.node_inputs import DeclaredInput, declared_inputs, types_compatible
 
@@ -31,9 +31,9 @@ class ValidationReport:
     def __bool__(self) -> bool:
         return bool(self.errors or self.node_errors)
 
-    def sentences(self, graph: Graph) -> list[str]:
-        found = [s for e in self.errors for s in describe_rejection({"error": e}, graph)]
-        return found + describe_node_errors(self.node_errors, graph)
+    def problems(self, graph: Graph) -> list[Problem]:
+        found = [p for e in self.errors for p in problems_in_rejection({"error": e}, graph)]
+        return found + problems_in_node_errors(self.node_errors, graph)
 
     def body(self) -> dict[str, Any]:
         """The ``POST /prompt`` 400 body ComfyUI would most likely have sent."""
@@ -41,16 +41,16 @@ class ValidationReport:
         return {"error": error, "node_errors": self.node_errors}
 
 
-def validate_against(graph: Graph, object_info: Mapping[str, Any]) -> list[str]:
-    """One readable sentence per problem; empty when the graph should be accepted."""
-    return find_problems(graph, object_info).sentences(graph)
+def validate_against(graph: Graph, object_info: Mapping[str, Any]) -> list[Problem]:
+    """What ComfyUI would refuse in ``graph``; empty when it should be accepted."""
+    return find_problems(graph, object_info).problems(graph)
 
 
 def check_against(graph: Graph, object_info: Mapping[str, Any]) -> None:
     """Raise :class:`PromptRejected` if ComfyUI would refuse ``graph``."""
     report = find_problems(graph, object_info)
     if report:
-        raise PromptRejected(report.sentences(graph), report.body())
+        raise PromptRejected(report.problems(graph), report.body())
 
 
 def find_problems(graph: Graph, object_info: Mapping[str, Any]) -> ValidationReport:

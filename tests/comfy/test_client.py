@@ -12,14 +12,14 @@ from PIL import Image
 
 from comfyui_pipe.comfy.client import ComfyClient
 from comfyui_pipe.comfy.errors import (
-    ComfyError,
     ComfyHTTPError,
     ComfyUnreachable,
-    OutputMissing,
+    OutputUnavailable,
     PromptRejected,
 )
 from comfyui_pipe.comfy.outputs import OutputRef, outputs_from_history
 from comfyui_pipe.comfy.queue import QueueSnapshot
+from comfyui_pipe.openwebui.presenter import describe
 
 WORKFLOWS = Path(__file__).parent.parent / "fixtures" / "traces" / "workflows"
 CHECKPOINT = "sd15.safetensors"  # one of the conftest double's models
@@ -100,8 +100,10 @@ async def test_download_to_a_path_streams_the_file(double, client, tmp_path):
 async def test_missing_output_leaves_no_partial_file(client, tmp_path):
     ref = OutputRef("gone_00001_.png", "", "output", "image", "9", "image/png")
 
-    with pytest.raises(OutputMissing):
+    with pytest.raises(OutputUnavailable) as caught:
         await client.download(ref, tmp_path / "gone.png")
+
+    assert caught.value.filename == "gone_00001_.png"
 
     assert not (tmp_path / "gone.png").exists()
 
@@ -109,7 +111,7 @@ async def test_missing_output_leaves_no_partial_file(client, tmp_path):
 async def test_refs_leaving_the_output_folder_are_refused_before_asking(double, client):
     ref = OutputRef("../secret", "", "output", "image", "9", "image/png")
 
-    with pytest.raises(ComfyError, match="Refusing"):
+    with pytest.raises(OutputUnavailable, match="leaves its folder"):
         await client.download(ref, io.BytesIO())
 
     assert not [r for r in double.requests if r.path == "/view"]
@@ -215,7 +217,7 @@ async def test_rejected_workflows_read_as_sentences(double, client, change, sent
     with pytest.raises(PromptRejected) as caught:
         await client.submit(graph)
 
-    assert str(caught.value) == sentence
+    assert describe(caught.value) == sentence
     assert await client.queue() == QueueSnapshot(running=[], pending=[])
 
 

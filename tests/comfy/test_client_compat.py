@@ -10,7 +10,8 @@ import pytest
 import respx
 
 from comfyui_pipe.comfy.client import ComfyClient
-from comfyui_pipe.comfy.errors import ComfyError, ComfyUnreachable, PromptRejected
+from comfyui_pipe.comfy.errors import ComfyProtocolError, ComfyUnreachable, PromptRejected
+from comfyui_pipe.openwebui.presenter import describe, describe_problem
 
 BASE = "http://comfy.test"
 JOB = "0a949d47-f6fb-408c-afb0-59ef08cbc506"
@@ -101,7 +102,7 @@ async def test_oversized_workflow_is_rejected_with_the_size_limit(server, client
     with pytest.raises(PromptRejected) as caught:
         await client.submit(EMPTY_IMAGE)
 
-    assert "--max-upload-size" in str(caught.value)
+    assert "--max-upload-size" in describe(caught.value)
 
 
 async def test_partially_valid_workflow_is_queued_with_warnings(server, client):
@@ -115,7 +116,9 @@ async def test_partially_valid_workflow_is_queued_with_warnings(server, client):
     submitted = await client.submit(EMPTY_IMAGE, prompt_id=JOB)
 
     assert submitted.number == 4
-    assert submitted.warnings == ("width 0 is below the minimum 1",)
+    assert [describe_problem(problem) for problem in submitted.warnings] == [
+        "width 0 is below the minimum 1"
+    ]
 
 
 async def test_server_that_picks_its_own_prompt_id_wins(server, client):
@@ -156,7 +159,7 @@ async def test_features_are_empty_on_servers_without_the_route(server, client):
 async def test_a_login_page_instead_of_json_is_a_readable_error(server, client):
     server.get("/api/queue").respond(200, html="<html>Sign in</html>")
 
-    with pytest.raises(ComfyError, match="other than JSON"):
+    with pytest.raises(ComfyProtocolError, match="other than JSON"):
         await client.queue()
 
 
@@ -169,7 +172,8 @@ async def test_connection_refused_is_unreachable():
         with pytest.raises(ComfyUnreachable) as caught:
             await client.system_stats()
 
-    assert str(caught.value).startswith(f"ComfyUI at http://127.0.0.1:{port} is not reachable (")
+    assert caught.value.server == f"http://127.0.0.1:{port}"
+    assert caught.value.reason
 
 
 def test_ws_url_keeps_the_path_prefix_and_carries_client_id_and_token():

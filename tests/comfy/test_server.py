@@ -10,14 +10,16 @@ from typing import Any
 
 import pytest
 from comfyui_double import ComfyDouble
+from job_updates import Updates
 
 from comfyui_pipe.comfy.errors import ComfyUnreachable, PromptRejected
+from comfyui_pipe.comfy.problems import ProblemKind
 from comfyui_pipe.comfy.queue import QueuePosition
 from comfyui_pipe.comfy.server import ComfyServer, JobTimeouts
 
 WORKFLOWS = Path(__file__).parent.parent / "fixtures" / "traces" / "workflows"
 MODELS = {"checkpoints": ["sdrand15.safetensors"]}
-FAST = JobTimeouts(total=20, connect=1, history=2, cancel=2)
+FAST = JobTimeouts(connect=1, history=2, cancel=2)
 
 
 def workflow(name: str) -> dict[str, Any]:
@@ -40,7 +42,7 @@ async def test_a_job_reports_its_files_with_credentials_on_http_and_socket() -> 
         ) as server,
     ):
         job = await server.submit(square(0x00FF00))
-        result = await job.result()
+        result = await job.outcome()
 
     assert [(ref.filename, ref.type) for ref in result.outputs] == [("c65280_00001_.png", "output")]
     (handshake,) = double.ws_handshakes
@@ -56,8 +58,11 @@ async def test_a_rejected_prompt_raises_and_leaves_nothing_behind() -> None:
     broken = square(0)
     del broken["2"]["inputs"]["images"]
     async with ComfyDouble() as double, ComfyServer(double.url, timeouts=FAST) as server:
-        with pytest.raises(PromptRejected, match="missing its required input 'images'"):
+        with pytest.raises(PromptRejected) as caught:
             await server.submit(broken)
+
+        (problem,) = caught.value.problems
+        assert (problem.kind, problem.input) == (ProblemKind.INPUT_MISSING, "images")
 
         assert server.jobs == []
         assert server.stream.subscribed == frozenset()
@@ -80,17 +85,15 @@ async def test_waiting_jobs_see_their_queue_position_from_few_queue_reads() -> N
         ComfyServer(double.url, timeouts=FAST) as server,
     ):
         long = await server.submit(workflow("d2_long_ksampler_200steps.json"))
-        waiting = [await server.submit(square(color)) for color in range(10)]
-        async with asyncio.timeout(5):
-            last_seen = await anext(
-                u async for u in waiting[-1].events() if isinstance(u, QueuePosition)
-            )
-        await long.cancel()
-        positions = [
-            [u.position async for u in job.events() if isinstance(u, QueuePosition) and u.position]
-            for job in waiting
+        updates = [Updates() for _ in range(10)]
+        waiting = [
+            await server.submit(square(color), listener=seen)
+            for color, seen in zip(range(10), updates, strict=True)
         ]
-        results = await asyncio.gather(*(job.result() for job in waiting))
+        last_seen = await updates[-1].first(lambda u: isinstance(u, QueuePosition))
+        await long.cancel()
+        results = await asyncio.gather(*(job.outcome() for job in waiting))
+        positions = [[u.position for u in seen.of(QueuePosition) if u.position] for seen in updates]
 
     assert (last_seen.position, last_seen.total) == (10, 11)
     assert all(seen == sorted(seen, reverse=True) for seen in positions)
@@ -104,7 +107,7 @@ async def test_leaving_with_a_job_in_flight_stops_following_it_cleanly() -> None
         async with ComfyServer(double.url, timeouts=FAST) as server:
             job = await server.submit(workflow("d2_long_ksampler_200steps.json"))
         with pytest.raises(asyncio.CancelledError):
-            await job.result()
+            await job.outcome()
         ours = [
             t for t in asyncio.all_tasks() if "comfyui_pipe" in t.get_coro().cr_code.co_filename
         ]

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from comfyui_pipe.generation.failures import Failure, FailureKind
 from comfyui_pipe.generation.records import JobRecord, JobState
 from comfyui_pipe.openwebui import jobs_table
 from comfyui_pipe.openwebui.jobs_table import SqlJobStore, create_job_table
@@ -85,7 +86,7 @@ async def test_a_late_progress_write_never_overtakes_the_end(engine: AsyncEngine
     record = job("job-1")
     await store.create(record, 2)
     progress = replace(record, state=JobState.RUNNING, progress={"stage": "sampling"})
-    ended = replace(record, state=JobState.FAILED, error="The generation timed out.")
+    ended = replace(record, state=JobState.FAILED, failure=Failure(FailureKind.TIMED_OUT))
 
     assert await store.update(ended) is True
     assert await store.update(progress) is False

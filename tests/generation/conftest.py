@@ -8,7 +8,7 @@ import socket
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from comfyui_pipe.workflow import bundled_workflows
 
 SD15 = "v1-5-pruned-emaonly-fp16.safetensors"
 MODELS = {"checkpoints": [SD15], "loras": ["detail.safetensors"]}
-FAST = JobTimeouts(total=30, connect=2, history=5, cancel=5)
+FAST = JobTimeouts(connect=2, history=5, cancel=5)
 QUICK_LEASES = LeaseTimes(heartbeat=0.1, expiry=0.5)
 
 
@@ -69,8 +69,9 @@ class MemoryJobStore:
         stored = self.records.get(record.id)
         if stored is None or stored.state.terminal or (stored.dispatched and not record.dispatched):
             return False
-        stored.state, stored.error = record.state, record.error
-        stored.finished_at = record.finished_at
+        self.records[record.id] = replace(
+            stored, state=record.state, failure=record.failure, finished_at=record.finished_at
+        )
         self.writes[record.id] += 1
         return True
 
@@ -78,7 +79,7 @@ class MemoryJobStore:
         stored = self.records.get(job_id)
         if stored is None or stored.state.terminal or stored.worker_id != previous_worker:
             return False
-        stored.worker_id = worker_id
+        self.records[job_id] = replace(stored, worker_id=worker_id)
         return True
 
     async def unfinished(self) -> list[QueuedJob]:

@@ -59,7 +59,7 @@ async def test_reconfiguring_moves_new_jobs_and_lets_old_ones_finish(
     old_pool = BackendPool([old_double.url], timeouts=FAST)
     async with GenerationService(old_pool, bundled_workflows(), store, sink) as service:
         progress = ProgressLog()
-        in_flight = await service.start(ask("a cat --steps 20"), on_progress=progress)
+        in_flight = await service.start(ask("a cat --steps 20"), progress)
         await progress.wait_sampling()
 
         service.reconfigure(pool=BackendPool([new_double.url], timeouts=FAST))

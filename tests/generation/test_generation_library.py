@@ -74,7 +74,7 @@ async def generate(
     request = GenerationRequest("alice", workflow_id, parsed.prompt, parsed.options, attached)
     record = await service.start(request)
     done = await service.wait(record.id)
-    assert done.error is None
+    assert done.failure is None
     return done.state
 
 

@@ -235,7 +235,7 @@ async def test_a_second_users_job_is_not_stuck_behind_a_first_users_batch(
 
     order = [body["prompt_id"] for body in double.prompts_received]
     # one running and one pending on ComfyUI when bob asked: his job is next
-    assert order.index(single.prompt_id) == 2
+    assert order.index((await service.wait(single.id)).prompt_id) == 2
 
 
 async def test_a_waiting_job_shows_its_place_in_our_queue(
@@ -248,7 +248,7 @@ async def test_a_waiting_job_shows_its_place_in_our_queue(
     for n in range(2):
         await service.start(ask(f"a cat #{n} --steps 2"))
     progress = ProgressLog()
-    carols = await service.start(ask("a dog --steps 2", owner="carol"), on_progress=progress)
+    carols = await service.start(ask("a dog --steps 2", owner="carol"), progress)
 
     assert (await service.wait(carols.id)).state is JobState.COMPLETED
     lines = [snapshot.describe() for snapshot in progress.snapshots]
@@ -290,7 +290,7 @@ async def test_a_job_pending_on_a_server_that_dies_moves_to_another(
         while not dying.running or len(dying.queue_pending) != 1:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
     pending_id = dying.queue_pending[0][1]
-    pending = next(record for record in started if record.prompt_id == pending_id)
+    pending = next(record for record in started if service.live(record.id).prompt_id == pending_id)
 
     await dying.__aexit__(None, None, None)
 
@@ -366,10 +366,10 @@ async def test_two_users_batches_take_turns_on_one_server_running_one_job_at_a_t
     alices = [await service.start(ask(f"a cat #{n} --steps 3")) for n in range(3)]
     bobs = [await service.start(ask(f"a dog #{n} --steps 3", owner="bob")) for n in range(3)]
 
-    for record in [*alices, *bobs]:
-        assert (await service.wait(record.id)).state is JobState.COMPLETED
+    ended = [await service.wait(record.id) for record in [*alices, *bobs]]
 
-    owner = {record.prompt_id: record.owner_id for record in [*alices, *bobs]}
+    assert {record.state for record in ended} == {JobState.COMPLETED}
+    owner = {record.prompt_id: record.owner_id for record in ended}
     order = [owner[body["prompt_id"]] for body in double.prompts_received]
     assert order == ["alice", "bob"] * 3
 
@@ -388,8 +388,8 @@ async def test_weights_that_cannot_be_read_leave_everyone_taking_turns(
     alices = [await service.start(ask(f"a cat #{n} --steps 3")) for n in range(2)]
     bobs = [await service.start(ask(f"a dog #{n} --steps 3", owner="bob")) for n in range(2)]
 
-    for record in [*alices, *bobs]:
-        assert (await service.wait(record.id)).state is JobState.COMPLETED
+    ended = [await service.wait(record.id) for record in [*alices, *bobs]]
 
-    owner = {record.prompt_id: record.owner_id for record in [*alices, *bobs]}
+    assert {record.state for record in ended} == {JobState.COMPLETED}
+    owner = {record.prompt_id: record.owner_id for record in ended}
     assert [owner[body["prompt_id"]] for body in double.prompts_received] == ["alice", "bob"] * 2

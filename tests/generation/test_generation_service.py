@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import io
 import time
+from collections.abc import Sequence
 
 import pytest
 from comfyui_double import ComfyDouble
 from conftest import MODELS, SD15, FolderSink, MemoryJobStore, ServiceFactory
 from PIL import Image
 
-from comfyui_pipe.comfy import PromptRejected
+from comfyui_pipe.comfy import ComfyClient, ComfyUnreachable, PromptRejected
 from comfyui_pipe.generation import (
-    ComfyUIUnavailable,
+    Failure,
+    FailureKind,
     GenerationRequest,
     InputImage,
     JobRecord,
@@ -21,21 +24,30 @@ from comfyui_pipe.generation import (
     NotAnImage,
     Policy,
     RequestError,
+    StoredFile,
     TooManyJobs,
+    UnknownWorkflow,
     parse_message,
 )
+from comfyui_pipe.openwebui.presenter import describe, describe_failure
 from comfyui_pipe.progress import ProgressSnapshot
 
 
 class ProgressLog:
+    """A job's ``ProgressSink``: what it was shown, and its end."""
+
     def __init__(self) -> None:
         self.snapshots: list[ProgressSnapshot] = []
+        self.ends: list[tuple[JobRecord, list[str]]] = []
         self.sampling = asyncio.Event()
 
-    async def __call__(self, record: JobRecord, snapshot: ProgressSnapshot) -> None:
+    async def show(self, record: JobRecord, snapshot: ProgressSnapshot) -> None:
         self.snapshots.append(snapshot)
         if snapshot.step:
             self.sampling.set()
+
+    async def end(self, record: JobRecord, files: Sequence[StoredFile]) -> None:
+        self.ends.append((record, [stored.id for stored in files]))
 
     async def wait_sampling(self) -> None:
         async with asyncio.timeout(10):
@@ -70,13 +82,13 @@ async def test_a_txt2img_generation_stores_its_image_with_the_parameters(
     progress = ProgressLog()
 
     record = await service.start(
-        ask("a lighthouse --steps 8 --cfg 5 --seed 1234 --size 512x384"), on_progress=progress
+        ask("a lighthouse --steps 8 --cfg 5 --seed 1234 --size 512x384"), progress
     )
     assert record.state in (JobState.QUEUED, JobState.RUNNING)
     done = await service.wait(record.id)
 
     assert done.state is JobState.COMPLETED
-    assert done.error is None
+    assert done.failure is None
     assert [saved.stored.id for saved in sink.saved] == done.output_file_ids
     (saved,) = sink.saved
     assert saved.path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -90,8 +102,9 @@ async def test_a_txt2img_generation_stores_its_image_with_the_parameters(
     )
     assert (await store.get(record.id)) == done
     percents = [snapshot.percent for snapshot in progress.snapshots]
-    assert percents == sorted(percents) and progress.snapshots[-1].finished
+    assert percents == sorted(percents)
     assert any(snapshot.step for snapshot in progress.snapshots)
+    assert progress.ends == [(done, done.output_file_ids)]
     assert service.running("alice") == 0
 
 
@@ -102,7 +115,7 @@ async def test_a_thirty_step_job_writes_its_record_a_few_times_not_once_per_step
     service = await make_service([double.url])
     progress = ProgressLog()
 
-    record = await service.start(ask("a lighthouse --steps 30"), on_progress=progress)
+    record = await service.start(ask("a lighthouse --steps 30"), progress)
     done = await service.wait(record.id)
 
     assert done.state is JobState.COMPLETED
@@ -200,8 +213,9 @@ async def test_a_missing_model_is_a_sentence_until_the_admin_installs_it(
     double = await comfy_double_factory(models={"checkpoints": ["other.safetensors"]})
     service = await make_service([double.url])
 
-    with pytest.raises(PromptRejected, match=f"^Model '{SD15}' is not installed on this ComfyUI"):
+    with pytest.raises(PromptRejected) as rejected:
         await service.start(ask("a cat --steps 2"))
+    assert describe(rejected.value) == f"Model '{SD15}' is not installed on this ComfyUI."
     assert prompts_posted(double) == 0
     assert all(record.state is JobState.FAILED for record in store.records.values())
 
@@ -214,11 +228,11 @@ async def test_comfyui_down_is_a_clear_sentence_without_its_address(
     dead_url: str, make_service: ServiceFactory, store: MemoryJobStore
 ) -> None:
     service = await make_service([dead_url])
-    with pytest.raises(ComfyUIUnavailable) as raised:
+    with pytest.raises(ComfyUnreachable) as raised:
         async with asyncio.timeout(5):
             await service.start(ask("a cat"))
 
-    assert str(raised.value) == "ComfyUI is not reachable right now; try again in a moment."
+    assert describe(raised.value) == "ComfyUI is not reachable right now; try again in a moment."
     assert store.records == {}  # refused before anything was stored
     assert service.running("alice") == 0
 
@@ -232,7 +246,7 @@ async def test_too_many_jobs_for_one_user_but_not_for_another(
 
     with pytest.raises(TooManyJobs, match="You already have 1 generation running") as raised:
         await service.start(ask("a dog --steps 2"))
-    assert raised.value.status_code == 429
+    assert (raised.value.running, raised.value.limit) == (1, 1)
     other = await service.start(ask("a bird --steps 2", owner="bob"))
 
     assert (await service.wait(first.id)).state is JobState.COMPLETED
@@ -247,16 +261,17 @@ async def test_cancelling_one_job_leaves_another_users_job_completing(
     double = await slow_double(comfy_double_factory)
     service = await make_service([double.url])
     progress = ProgressLog()
-    alice = await service.start(ask("a cat --steps 40"), on_progress=progress)
+    alice = await service.start(ask("a cat --steps 40"), progress)
     bob = await service.start(ask("a dog --steps 4", owner="bob"))
     await progress.wait_sampling()
 
     cancelled = await service.cancel(alice.id)
 
     assert cancelled.state is JobState.CANCELLED
-    assert cancelled.error == "The generation was cancelled."
+    assert cancelled.failure is not None
+    assert describe_failure(cancelled.failure) == "The generation was cancelled."
     assert (await service.wait(bob.id)).state is JobState.COMPLETED
-    messages = [kind for kind, _ in double.history[alice.prompt_id]["status"]["messages"]]
+    messages = [kind for kind, _ in double.history[cancelled.prompt_id]["status"]["messages"]]
     assert "execution_interrupted" in messages
     assert (await store.get(alice.id)).state is JobState.CANCELLED
     assert await service.cancel(bob.id) == await store.get(bob.id)  # finished: unchanged
@@ -268,7 +283,7 @@ async def test_the_chat_stop_cancels_the_job_on_comfyui(
     double = await slow_double(comfy_double_factory)
     service = await make_service([double.url])
     progress = ProgressLog()
-    record = await service.start(ask("a cat --steps 40"), on_progress=progress)
+    record = await service.start(ask("a cat --steps 40"), progress)
 
     async def chat_reply() -> None:
         try:
@@ -283,9 +298,10 @@ async def test_the_chat_stop_cancels_the_job_on_comfyui(
     with pytest.raises(asyncio.CancelledError):
         await reply
 
-    assert record.state is JobState.CANCELLED
+    stopped = await service.wait(record.id)
+    assert stopped.state is JobState.CANCELLED
     await double.wait_idle()
-    messages = [kind for kind, _ in double.history[record.prompt_id]["status"]["messages"]]
+    messages = [kind for kind, _ in double.history[stopped.prompt_id]["status"]["messages"]]
     assert "execution_interrupted" in messages
 
 
@@ -296,7 +312,7 @@ async def test_another_worker_cancels_a_job_by_its_prompt_id(
     worker_a = await make_service([double.url])
     worker_b = await make_service([double.url])
     progress = ProgressLog()
-    record = await worker_a.start(ask("a cat --steps 40"), on_progress=progress)
+    record = await worker_a.start(ask("a cat --steps 40"), progress)
     await progress.wait_sampling()
 
     elsewhere = await worker_b.cancel(record.id)
@@ -313,7 +329,7 @@ async def test_another_worker_cancels_a_job_pending_on_comfyui_without_waiting_i
     worker_a = await make_service([double.url], Policy(jobs_per_user=4))
     worker_b = await make_service([double.url])
     progress = ProgressLog()
-    running = await worker_a.start(ask("a cat --steps 30"), on_progress=progress)
+    running = await worker_a.start(ask("a cat --steps 30"), progress)
     pending = await worker_a.start(ask("a dog --steps 2"))
     await progress.wait_sampling()
     async with asyncio.timeout(5):
@@ -337,14 +353,18 @@ async def test_a_failing_node_and_a_failing_store_end_as_failed_jobs(
     service = await make_service([double.url])
     double.faults.error_on_node["KSampler"] = ("torch.OutOfMemoryError", "CUDA out of memory")
     failed = await service.wait((await service.start(ask("a cat --steps 2"))).id)
-    assert failed.state is JobState.FAILED
-    assert "ComfyUI ran out of memory" in (failed.error or "")
+    assert failed.state is JobState.FAILED and failed.failure is not None
+    assert "ComfyUI ran out of memory" in describe_failure(failed.failure)
 
     double.faults.error_on_node.clear()
     sink.failure = OSError("disk full")
     unsaved = await service.wait((await service.start(ask("a cat --steps 2"))).id)
-    assert unsaved.state is JobState.FAILED
-    assert unsaved.error is not None and "could not be stored (disk full)" in unsaved.error
+    assert unsaved.state is JobState.FAILED and unsaved.failure is not None
+    assert unsaved.failure.kind is FailureKind.OUTPUT_NOT_STORED
+    assert (
+        describe_failure(unsaved.failure)
+        == "The generated file 'sd15_00001_.png' could not be stored."
+    )
 
 
 async def test_closing_the_service_cancels_its_jobs_on_comfyui_when_the_admin_says_so(
@@ -353,7 +373,7 @@ async def test_closing_the_service_cancels_its_jobs_on_comfyui_when_the_admin_sa
     double = await slow_double(comfy_double_factory)
     service = await make_service([double.url], Policy(cancel_on_shutdown=True))
     progress = ProgressLog()
-    record = await service.start(ask("a cat --steps 40"), on_progress=progress)
+    record = await service.start(ask("a cat --steps 40"), progress)
     await progress.wait_sampling()
 
     await service.aclose()
@@ -361,13 +381,67 @@ async def test_closing_the_service_cancels_its_jobs_on_comfyui_when_the_admin_sa
     saved = await store.get(record.id)
     assert saved.state is JobState.CANCELLED
     await double.wait_idle()
-    assert double.history[record.prompt_id]["status"]["status_str"] != "success"
+    assert double.history[saved.prompt_id]["status"]["status_str"] != "success"
 
 
 async def test_an_unknown_workflow_is_refused(
     double: ComfyDouble, make_service: ServiceFactory
 ) -> None:
     service = await make_service([double.url])
-    with pytest.raises(RequestError, match="There is no workflow 'nope'") as raised:
+    with pytest.raises(UnknownWorkflow, match="There is no workflow 'nope'") as raised:
         await service.start(ask("a cat", workflow="nope"))
-    assert raised.value.status_code == 404
+    assert raised.value.workflow_id == "nope"
+
+
+async def test_the_records_a_caller_holds_never_change(
+    double: ComfyDouble, make_service: ServiceFactory
+) -> None:
+    service = await make_service([double.url])
+    started = await service.start(ask("a cat --steps 3"))
+    kept = copy.deepcopy(started)
+
+    done = await service.wait(started.id)
+
+    assert done.state is JobState.COMPLETED and done.output_file_ids
+    assert started == kept and started.state is JobState.QUEUED
+    assert started.prompt_id is None and started.output_file_ids == []
+
+
+async def test_a_job_over_its_deadline_is_given_up_and_cancelled_on_comfyui(
+    comfy_double_factory, make_service: ServiceFactory
+) -> None:
+    double = await slow_double(comfy_double_factory)
+    service = await make_service([double.url], Policy(job_timeout=1.0, jobs_per_user=2))
+    slow = await service.start(ask("a cat --steps 80"))
+    waiting = await service.start(ask("a dog --steps 80"))
+
+    ended = [await service.wait(slow.id), await service.wait(waiting.id)]
+    await double.wait_idle()
+
+    assert [record.state for record in ended] == [JobState.FAILED] * 2
+    assert {record.failure for record in ended if record.failure} == {
+        Failure(FailureKind.TIMED_OUT, seconds=1.0)
+    }
+    assert describe_failure(ended[0].failure or Failure(FailureKind.UNEXPECTED)) == (
+        "ComfyUI did not finish within 1 s; the job was given up."
+    )
+    assert (await ComfyClient(double.url).queue()).total == 0
+
+
+async def test_a_server_gone_for_good_fails_the_job_by_its_deadline(
+    comfy_double_factory, make_service: ServiceFactory
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.2)
+    service = await make_service([double.url], Policy(job_timeout=2.0))
+    progress = ProgressLog()
+    record = await service.start(ask("a cat --steps 50"), progress)
+    await progress.wait_sampling()
+
+    await double.__aexit__(None, None, None)
+    async with asyncio.timeout(5):
+        ended = await service.wait(record.id)
+
+    assert ended.failure == Failure(FailureKind.UNREACHABLE)
+    assert describe_failure(ended.failure) == (
+        "ComfyUI is not reachable right now; try again in a moment."
+    )

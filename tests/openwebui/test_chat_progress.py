@@ -1,22 +1,23 @@
-"""Chat progress: live updates as the relay chooses them, previews as data URLs at most
-once a second, one persisted end."""
+"""Chat progress: live updates as the relay lets them through, previews as data URLs, one
+persisted end with the outputs."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from comfyui_pipe.comfy.events import Preview
+from comfyui_pipe.generation.failures import Failure, FailureKind
+from comfyui_pipe.generation.records import JobRecord, JobState
 from comfyui_pipe.generation.sink import StoredFile
 from comfyui_pipe.openwebui.progress_events import ChatProgress
 from comfyui_pipe.progress import ProgressSnapshot, Stage
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+RUNNING = JobRecord("job", "owner", "sd15_txt2img", {"seed": 7}, JobState.RUNNING, 10.0)
+DONE = dataclasses.replace(RUNNING, state=JobState.COMPLETED, finished_at=11.0)
+CANCELLED = dataclasses.replace(
+    RUNNING, state=JobState.CANCELLED, finished_at=11.0, failure=Failure(FailureKind.CANCELLED)
+)
 
 
 def snapshot(
@@ -36,7 +37,7 @@ def snapshot(
     )
 
 
-def progress_with(clock: Clock, previews: bool = True) -> tuple[ChatProgress, list, list]:
+def progress_with(caption_says_done: bool = False) -> tuple[ChatProgress, list, list]:
     live: list[dict[str, Any]] = []
     persisted: list[dict[str, Any]] = []
 
@@ -46,15 +47,15 @@ def progress_with(clock: Clock, previews: bool = True) -> tuple[ChatProgress, li
     async def send_persisted(event: dict[str, Any]) -> None:
         persisted.append(event)
 
-    return ChatProgress(send_live, send_persisted, previews=previews, clock=clock), live, persisted
+    progress = ChatProgress(send_live, send_persisted, caption_says_done=caption_says_done)
+    return progress, live, persisted
 
 
-async def test_every_snapshot_the_relay_chooses_is_shown_live() -> None:
-    clock = Clock()
-    progress, live, persisted = progress_with(clock)
-    await progress.update(snapshot(Stage.LOADING))
+async def test_every_snapshot_the_relay_lets_through_is_shown_live() -> None:
+    progress, live, persisted = progress_with()
+    await progress.show(RUNNING, snapshot(Stage.LOADING))
     for step in (1, 2):
-        await progress.update(snapshot(Stage.SAMPLING, step))
+        await progress.show(RUNNING, snapshot(Stage.SAMPLING, step))
 
     statuses = [event["data"]["description"] for event in live if event["type"] == "status"]
     assert [status.split(" · ")[0] for status in statuses] == [
@@ -65,30 +66,28 @@ async def test_every_snapshot_the_relay_chooses_is_shown_live() -> None:
     assert persisted == []
 
 
-async def test_previews_are_data_urls_at_most_once_a_second() -> None:
-    clock = Clock()
-    progress, live, _ = progress_with(clock)
-    for tick in range(5):
-        clock.now = tick * 0.4
-        await progress.update(snapshot(Stage.SAMPLING, 1, Preview(b"jpeg", "image/jpeg")))
-    previews = [event["data"]["files"][0] for event in live if event["type"] == "files"]
-    assert len(previews) == 2
-    assert previews[0]["url"] == "data:image/jpeg;base64,anBlZw=="
+async def test_a_preview_is_shown_as_a_data_url_after_the_files_already_shown() -> None:
+    live: list[dict[str, Any]] = []
+
+    async def send(event: dict[str, Any]) -> None:
+        live.append(event)
+
+    earlier = {"type": "image", "id": "earlier", "url": "/api/v1/files/earlier/content"}
+    progress = ChatProgress(send, send, shown_files=[earlier])
+    await progress.show(RUNNING, snapshot(Stage.SAMPLING, 1, Preview(b"jpeg", "image/jpeg")))
+
+    [files] = [event["data"]["files"] for event in live if event["type"] == "files"]
+    assert files[0] == earlier
+    assert files[1]["url"] == "data:image/jpeg;base64,anBlZw=="
 
 
-async def test_previews_off_sends_none() -> None:
-    progress, live, _ = progress_with(Clock(), previews=False)
-    await progress.update(snapshot(Stage.SAMPLING, 1, Preview(b"jpeg", "image/jpeg")))
-    assert [event["type"] for event in live] == ["status"]
-
-
-async def test_finish_persists_one_status_and_the_full_file_list() -> None:
-    progress, live, persisted = progress_with(Clock())
+async def test_the_end_persists_one_status_and_the_full_file_list() -> None:
+    progress, live, persisted = progress_with()
     stored = [
         StoredFile(f"id{n}", f"/api/v1/files/id{n}/content", f"{n}.png", "image/png", 3)
         for n in range(2)
     ]
-    await progress.finish("Done in 1.0 s · seed 7", stored)
+    await progress.end(DONE, stored)
 
     assert persisted[0] == {
         "type": "status",
@@ -100,26 +99,25 @@ async def test_finish_persists_one_status_and_the_full_file_list() -> None:
     assert live == []
 
 
+async def test_the_status_line_is_hidden_when_the_caption_says_done() -> None:
+    progress, _, persisted = progress_with(caption_says_done=True)
+    await progress.end(DONE, [])
+    assert persisted[0]["data"]["hidden"] is True
+
+
 async def test_a_job_ending_without_images_takes_the_preview_away() -> None:
-    progress, live, persisted = progress_with(Clock())
-    await progress.update(snapshot(Stage.SAMPLING, 1, Preview(b"jpeg", "image/jpeg")))
-    await progress.finish("Cancelled")
+    progress, live, persisted = progress_with()
+    await progress.show(RUNNING, snapshot(Stage.SAMPLING, 1, Preview(b"jpeg", "image/jpeg")))
+    await progress.end(CANCELLED, [])
 
     assert live[-1] == {"type": "files", "data": {"files": []}}
-    assert [event["type"] for event in persisted] == ["status"]
-
-
-async def test_the_outcome_is_left_to_finish() -> None:
-    progress, live, _ = progress_with(Clock())
-    await progress.update(snapshot(Stage.DECODING))
-    await progress.update(snapshot(Stage.DONE))
-    assert [event["data"]["description"] for event in live] == ["Decoding · 0%"]
+    assert [event["data"]["description"] for event in persisted] == ["Cancelled"]
 
 
 async def test_a_video_is_listed_as_a_file_card() -> None:
-    progress, _, persisted = progress_with(Clock())
+    progress, _, persisted = progress_with()
     video = StoredFile("v1", "/api/v1/files/v1/content", "clip.mp4", "video/mp4", 2048)
-    await progress.finish("Done in 9.0 s", [video])
+    await progress.end(DONE, [video])
     [listed] = persisted[1]["data"]["files"]
     assert listed["type"] == "file" and listed["size"] == 2048
     assert listed["content_type"] == "video/mp4"

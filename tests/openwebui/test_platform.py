@@ -3,6 +3,7 @@ Open WebUI's database and storage — all on the real Open WebUI served in-proce
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import time
 import uuid
@@ -149,13 +150,16 @@ def test_the_jobs_table_round_trips_a_job(owui):
     for record in (first, second, someone_elses):
         owui.run(jobs.create(record))
 
-    first.state = JobState.COMPLETED
-    first.backend = "http://comfy:8188"
-    first.prompt_id = "a-prompt"
-    first.started_at = first.created_at + 0.5
-    first.finished_at = first.created_at + 3.25
-    first.output_file_ids = ["file-1", "file-2"]
-    first.progress = {"percent": 100, "description": "Done in 2.8 s"}
+    first = dataclasses.replace(
+        first,
+        state=JobState.COMPLETED,
+        backend="http://comfy:8188",
+        prompt_id="a-prompt",
+        started_at=first.created_at + 0.5,
+        finished_at=first.created_at + 3.25,
+        output_file_ids=["file-1", "file-2"],
+        progress={"percent": 100, "description": "Done in 2.8 s"},
+    )
     owui.run(jobs.update(first))
 
     assert owui.run(jobs.get(first.id)) == first

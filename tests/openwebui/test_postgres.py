@@ -5,6 +5,7 @@ A throwaway cluster is started for this module (see ``durability.local_servers``
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -13,6 +14,8 @@ from durability.local_servers import postgres_cluster
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from comfyui_pipe.comfy.problems import Problem, ProblemKind
+from comfyui_pipe.generation.failures import Failure, FailureKind
 from comfyui_pipe.generation.records import JobRecord, JobState
 from comfyui_pipe.openwebui import jobs_table, workflow_store
 from comfyui_pipe.openwebui.jobs_table import SqlJobStore, create_job_table
@@ -92,13 +95,16 @@ async def test_a_job_comes_back_as_it_was_stored_and_updated(engine):
     await jobs.create(record)
     assert await jobs.get("job-1") == record
 
-    record.state = JobState.COMPLETED
-    record.backend = "http://gpu-1:8188"
-    record.prompt_id = "4f6a0c1e-prompt"
-    record.started_at = queued_at + 0.125
-    record.finished_at = queued_at + 12.375
-    record.output_file_ids = ["file-a", "file-b"]
-    record.progress = {"stage": "sampling", "value": 20, "max": 20, "node": "3"}
+    record = dataclasses.replace(
+        record,
+        state=JobState.COMPLETED,
+        backend="http://gpu-1:8188",
+        prompt_id="4f6a0c1e-prompt",
+        started_at=queued_at + 0.125,
+        finished_at=queued_at + 12.375,
+        output_file_ids=["file-a", "file-b"],
+        progress={"stage": "sampling", "value": 20, "max": 20, "node": "3"},
+    )
     await jobs.update(record)
 
     stored = await jobs.get("job-1")
@@ -113,12 +119,14 @@ async def test_a_failed_job_keeps_its_error_and_clears_nothing_else(engine):
     record = job("job-1", "ada", time.time())
     await jobs.create(record)
 
-    record.state = JobState.FAILED
-    record.error = "ComfyUI rejected the workflow: 'ckpt_name' is not a known model."
+    lost = Failure(
+        FailureKind.REJECTED, problems=(Problem(ProblemKind.NODE_TYPE_MISSING, value="X"),)
+    )
+    record = dataclasses.replace(record, state=JobState.FAILED, failure=lost)
     await jobs.update(record)
 
     stored = await jobs.get("job-1")
-    assert stored.error == record.error
+    assert stored.failure == lost
     assert stored.params == {"prompt": "a lighthouse", "seed": 7}
     assert stored.output_file_ids == []
     assert stored.progress is None

@@ -10,9 +10,8 @@ from PIL import Image
 
 from comfyui_pipe.comfy.events import Preview
 from comfyui_pipe.generation.records import JobRecord, JobState
-from comfyui_pipe.openwebui.chat_job import result_size
 from comfyui_pipe.progress import Stage
-from openwebui.test_chat_progress import Clock, progress_with, snapshot
+from openwebui.test_chat_progress import progress_with, snapshot
 
 
 def png(width: int, height: int) -> bytes:
@@ -26,8 +25,8 @@ def record(**params: object) -> JobRecord:
 
 
 async def shown_preview_size(job: JobRecord, preview: Preview) -> tuple[int, int]:
-    progress, live, _ = progress_with(Clock())
-    await progress.update(snapshot(Stage.SAMPLING, 3, preview), result_size(job))
+    progress, live, _ = progress_with()
+    await progress.show(job, snapshot(Stage.SAMPLING, 3, preview))
     [shown] = [f for event in live if event["type"] == "files" for f in event["data"]["files"]]
     assert shown["url"].startswith(f"data:{shown['content_type']};base64,")
     encoded = shown["url"].split(",", 1)[1]

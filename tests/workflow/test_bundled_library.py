@@ -10,12 +10,12 @@ import pytest
 from comfyui_double.schema import build_object_info
 from comfyui_double.versions import V0_33
 from default_models import DEFAULT_MODELS
+from sentences import validation_sentences
 
 from comfyui_pipe.workflow import (
     GenerationParams,
     apply_parameters,
     bundled_workflows,
-    validate_against,
 )
 
 INPUT_FILES = ["photo.png", "mask.png"]
@@ -39,7 +39,7 @@ def test_every_bundled_workflow_runs_as_applied_on_a_current_server(
     workflow = bundled_workflows()[workflow_id]
     prepared = apply_parameters(workflow, request_for(workflow_id), object_info=current_server)
 
-    assert validate_against(prepared.graph, current_server) == []
+    assert validation_sentences(prepared.graph, current_server) == []
     assert prepared.output_nodes
 
 
@@ -47,7 +47,7 @@ def test_every_bundled_workflow_runs_as_applied_on_a_current_server(
 def test_every_bundled_workflow_is_offered_with_its_models_installed(
     workflow_id: str, current_server: dict[str, Any]
 ) -> None:
-    assert validate_against(bundled_workflows()[workflow_id].graph, current_server) == []
+    assert validation_sentences(bundled_workflows()[workflow_id].graph, current_server) == []
 
 
 EXPECTED_KINDS = {
@@ -90,7 +90,7 @@ def test_inpaint_takes_the_mask_from_the_image_alpha_when_one_image_is_attached(
     assert graph["10"]["inputs"]["image"] == "photo.png"
     assert "12" not in graph  # no mask image node
     assert graph["11"]["inputs"]["mask"] == ["10", 1]  # LoadImage's MASK: the alpha
-    assert validate_against(graph, current_server) == []
+    assert validation_sentences(graph, current_server) == []
 
 
 def test_inpaint_takes_the_mask_from_a_second_attachment() -> None:

@@ -2,6 +2,7 @@ import copy
 import random
 
 import pytest
+from sentences import validation_sentences
 
 from comfyui_pipe.workflow import (
     MAX_RANDOM_SEED,
@@ -11,7 +12,6 @@ from comfyui_pipe.workflow import (
     bundled_workflows,
     detect_parameters,
     parse_workflow,
-    validate_against,
 )
 
 
@@ -131,7 +131,7 @@ def test_flux_gets_a_model_only_lora_on_every_model_consumer():
 
 def test_lora_chain_still_validates_apart_from_models(sd15, object_info):
     graph = apply_parameters(sd15, GenerationParams(seed=1, loras=[("a.safetensors", 1, 1)])).graph
-    assert validate_against(graph, object_info) == [
+    assert validation_sentences(graph, object_info) == [
         "model 'v1-5-pruned-emaonly-fp16.safetensors' is not installed on this ComfyUI",
         "LoRA 'a.safetensors' is not installed on this ComfyUI",
     ]
@@ -207,7 +207,7 @@ def test_dropping_the_sdxl_refiner_rewires_the_base(object_info):
     assert graph["10"]["inputs"]["end_at_step"] == 10000
     assert graph["10"]["inputs"]["return_with_leftover_noise"] == "disable"
     assert prepared.applied["skipped_stages"] == ["refiner"]
-    assert validate_against(graph, object_info) == [
+    assert validation_sentences(graph, object_info) == [
         "model 'sd_xl_base_1.0.safetensors' is not installed on this ComfyUI"
     ]
     assert "12" in sdxl.graph
@@ -220,7 +220,7 @@ def test_refiner_is_dropped_when_its_model_is_not_installed(object_info):
         "sd_xl_base_1.0.safetensors"
     ]
     prepared = apply_parameters(sdxl, GenerationParams(seed=1), object_info=info)
-    assert validate_against(prepared.graph, info) == []
+    assert validation_sentences(prepared.graph, info) == []
     assert (
         detect_parameters(prepared.graph)["steps"] == detect_parameters(prepared.graph)["steps"][:1]
     )

@@ -4,16 +4,18 @@ import copy
 import json
 
 import pytest
+from sentences import validation_sentences
 
 from comfyui_pipe.comfy.errors import PromptRejected
-from comfyui_pipe.comfy.node_errors import describe_rejection
-from comfyui_pipe.workflow import bundled_workflows, check_against, find_problems, validate_against
+from comfyui_pipe.comfy.problems import problems_in_rejection
+from comfyui_pipe.openwebui.presenter import describe, describe_problem
+from comfyui_pipe.workflow import bundled_workflows, check_against, find_problems
 
 
 @pytest.mark.parametrize("workflow_id", sorted(bundled_workflows()))
 def test_bundled_workflows_only_lack_their_listed_models(workflow_id, object_info):
     workflow = bundled_workflows()[workflow_id]
-    problems = validate_against(workflow.graph, object_info)
+    problems = validation_sentences(workflow.graph, object_info)
     listed = {model.filename for model in workflow.meta.models}
     assert len(problems) == len(listed)
     for filename in listed:
@@ -24,7 +26,7 @@ def test_missing_model_is_a_readable_rejection(object_info):
     graph = bundled_workflows()["sd15_txt2img"].graph
     with pytest.raises(PromptRejected) as caught:
         check_against(graph, object_info)
-    assert caught.value.problems == [
+    assert [describe_problem(problem) for problem in caught.value.problems] == [
         "model 'v1-5-pruned-emaonly-fp16.safetensors' is not installed on this ComfyUI"
     ]
     assert caught.value.body["node_errors"]["4"]["errors"][0]["type"] == "value_not_in_list"
@@ -46,9 +48,10 @@ def test_out_of_range_value(object_info):
         },
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
     }
-    with pytest.raises(PromptRejected, match="Width 99999 is above the maximum 16384"):
+    with pytest.raises(PromptRejected) as caught:
         check_against(graph, object_info)
-    assert validate_against(graph, object_info) == ["width 99999 is above the maximum 16384"]
+    assert describe(caught.value) == "Width 99999 is above the maximum 16384."
+    assert validation_sentences(graph, object_info) == ["width 99999 is above the maximum 16384"]
 
 
 def test_missing_node_type(object_info):
@@ -56,7 +59,7 @@ def test_missing_node_type(object_info):
         "1": {"class_type": "Foo", "inputs": {}},
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
     }
-    assert validate_against(graph, object_info) == [
+    assert validation_sentences(graph, object_info) == [
         "node type 'Foo' is not installed on this ComfyUI"
     ]
     with pytest.raises(PromptRejected):
@@ -68,7 +71,7 @@ def test_new_combo_shape_is_checked(object_info):
         "1": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "warp_drive"}},
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
     }
-    problems = validate_against(graph, object_info)
+    problems = validation_sentences(graph, object_info)
     assert problems[0].startswith(
         "sampler_name 'warp_drive' is not an allowed value (allowed: euler,"
     )
@@ -84,7 +87,7 @@ def test_uploaded_image_names_are_not_checked_against_the_stale_list(object_info
         "1": {"class_type": "LoadImage", "inputs": {"image": "just-uploaded.png"}},
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
     }
-    assert validate_against(graph, object_info) == []
+    assert validation_sentences(graph, object_info) == []
 
 
 # The recorded 400 answers of a real server for the same broken graphs: our local
@@ -104,8 +107,8 @@ RECORDED_CASES = [
 def test_same_sentences_as_the_real_server(case, object_info, traces_dir):
     graph = json.loads((traces_dir / "workflows" / "c_invalid_cases.json").read_text("utf-8"))[case]
     recorded = json.loads((traces_dir / "c_invalid_400_summary.json").read_text("utf-8"))[case]
-    expected = describe_rejection(recorded["body"], graph)
-    assert validate_against(graph, object_info) == expected
+    expected = problems_in_rejection(recorded["body"], graph)
+    assert validation_sentences(graph, object_info) == [describe_problem(p) for p in expected]
     assert (
         find_problems(graph, object_info).node_errors.keys()
         == recorded["body"]["node_errors"].keys()

@@ -12,8 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 from comfyui_double import ComfyDouble
+from sentences import validation_sentences
 
-from comfyui_pipe.workflow import find_problems, validate_against
+from comfyui_pipe.workflow import find_problems
 
 OBJECT_INFO = Path(__file__).parent.parent / "fixtures" / "traces" / "v0_33" / "object_info.json"
 
@@ -158,13 +159,13 @@ REFUSED = {
 
 @pytest.mark.parametrize("name", list(ACCEPTED))
 def test_current_schemas_are_understood(name: str, object_info: dict[str, Any]) -> None:
-    assert validate_against(ACCEPTED[name](), object_info) == []
+    assert validation_sentences(ACCEPTED[name](), object_info) == []
 
 
 @pytest.mark.parametrize("name", list(REFUSED))
 def test_real_mistakes_are_still_refused(name: str, object_info: dict[str, Any]) -> None:
     build, sentence = REFUSED[name]
-    assert sentence in validate_against(build(), object_info)
+    assert sentence in validation_sentences(build(), object_info)
 
 
 async def _post(double: ComfyDouble, graph: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -9,10 +9,28 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from open_webui.models.users import UserModel
 from open_webui.utils.auth import get_verified_user
 
-from comfyui_pipe.errors import UserError
-from comfyui_pipe.generation.errors import for_user, http_status
+from comfyui_pipe.comfy import (
+    ComfyError,
+    ComfyUnreachable,
+    PromptRejected,
+    UploadTooLarge,
+)
+from comfyui_pipe.errors import PipeError
+from comfyui_pipe.generation.errors import (
+    ImageTooLarge,
+    JobHandedOver,
+    JobNotFound,
+    NotAnImage,
+    RequestError,
+    TooManyJobs,
+    UnknownWorkflow,
+)
+from comfyui_pipe.openwebui.input_images import FileNotFound
+from comfyui_pipe.openwebui.presenter import describe
 from comfyui_pipe.openwebui.runtime import PluginRuntime, get_runtime
 from comfyui_pipe.openwebui.schemas import ErrorOut
+from comfyui_pipe.openwebui.workflow_access import WorkflowNotAllowed
+from comfyui_pipe.openwebui.workflow_availability import WorkflowUnavailable
 
 from .validation import SentenceRoute
 
@@ -52,6 +70,31 @@ def sub_router() -> APIRouter:
     return APIRouter(route_class=SentenceRoute)
 
 
-def http_error(error: UserError) -> HTTPException:
-    error = for_user(error)  # no backend URL in what the browser sees
-    return HTTPException(http_status(error), str(error))
+HTTP_STATUSES: tuple[tuple[type[PipeError], int], ...] = (
+    (TooManyJobs, status.HTTP_429_TOO_MANY_REQUESTS),
+    (NotAnImage, status.HTTP_415_UNSUPPORTED_MEDIA_TYPE),
+    (ImageTooLarge, status.HTTP_413_CONTENT_TOO_LARGE),
+    (UploadTooLarge, status.HTTP_413_CONTENT_TOO_LARGE),
+    (UnknownWorkflow, status.HTTP_404_NOT_FOUND),
+    (JobNotFound, status.HTTP_404_NOT_FOUND),
+    (FileNotFound, status.HTTP_404_NOT_FOUND),
+    (WorkflowNotAllowed, status.HTTP_403_FORBIDDEN),
+    (WorkflowUnavailable, status.HTTP_422_UNPROCESSABLE_CONTENT),
+    (PromptRejected, status.HTTP_422_UNPROCESSABLE_CONTENT),
+    (RequestError, status.HTTP_400_BAD_REQUEST),
+    (ComfyUnreachable, status.HTTP_503_SERVICE_UNAVAILABLE),
+    (JobHandedOver, status.HTTP_503_SERVICE_UNAVAILABLE),
+    (ComfyError, status.HTTP_502_BAD_GATEWAY),
+)
+"""The status of each error a route may meet, the first class that matches."""
+
+
+def status_of(error: PipeError) -> int:
+    return next(
+        (code for kind, code in HTTP_STATUSES if isinstance(error, kind)),
+        status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
+def http_error(error: PipeError) -> HTTPException:
+    return HTTPException(status_of(error), describe(error))

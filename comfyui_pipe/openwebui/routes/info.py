@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from comfyui_pipe.comfy.model_lists import LOADER_INPUTS
-from comfyui_pipe.errors import UserError
+from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.backends import BackendHealth
+from comfyui_pipe.openwebui.presenter import describe
 from comfyui_pipe.openwebui.schemas import BackendHealthOut, HealthOut, ModelsOut
 
 from .common import Runtime, VerifiedUser, error_responses, http_error, sub_router
@@ -26,7 +27,7 @@ async def list_models(
 ) -> ModelsOut:
     try:
         return ModelsOut(models=await runtime.service.models(list(LOADER_INPUTS)))
-    except UserError as error:
+    except PipeError as error:
         raise http_error(error) from None
 
 
@@ -51,14 +52,15 @@ async def health(
             queue_running=backend.queue_running,
             queue_pending=backend.queue_pending,
             devices=backend.devices,
-            error=backend.error if user.role == "admin" else _without_url(backend, number),
+            error=_error_of(backend, admin=user.role == "admin"),
         )
         for number, backend in enumerate(await runtime.service.health(), start=1)
     ]
     return HealthOut(ok=any(b.reachable for b in backends), backends=backends)
 
 
-def _without_url(backend: BackendHealth, number: int) -> str | None:
+def _error_of(backend: BackendHealth, *, admin: bool) -> str | None:
+    """What went wrong, for admins in detail (with the server's address)."""
     if backend.error is None:
         return None
-    return str(backend.error).replace(backend.url, f"backend {number}")
+    return str(backend.error) if admin else describe(backend.error)

@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import HTTPException, Query, Request, status
+from fastapi import HTTPException, Query, status
 from open_webui.models.users import UserModel
 
-from comfyui_pipe.errors import UserError
+from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.errors import JobNotFound, UnknownWorkflow
 from comfyui_pipe.generation.options import LoraRequest, RequestOptions, parse_aspect
 from comfyui_pipe.generation.records import JobRecord
 from comfyui_pipe.generation.request import GenerationRequest
 from comfyui_pipe.openwebui.files import file_content_url
 from comfyui_pipe.openwebui.input_images import input_image
+from comfyui_pipe.openwebui.job_events import JOB_EVENT, JobEvents
+from comfyui_pipe.openwebui.presenter import describe_failure
 from comfyui_pipe.openwebui.runtime import PluginRuntime
 from comfyui_pipe.openwebui.schemas import GenerateRequest, JobLinks, JobOut, JobPage, JobProgress
 from comfyui_pipe.openwebui.workflow_access import check_workflow_access, may_use_workflow
 
 from .common import PREFIX, Runtime, VerifiedUser, error_responses, http_error, sub_router
-from .job_events import JOB_EVENT, JobEvents
 
-BACKGROUND_TASKS = "comfyui_pipe_api_tasks"
 MAX_OFFSET = 1_000_000_000
 """Beyond any real job count, within what every database takes as an OFFSET."""
 
@@ -43,7 +41,6 @@ router = sub_router()
 )
 async def generate(
     body: GenerateRequest,
-    request: Request,
     user: VerifiedUser,
     runtime: Runtime,
 ) -> JobOut:
@@ -61,14 +58,9 @@ async def generate(
             options=_options(body),
             images=images,
         )
-    except UserError as error:
+        record = await runtime.service.start(generation, JobEvents(user.id))
+    except PipeError as error:
         raise http_error(error) from None
-    events = JobEvents(user.id)
-    try:
-        record = await runtime.service.start(generation, on_progress=events.progress)
-    except UserError as error:
-        raise http_error(error) from None
-    _in_background(request.app, events.end(runtime.service, record.id))
     return job_out(record)
 
 
@@ -127,7 +119,7 @@ async def cancel_job(
         return job_out(record)
     try:
         return job_out(await runtime.service.cancel(record.id))
-    except UserError as error:
+    except PipeError as error:
         raise http_error(error) from None
 
 
@@ -161,7 +153,7 @@ def job_out(record: JobRecord) -> JobOut:
         created_at=_time(record.created_at),
         started_at=_time(record.started_at),
         finished_at=_time(record.finished_at),
-        error=record.error,
+        error=describe_failure(record.failure) if record.failure is not None else None,
         output_file_ids=record.output_file_ids,
         progress=JobProgress.model_validate(record.progress) if record.progress else None,
         links=JobLinks(
@@ -188,12 +180,3 @@ def _options(body: GenerateRequest) -> RequestOptions:
         negative_prompt=body.negative_prompt,
         loras=[LoraRequest(lora.name, lora.strength) for lora in body.loras],
     )
-
-
-def _in_background(app: Any, coroutine: Coroutine[Any, Any, None]) -> None:
-    """Run ``coroutine`` after the response; the app keeps the task until it ends."""
-    tasks: set[asyncio.Task[None]] = getattr(app.state, BACKGROUND_TASKS, None) or set()
-    setattr(app.state, BACKGROUND_TASKS, tasks)
-    task = asyncio.create_task(coroutine)
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)

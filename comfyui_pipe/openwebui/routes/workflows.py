@@ -7,8 +7,10 @@ from typing import Any
 
 from fastapi import HTTPException, status
 
-from comfyui_pipe.errors import UserError
+from comfyui_pipe.comfy import Problem
+from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.limits import request_fields
+from comfyui_pipe.openwebui.presenter import describe_problem
 from comfyui_pipe.openwebui.schemas import BoundsOut, WorkflowOut, WorkflowUpload
 from comfyui_pipe.openwebui.workflow_access import may_use_workflow
 from comfyui_pipe.openwebui.workflow_availability import (
@@ -79,7 +81,7 @@ async def upload_workflow(
     workflow = _parsed(graph, body.id, meta)
     try:
         await runtime.service.check(workflow)
-    except UserError as error:
+    except PipeError as error:
         raise http_error(error) from None
     await runtime.workflow_store.save(body.id, graph, meta, admin.id)
     await runtime.reload_workflows()
@@ -116,7 +118,7 @@ async def _in_api_format(graph: dict[str, Any], runtime: Runtime) -> dict[str, A
         return graph
     try:
         return ui_to_api(graph, await runtime.service.object_info())
-    except UserError as error:
+    except PipeError as error:
         raise http_error(error) from None
     except MissingNodeTypes as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
@@ -135,7 +137,7 @@ def workflow_out(
     workflow: Workflow,
     bundled: bool,
     default_id: str,
-    missing: Mapping[str, list[str]] | None = None,
+    missing: Mapping[str, list[Problem]] | None = None,
 ) -> WorkflowOut:
     meta = workflow.meta
     lacking = (missing or {}).get(workflow.id, [])
@@ -154,5 +156,5 @@ def workflow_out(
         },
         outputs=list(workflow.output_kinds),
         available=not lacking,
-        missing=lacking,
+        missing=[describe_problem(problem) for problem in lacking],
     )
