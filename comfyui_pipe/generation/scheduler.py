@@ -129,56 +129,85 @@ def plan(
     learn it, with the least work of that user's waiting jobs (a slow one is found out
     soon and holds little); until every server's speed is known, each takes one job at
     a time (a single server keeps its depth)."""
-    load = Counter(job.backend for job in unfinished if job.dispatched)
-    holds: dict[str, float] = defaultdict(float)  # seconds of the jobs it has on ComfyUI
-    for job in unfinished:
-        if job.backend is not None and job.dispatched:
-            holds[job.backend] += seconds(job, job.backend) or 0.0
-    busy = defaultdict(float, holds)  # ... and of the jobs in line for it
-
-    def takes_one_more(url: str, speed_known: bool, cap: int) -> bool:
-        if load[url] >= cap:
-            return False
-        return load[url] == 0 or not speed_known or holds[url] <= PENDING_HORIZON
-
-    def runs_on(job: QueuedJob, url: str) -> bool:
-        return job.backend in (None, url) and can_run(job, url)
-
-    placements: list[Placement] = []
+    planner = _Planner(unfinished, backends, depth, can_run, seconds, work)
     waiting = list(order) if order is not None else FairTurns().order(unfinished)
     while waiting:
-        job = waiting.pop(0)
-        capable = [url for url in backends if runs_on(job, url)]
-        times = {url: seconds(job, url) for url in capable}
+        planner.place(waiting.pop(0), waiting)
+    return planner.placements
+
+
+class _Planner:
+    """One run of :func:`plan`: what each server holds, as jobs are placed on it."""
+
+    def __init__(
+        self,
+        unfinished: Sequence[QueuedJob],
+        backends: Sequence[str],
+        depth: int,
+        can_run: Callable[[QueuedJob, str], bool],
+        seconds: Callable[[QueuedJob, str], float | None],
+        work: Callable[[QueuedJob], float],
+    ) -> None:
+        self._backends = backends
+        self._depth = depth
+        self._can_run = can_run
+        self._seconds = seconds
+        self._work = work
+        self._load = Counter(job.backend for job in unfinished if job.dispatched)
+        self._holds: dict[str, float] = defaultdict(float)
+        """Seconds of the jobs each server has on ComfyUI."""
+        for job in unfinished:
+            if job.backend is not None and job.dispatched:
+                self._holds[job.backend] += seconds(job, job.backend) or 0.0
+        self._busy = defaultdict(float, self._holds)
+        """... and of the jobs in line for it."""
+        self.placements: list[Placement] = []
+
+    def place(self, job: QueuedJob, waiting: list[QueuedJob]) -> None:
+        """Place ``job`` (or, to learn a server's speed, a lighter job of its owner from
+        ``waiting``), or leave it waiting."""
+        capable = [url for url in self._backends if self._runs_on(job, url)]
+        times = {url: self._seconds(job, url) for url in capable}
         known = {url: time for url, time in times.items() if time is not None}
         # while some server's speed is unknown, every server takes one job at a time
         learning = len(known) < len(capable) and len(capable) > 1
-        cap = 1 if learning else depth
-        free = [url for url in capable if takes_one_more(url, url in known, cap)]
+        cap = 1 if learning else self._depth
+        free = [url for url in capable if self._takes_one_more(url, url in known, cap)]
         untried = [url for url in free if url not in known]
         if untried:
-            chosen = min(untried, key=lambda url: load[url])
-            # the same user's: a probe never jumps another user's turn
-            unknown_there = [
-                other
-                for other in (waiting if learning else [])
-                if other.owner_id == job.owner_id
-                and runs_on(other, chosen)
-                and seconds(other, chosen) is None
-            ]
-            probe = min([job, *unknown_there], key=work)
-            if probe is not job:
-                waiting.remove(probe)
-                waiting.insert(0, job)
-                job = probe
+            chosen = min(untried, key=lambda url: self._load[url])
+            job = self._probe(job, chosen, waiting if learning else [])
         elif known:
-            chosen = min(known, key=lambda url: busy[url] + known[url])
-            busy[chosen] += known[chosen]
+            chosen = min(known, key=lambda url: self._busy[url] + known[url])
+            self._busy[chosen] += known[chosen]
             if chosen not in free:
-                continue  # in line for it
-            holds[chosen] += known[chosen]
+                return  # in line for it
+            self._holds[chosen] += known[chosen]
         else:
-            continue
-        load[chosen] += 1
-        placements.append(Placement(job.id, chosen))
-    return placements
+            return
+        self._load[chosen] += 1
+        self.placements.append(Placement(job.id, chosen))
+
+    def _probe(self, job: QueuedJob, url: str, waiting: list[QueuedJob]) -> QueuedJob:
+        """The job that learns ``url``'s speed: the least work of ``job``'s owner's waiting
+        jobs (the same user's: a probe never jumps another user's turn)."""
+        unknown_there = [
+            other
+            for other in waiting
+            if other.owner_id == job.owner_id
+            and self._runs_on(other, url)
+            and self._seconds(other, url) is None
+        ]
+        probe = min([job, *unknown_there], key=self._work)
+        if probe is not job:
+            waiting.remove(probe)
+            waiting.insert(0, job)
+        return probe
+
+    def _takes_one_more(self, url: str, speed_known: bool, cap: int) -> bool:
+        if self._load[url] >= cap:
+            return False
+        return self._load[url] == 0 or not speed_known or self._holds[url] <= PENDING_HORIZON
+
+    def _runs_on(self, job: QueuedJob, url: str) -> bool:
+        return job.backend in (None, url) and self._can_run(job, url)
