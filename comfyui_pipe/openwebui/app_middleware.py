@@ -1,5 +1,9 @@
 """What our ASGI app does around Open WebUI's own handling of a request.
 
+- ``PublishModelsFirst``: while the chat models wait for the first admin (see
+  ``model_access``), each request first publishes them if an admin exists now. Every
+  user is created after the first admin, and uses a model in a request of their own,
+  so the models are there before anyone can use them.
 - ``ReloadOnValvesSaved``: when Open WebUI's own valves route (the admin form) has
   saved our function's valves, the runtime applies them before the answer goes out, so
   the admin's next request already sees them. Other processes notice the change
@@ -24,6 +28,20 @@ VALVES_UPDATE = f"/api/v1/functions/id/{FUNCTION_ID}/valves/update"
 def _runtime(scope: Scope) -> PluginRuntime | None:
     runtime = getattr(scope["app"].state, STATE_NAME, None)
     return runtime if isinstance(runtime, PluginRuntime) and runtime.started else None
+
+
+class PublishModelsFirst:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        runtime = _runtime(scope) if scope["type"] in ("http", "websocket") else None
+        if runtime is not None and runtime.models.waiting:
+            try:
+                await runtime.models.publish_waiting()
+            except Exception:
+                log.exception("Publishing the ComfyUI models failed")
+        await self.app(scope, receive, send)
 
 
 class ReloadOnValvesSaved:

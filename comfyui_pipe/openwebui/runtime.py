@@ -27,7 +27,7 @@ from comfyui_pipe.openwebui.adopted_jobs import AdoptedJobDelivery
 from comfyui_pipe.openwebui.config_store import ConfigStore, ConfigWatch, FunctionMissing, Stored
 from comfyui_pipe.openwebui.files import OpenWebUIFileSink
 from comfyui_pipe.openwebui.jobs_table import SqlJobStore, create_job_table
-from comfyui_pipe.openwebui.model_access import ModelPublisher
+from comfyui_pipe.openwebui.model_access import ADMIN_POLL_INTERVAL, ModelPublisher
 from comfyui_pipe.openwebui.queue_weights import GroupWeights
 from comfyui_pipe.openwebui.workflow_store import SqlWorkflowStore, create_workflow_table
 from comfyui_pipe.workflow import Workflow, bundled_workflows
@@ -35,6 +35,9 @@ from comfyui_pipe.workflow import Workflow, bundled_workflows
 log = logging.getLogger(__name__)
 
 STATE_NAME = "comfyui_pipe"
+MOUNTED = "comfyui_pipe_mounted"
+"""Set on ``app.state`` by our ASGI app, whose middleware publishes the chat models before
+serving any request once the first admin exists (no need to poll for one)."""
 
 
 def backend_pool(servers: ServerConfig) -> BackendPool:
@@ -49,13 +52,14 @@ class PluginRuntime:
         self,
         engine: AsyncEngine,
         first_run_config: PipeConfig,
+        admin_poll_interval: float | None = ADMIN_POLL_INTERVAL,
     ) -> None:
         self._engine = engine
         self._first_run = first_run_config
         self.jobs = SqlJobStore(engine)
         self.sink = OpenWebUIFileSink()
         self.workflow_store = SqlWorkflowStore(engine)
-        self.models = ModelPublisher()
+        self.models = ModelPublisher(admin_poll_interval)
         self._bundled = bundled_workflows()
         self._store = ConfigStore(engine)
         self._watch = ConfigWatch(self._store.changed_at, self.reload)
@@ -224,19 +228,20 @@ async def get_runtime(app: Any | None = None) -> PluginRuntime:
     app = app if app is not None else host_app()
     runtime: PluginRuntime | None = getattr(app.state, STATE_NAME, None)
     if runtime is None:
-        runtime = _new_runtime()
+        runtime = _new_runtime(app)
         setattr(app.state, STATE_NAME, runtime)
     if not runtime.started:
         await runtime.start()
     return runtime
 
 
-def _new_runtime() -> PluginRuntime:
+def _new_runtime(app: Any) -> PluginRuntime:
     """The environment is read here, once per process: it gives the first-run settings."""
     found = first_run(os.environ)
     for problem in found.problems:
         log.warning("ComfyUI setting from the environment: %s", problem)
-    return PluginRuntime(async_engine, found.config)
+    poll = None if getattr(app.state, MOUNTED, False) else ADMIN_POLL_INTERVAL
+    return PluginRuntime(async_engine, found.config, admin_poll_interval=poll)
 
 
 async def close_runtime(app: Any) -> None:
