@@ -1,50 +1,49 @@
-"""Deployment settings read from the environment (first-run defaults).
+"""The environment variables the plugin reads: each gives the first-run value of one
+setting of :class:`comfyui_pipe.config.PipeConfig`.
 
-This is the one list of environment variables the plugin reads. The admin
-panel (the Pipe's valves) starts from these values; the compose files set
-exactly these names (a test compares the two).
+This is the one list of them; the compose files set exactly these names (a test
+compares the two). They are read once per process, when the plugin starts: after
+that the settings an admin saves win.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-
-from pydantic import BaseModel, Field
+from types import MappingProxyType
 
 ENV_PREFIX = "COMFYUI_"
 
+VARIABLE_OF_SETTING: Mapping[str, str] = MappingProxyType(
+    {
+        "comfyui_url": "COMFYUI_URL",
+        "comfyui_auth_header": "COMFYUI_AUTH_HEADER",
+        "comfyui_token": "COMFYUI_TOKEN",
+        **{
+            setting: ENV_PREFIX + setting.upper()
+            for setting in (
+                "default_workflow",
+                "enabled_workflows",
+                "max_size",
+                "max_steps",
+                "max_count",
+                "max_prompt_length",
+                "max_image_pixels",
+                "max_image_bytes",
+                "jobs_per_user",
+                "job_timeout",
+                "previews",
+            )
+        },
+    }
+)
+"""Setting name -> the environment variable giving its first-run value."""
 
-class Settings(BaseModel):
-    url: str = Field(
-        "http://127.0.0.1:8188",
-        description="ComfyUI base URL; several backends separated by commas.",
-    )
-    auth_header: str = Field(
-        "", description="Extra header sent to ComfyUI on HTTP and WebSocket, 'Name: value'."
-    )
-    token: str = Field("", description="Token sent as ?token= (ComfyUI-Login style).")
-    default_workflow: str = Field("sd15_txt2img", description="Workflow used by default.")
-    enabled_workflows: str = Field(
-        "", description="Comma-separated workflow ids shown as models; empty = all bundled."
-    )
-    max_size: int = Field(2048, description="Largest width or height a user may ask for.")
-    max_steps: int = Field(80, description="Most sampler steps a user may ask for.")
-    max_count: int = Field(4, description="Most images per request.")
-    max_prompt_length: int = Field(4000, description="Most characters in a prompt.")
-    max_image_pixels: int = Field(4096 * 4096, description="Most pixels in an input image.")
-    max_image_bytes: int = Field(20 * 1024 * 1024, description="Largest input image file.")
-    jobs_per_user: int = Field(2, description="Concurrent jobs one user may run.")
-    job_timeout: float = Field(900.0, description="Seconds before a job is given up.")
-    previews: bool = Field(True, description="Show live previews while sampling.")
 
-    @classmethod
-    def env_names(cls) -> dict[str, str]:
-        """Field name -> environment variable name."""
-        return {name: ENV_PREFIX + name.upper() for name in cls.model_fields}
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        environ = os.environ if environ is None else environ
-        values = {field: environ[env] for field, env in cls.env_names().items() if environ.get(env)}
-        return cls(**values)
+def environment_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The settings ``environ`` gives, as text (setting name -> value); a variable that is
+    unset or blank gives none."""
+    return {
+        setting: environ[variable]
+        for setting, variable in VARIABLE_OF_SETTING.items()
+        if environ.get(variable, "").strip()
+    }

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import httpx
 
+from comfyui_pipe.config import first_run
 from comfyui_pipe.fetch_models.download import DEFAULT_TIMEOUT, FetchError, fetch_model
 from comfyui_pipe.fetch_models.manifest import models_for_workflow
-from comfyui_pipe.settings import Settings
+from comfyui_pipe.settings import VARIABLE_OF_SETTING
 
 SWITCH_ENV = "COMFYUI_FETCH_MODELS"
-WORKFLOW_ENV = Settings.env_names()["default_workflow"]
+WORKFLOW_ENV = VARIABLE_OF_SETTING["default_workflow"]
 ENV_NAMES = (SWITCH_ENV, WORKFLOW_ENV)
 """Every environment variable the fetcher reads."""
 
@@ -33,7 +34,7 @@ def main(
     if environ.get(SWITCH_ENV, "").strip().lower() in _OFF:
         _say(f"Model download is off ({SWITCH_ENV}={environ[SWITCH_ENV]}).")
         return 0
-    workflow_ids = args.workflow or [Settings.from_env(environ).default_workflow]
+    workflow_ids = args.workflow or [first_run(environ).config.default_workflow]
     try:
         with httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=True) as client:
             for workflow_id in workflow_ids:

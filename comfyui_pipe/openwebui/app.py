@@ -1,10 +1,13 @@
 """The ASGI app ``comfyui-pipe serve`` runs: Open WebUI with the plugin mounted.
 
 Open WebUI's own app, plus our router, with the frontend's catch-all mount moved
-back to the end (otherwise it answers our GETs with index.html), and a lifespan
-that, after Open WebUI's startup, installs or refreshes our plugins (the Pipe, the
-Actions, the Tool, the media Filter), builds the plugin runtime (which creates our tables)
-and takes the startup heap out of garbage collection; on shutdown it closes the runtime.
+back to the end (otherwise it answers our GETs with index.html), our middleware (chat
+models published before anyone can use them; settings saved through Open WebUI's
+valves route applied at once, see ``app_middleware``), and a lifespan that, after Open
+WebUI's startup and before it serves anyone, installs or refreshes our plugins (the
+Pipe, the Actions, the Tool, the media Filter), starts the plugin runtime (our tables,
+the settings, the chat models) and takes the startup heap out of garbage collection; on
+shutdown it closes the runtime.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from fastapi import FastAPI
 from open_webui.main import app
 from starlette.routing import Mount
 
+from comfyui_pipe.openwebui.app_middleware import PublishModelsFirst, ReloadOnValvesSaved
 from comfyui_pipe.openwebui.install import install_plugins
 from comfyui_pipe.openwebui.routes import router
-from comfyui_pipe.openwebui.runtime import close_runtime, get_runtime
+from comfyui_pipe.openwebui.runtime import MOUNTED, close_runtime, get_runtime
 
 __all__ = ["app", "mount_plugin"]
 
@@ -30,10 +34,12 @@ log = logging.getLogger(__name__)
 
 def mount_plugin(app: FastAPI) -> None:
     """Add the plugin to Open WebUI's ``app``; a second call changes nothing."""
-    if getattr(app.state, "comfyui_pipe_mounted", False):
+    if getattr(app.state, MOUNTED, False):
         return
-    app.state.comfyui_pipe_mounted = True
+    setattr(app.state, MOUNTED, True)
     app.include_router(router)
+    app.add_middleware(PublishModelsFirst)
+    app.add_middleware(ReloadOnValvesSaved)
     _move_frontend_mount_last(app)
     app.router.lifespan_context = _with_plugin_lifespan(app.router.lifespan_context)
 

@@ -5,7 +5,9 @@ read access; a pipe's models have none until an admin configures them. For
 each workflow model without a row we create one that everyone may read, owned
 by an admin (Open WebUI's model history needs an owner). Rows that exist are
 the admin's and stay as they are. Until the first admin signs up there is no
-one to own them and no user to show them to, so publishing waits for one.
+one to own them and no user to show them to, so publishing waits for one; our app
+publishes them before it serves any request once that admin exists (see
+``app_middleware``), so no user ever meets a model they may not use yet.
 
 A workflow that cannot run on any server is shown as such in the model list: its
 row's name ends in "(models missing)" and its description says what is missing,
@@ -88,51 +90,68 @@ async def _describe(workflow: Workflow, problems: tuple[str, ...]) -> bool:
 
 class ModelPublisher:
     """Creates the missing rows when the workflows change (``publish``); remembers what it
-    has seen so repeat calls cost nothing. ``aclose`` stops a wait for the first admin."""
+    has seen so repeat calls cost nothing. Rows wait for the first admin when there is
+    none: ``publish_waiting`` creates them once one exists (our app's middleware calls it
+    before serving each request while ``waiting``); with an ``admin_poll_interval``, a
+    task also looks for that admin every so often (a stock Open WebUI, which has no such
+    middleware). ``aclose`` stops that task."""
 
-    def __init__(self, admin_poll_interval: float = ADMIN_POLL_INTERVAL) -> None:
+    def __init__(self, admin_poll_interval: float | None = ADMIN_POLL_INTERVAL) -> None:
         self._published: set[str] = set()
         self._admin_poll_interval = admin_poll_interval
-        self._waiting: list[Workflow] = []
+        self._waiting: tuple[Workflow, ...] = ()
         self._waiter: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
+    @property
+    def waiting(self) -> bool:
+        """Whether some rows wait for the first admin."""
+        return bool(self._waiting)
+
     async def publish(self, workflows: Iterable[Workflow]) -> list[str]:
-        """Returns the ids of the rows created; with no admin yet, they are created as
-        soon as one signs up."""
+        """Returns the ids of the rows created; with no admin yet, none (see ``waiting``)."""
         async with self._lock:
-            pending = [w for w in workflows if model_id(w) not in self._published]
+            pending = tuple(w for w in workflows if model_id(w) not in self._published)
             if not pending:
+                self._waiting = ()
                 return []
             owner = await Users.get_super_admin_user()
             if owner is None:
-                self._wait_for_admin(pending)
+                self._waiting = pending
+                self._poll_for_admin()
                 return []
             created = []
             for workflow in pending:
                 if await _insert_if_missing(workflow, owner.id):
                     created.append(model_id(workflow))
                 self._published.add(model_id(workflow))
+            self._waiting = ()
             return created
+
+    async def publish_waiting(self) -> list[str]:
+        """Create the rows that wait for the first admin, if one exists now."""
+        return await self.publish(self._waiting) if self._waiting else []
 
     async def aclose(self) -> None:
         if self._waiter is not None:
             self._waiter.cancel()
             await asyncio.gather(self._waiter, return_exceptions=True)
 
-    def _wait_for_admin(self, workflows: list[Workflow]) -> None:
-        self._waiting = workflows
+    def _poll_for_admin(self) -> None:
+        if self._admin_poll_interval is None:
+            return
         if self._waiter is None or self._waiter.done():
             self._waiter = asyncio.create_task(self._publish_once_admin_exists())
 
     async def _publish_once_admin_exists(self) -> None:
+        assert self._admin_poll_interval is not None
         # Open WebUI announces no signup in-process: look until the first admin is there.
         while True:
             if await Users.get_super_admin_user() is not None:
                 break
             await asyncio.sleep(self._admin_poll_interval)
         try:
-            await self.publish(self._waiting)
+            await self.publish_waiting()
         except Exception:
             log.exception("Publishing the ComfyUI models failed")
 

@@ -1,9 +1,11 @@
 """The Pipe function: one chat model per enabled workflow.
 
-Open WebUI executes a shim that imports this class (see ``function_source``),
-sets ``valves`` from its database before each call, and passes only the
-``__dunder__`` arguments named in ``pipe``'s signature. Whatever goes wrong,
-the user reads a sentence in the chat, never a stack trace.
+Open WebUI executes a shim that imports this class (see ``function_source``) and
+passes only the ``__dunder__`` arguments named in ``pipe``'s signature. Its ``Valves``
+class (the plugin's settings) is the admin form; an instance has no ``valves``, so
+Open WebUI does not read them from its database before each call: the plugin's
+runtime keeps the settings in use (see ``runtime``). Whatever goes wrong, the user
+reads a sentence in the chat, never a stack trace.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from open_webui.models.users import Users
 
+from comfyui_pipe.config import PipeConfig
 from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.errors import RequestError
 from comfyui_pipe.generation.options import parse_message
@@ -30,7 +33,7 @@ from comfyui_pipe.openwebui.presenter import describe
 from comfyui_pipe.openwebui.progress_events import ChatProgress
 from comfyui_pipe.openwebui.runtime import get_runtime
 from comfyui_pipe.openwebui.user_defaults import defaults_of
-from comfyui_pipe.openwebui.valves import UserValves, Valves
+from comfyui_pipe.openwebui.valves import UserValves
 from comfyui_pipe.openwebui.workflow_availability import check_available, known_missing
 
 log = logging.getLogger(__name__)
@@ -43,11 +46,8 @@ Emitter = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
 class Pipe:
-    Valves = Valves
+    Valves = PipeConfig
     UserValves = UserValves
-
-    def __init__(self) -> None:
-        self.valves = Valves()
 
     async def pipes(self) -> list[dict[str, str]]:
         """The chat models, one per offered workflow, those that cannot run named so (from

@@ -1,92 +1,77 @@
 """The plugin's per-process state, kept on ``app.state.comfyui_pipe``.
 
-``get_runtime(app)`` creates it on first use, so the Pipe works in a stock
-Open WebUI too (then the Pipe is the first caller), and brings it up to date
-with the admin's valves on every call: the valves live in the database (the
-function's valves, the same store Open WebUI's admin form writes), so a
-change made by any worker process is picked up by all of them. Whenever the
-offered workflows change, their chat models are published (see ``model_access``).
+``get_runtime(app)`` creates and starts it on first use, so the Pipe works in a stock
+Open WebUI too (then the Pipe is the first caller); after that it costs nothing. The
+settings in use (``runtime.config``) are read from the store when the runtime starts
+and again only when an admin saves them: through our PUT /settings (``save``), through
+Open WebUI's own valves route (the app's middleware calls ``reload``), or in another
+process (the config watch notices the function row's ``updated_at`` move). Settings
+that are not valid are never applied: the ones in use stay. Whenever the offered
+workflows change, their chat models are published (see ``model_access``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import logging
+import os
+from collections.abc import Mapping
 from typing import Any
 
 from open_webui.internal.db import async_engine
-from open_webui.models.functions import Functions
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from comfyui_pipe.generation.backends import BackendPool
-from comfyui_pipe.generation.policy import Policy
-from comfyui_pipe.generation.service import GenerationService
+from comfyui_pipe.config import PipeConfig, ServerConfig, first_run, salvaged
+from comfyui_pipe.generation import BackendPool, GenerationService
 from comfyui_pipe.openwebui.adopted_jobs import AdoptedJobDelivery
+from comfyui_pipe.openwebui.config_store import ConfigStore, ConfigWatch, FunctionMissing, Stored
 from comfyui_pipe.openwebui.files import OpenWebUIFileSink
-from comfyui_pipe.openwebui.function_source import FUNCTION_ID
 from comfyui_pipe.openwebui.jobs_table import SqlJobStore, create_job_table
-from comfyui_pipe.openwebui.model_access import ModelPublisher
+from comfyui_pipe.openwebui.model_access import ADMIN_POLL_INTERVAL, ModelPublisher
 from comfyui_pipe.openwebui.queue_weights import GroupWeights
-from comfyui_pipe.openwebui.valves import Valves
 from comfyui_pipe.openwebui.workflow_store import SqlWorkflowStore, create_workflow_table
 from comfyui_pipe.workflow import Workflow, bundled_workflows
 
+log = logging.getLogger(__name__)
+
 STATE_NAME = "comfyui_pipe"
+MOUNTED = "comfyui_pipe_mounted"
+"""Set on ``app.state`` by our ASGI app, whose middleware publishes the chat models before
+serving any request once the first admin exists (no need to poll for one)."""
 
 
-@dataclass(frozen=True)
-class BackendConfig:
-    """The valves a backend pool is built from; a change means a new pool."""
-
-    urls: tuple[str, ...]
-    headers: tuple[tuple[str, str], ...]
-    token: str | None
-
-    @classmethod
-    def of(cls, valves: Valves) -> BackendConfig:
-        return cls(
-            urls=tuple(valves.backend_urls()),
-            headers=tuple(sorted(valves.auth_headers().items())),
-            token=valves.comfyui_token or None,
-        )
-
-    def build_pool(self) -> BackendPool:
-        return BackendPool(
-            list(self.urls),
-            headers=dict(self.headers),
-            token=self.token,
-        )
-
-
-def policy_of(valves: Valves) -> Policy:
-    return Policy(
-        limits=valves.limits(),
-        jobs_per_user=valves.jobs_per_user,
-        job_timeout=valves.job_timeout,
-        previews=valves.previews,
-        server_depth=valves.server_queue_depth,
-        cancel_on_shutdown=valves.cancel_on_shutdown,
-        progress_save_every=valves.progress_save_seconds,
-    )
+def backend_pool(servers: ServerConfig) -> BackendPool:
+    return BackendPool(list(servers.urls), headers=dict(servers.headers), token=servers.token)
 
 
 class PluginRuntime:
-    """The generation service with its backends, job store, file sink and workflows."""
+    """The generation service with its backends, job store, file sink, workflows and
+    the settings in use."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        first_run_config: PipeConfig,
+        admin_poll_interval: float | None = ADMIN_POLL_INTERVAL,
+    ) -> None:
         self._engine = engine
+        self._first_run = first_run_config
         self.jobs = SqlJobStore(engine)
         self.sink = OpenWebUIFileSink()
         self.workflow_store = SqlWorkflowStore(engine)
+        self.models = ModelPublisher(admin_poll_interval)
         self._bundled = bundled_workflows()
+        self._store = ConfigStore(engine)
+        self._watch = ConfigWatch(self._store.changed_at, self.reload)
         self._lock = asyncio.Lock()
-        self._backend_config: BackendConfig | None = None
-        self._applied: Valves | None = None
-        self._pool: BackendPool | None = None
+        self._config = first_run_config
         self._service: GenerationService | None = None
-        self._models = ModelPublisher()
         self._delivery = AdoptedJobDelivery()
         self._weights = GroupWeights()
+
+    @property
+    def started(self) -> bool:
+        return self._service is not None
 
     @property
     def service(self) -> GenerationService:
@@ -94,78 +79,119 @@ class PluginRuntime:
             raise RuntimeError("The plugin runtime has not been started (use get_runtime).")
         return self._service
 
-    async def valves(self) -> Valves:
-        """The admin's current settings; environment defaults for what was never saved."""
-        return Valves(**(await Functions.get_function_valves_by_id(FUNCTION_ID) or {}))
+    @property
+    def config(self) -> PipeConfig:
+        """The settings in use (no database read)."""
+        return self._config
 
-    async def update_valves(self, values: dict[str, Any]) -> Valves:
-        """Validate and store new settings (where the admin form stores them), then apply."""
-        valves = Valves(**values)
-        if await Functions.update_function_valves_by_id(FUNCTION_ID, valves.model_dump()) is None:
-            raise LookupError(f"The '{FUNCTION_ID}' function is not installed.")
-        await self.refresh()
-        return valves
+    @property
+    def watch(self) -> ConfigWatch:
+        return self._watch
+
+    async def start(self) -> None:
+        """Create the tables, read the settings (storing the first-run ones when none are
+        stored), start the service and publish the chat models."""
+        async with self._lock:
+            if self._service is not None:
+                return
+            await create_job_table(self._engine)
+            await create_workflow_table(self._engine)
+            config = await self._first_load()
+            workflows = enabled_workflows(await self._all_workflows(), config)
+            self._use(config)
+            self._service = GenerationService(
+                backend_pool(config.servers),
+                workflows,
+                self.jobs,
+                self.sink,
+                config.policy,
+                leases=self.jobs,
+                lease_times=config.leases,
+                delivery=self._delivery,
+                weights=self._weights,
+            )
+            # Adopts the unfinished jobs of processes that stopped (this one's
+            # predecessor after a restart included).
+            self._service.open()
+            await self.models.publish(workflows.values())
+            self._watch.start()
+
+    async def reload(self) -> PipeConfig:
+        """Apply the stored settings; when they are not valid, the ones in use stay (and
+        the log says why)."""
+        async with self._lock:
+            stored = await self._read()
+            found = salvaged(stored.values, self._first_run)
+            if found.problems:
+                log.error(
+                    "The stored ComfyUI settings are not valid; the settings in use stay. %s",
+                    " ".join(found.problems),
+                )
+                return self._config
+            await self._apply(found.config)
+            return found.config
+
+    async def save(self, changes: Mapping[str, Any]) -> PipeConfig:
+        """``changes`` over the stored settings, validated as a whole, stored and applied.
+        Raises ``ValidationError`` (or ``FunctionMissing``) having stored nothing."""
+        current = await self.reload()
+        async with self._lock:
+            config = PipeConfig.model_validate({**current.stored_values(), **changes})
+            await self._store.write(config)
+            await self._apply(config)
+            return config
 
     async def workflows(self) -> dict[str, Workflow]:
         """The workflows offered: bundled and uploaded ones, narrowed to the enabled ids."""
-        return enabled_workflows(await self._all_workflows(), await self.valves())
+        return enabled_workflows(await self._all_workflows(), self._config)
 
     async def reload_workflows(self) -> None:
         """Apply an uploaded or deleted workflow."""
         async with self._lock:
-            valves = await self.valves()
-            workflows = enabled_workflows(await self._all_workflows(), valves)
-            if self._service is not None:
-                self._service.reconfigure(workflows=workflows)
-            await self._models.publish(workflows.values())
-
-    async def refresh(self) -> None:
-        """Bring the service up to date with the stored valves (a no-op when unchanged)."""
-        async with self._lock:
-            if self._applied is None:
-                await create_job_table(self._engine)
-                await create_workflow_table(self._engine)
-            valves = await self.valves()
-            if valves == self._applied:
-                return
-            backend_config = BackendConfig.of(valves)
-            if backend_config != self._backend_config:
-                # The service owns its pools and closes a replaced one after its last job.
-                self._pool = backend_config.build_pool()
-                self._backend_config = backend_config
-            assert self._pool is not None
-            workflows = enabled_workflows(await self._all_workflows(), valves)
-            self._weights.configure(valves.group_weights())
-            if self._service is None:
-                self._service = GenerationService(
-                    self._pool,
-                    workflows,
-                    self.jobs,
-                    self.sink,
-                    policy_of(valves),
-                    leases=self.jobs,
-                    lease_times=valves.lease_times(),
-                    delivery=self._delivery,
-                    weights=self._weights,
-                )
-                # Adopts the unfinished jobs of processes that stopped (this one's
-                # predecessor after a restart included).
-                self._service.open()
-            else:
-                self._service.reconfigure(
-                    pool=self._pool,
-                    workflows=workflows,
-                    policy=policy_of(valves),
-                    lease_times=valves.lease_times(),
-                )
-            await self._models.publish(workflows.values())
-            self._applied = valves
+            workflows = enabled_workflows(await self._all_workflows(), self._config)
+            self.service.reconfigure(workflows=workflows)
+            await self.models.publish(workflows.values())
 
     async def aclose(self) -> None:
+        await self._watch.aclose()
         async with self._lock:
-            await self._models.aclose()
+            await self.models.aclose()
             if self._service is not None:
                 await self._service.aclose()
+
+    async def _first_load(self) -> PipeConfig:
+        stored = await self._read()
+        if not stored.values:
+            try:
+                await self._store.write(self._first_run)
+            except FunctionMissing as error:
+                log.warning("The first-run ComfyUI settings are not stored: %s", error)
+            return self._first_run
+        found = salvaged(stored.values, self._first_run)
+        for problem in found.problems:
+            log.warning("Stored ComfyUI setting %s", problem)
+        return found.config
+
+    async def _read(self) -> Stored:
+        stored = await self._store.read()
+        self._watch.loaded(stored)
+        return stored
+
+    async def _apply(self, config: PipeConfig) -> None:
+        if config == self._config:
+            return
+        service = self.service
+        if config.servers != self._config.servers:
+            # The service closes the replaced pool after its last job.
+            service.reconfigure(pool=backend_pool(config.servers))
+        workflows = enabled_workflows(await self._all_workflows(), config)
+        self._use(config)
+        service.reconfigure(workflows=workflows, policy=config.policy, lease_times=config.leases)
+        await self.models.publish(workflows.values())
+
+    def _use(self, config: PipeConfig) -> None:
+        self._config = config
+        self._weights.configure(config.group_weights)
 
     async def _all_workflows(self) -> dict[str, Workflow]:
         return await all_workflows(self.workflow_store, self._bundled)
@@ -178,8 +204,8 @@ async def all_workflows(
     return {**bundled, **{workflow.id: workflow for workflow in await store.list()}}
 
 
-def enabled_workflows(workflows: dict[str, Workflow], valves: Valves) -> dict[str, Workflow]:
-    enabled = valves.enabled_workflow_ids()
+def enabled_workflows(workflows: dict[str, Workflow], config: PipeConfig) -> dict[str, Workflow]:
+    enabled = config.enabled_workflow_ids
     if not enabled:
         return workflows
     return {
@@ -196,15 +222,25 @@ def host_app() -> Any:
 
 
 async def get_runtime(app: Any | None = None) -> PluginRuntime:
-    """This process's runtime for ``app`` (Open WebUI's own by default, created on first
-    use), current with the valves."""
+    """This process's runtime for ``app`` (Open WebUI's own by default), created and
+    started on first use."""
     app = app if app is not None else host_app()
-    runtime = getattr(app.state, STATE_NAME, None)
+    runtime: PluginRuntime | None = getattr(app.state, STATE_NAME, None)
     if runtime is None:
-        runtime = PluginRuntime(async_engine)
+        runtime = _new_runtime(app)
         setattr(app.state, STATE_NAME, runtime)
-    await runtime.refresh()
+    if not runtime.started:
+        await runtime.start()
     return runtime
+
+
+def _new_runtime(app: Any) -> PluginRuntime:
+    """The environment is read here, once per process: it gives the first-run settings."""
+    found = first_run(os.environ)
+    for problem in found.problems:
+        log.warning("ComfyUI setting from the environment: %s", problem)
+    poll = None if getattr(app.state, MOUNTED, False) else ADMIN_POLL_INTERVAL
+    return PluginRuntime(async_engine, found.config, admin_poll_interval=poll)
 
 
 async def close_runtime(app: Any) -> None:

@@ -7,9 +7,9 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
+from comfyui_pipe.config import PipeConfig
 from comfyui_pipe.generation.limits import LORA_STRENGTH_LIMIT
 from comfyui_pipe.generation.text import has_lone_surrogate
-from comfyui_pipe.openwebui.valves import Valves
 from comfyui_pipe.workflow import MAX_RANDOM_SEED
 
 
@@ -338,7 +338,7 @@ class ErrorOut(BaseModel):
 
 _optional_settings: dict[str, Any] = {
     name: (cast(Any, field.annotation) | None, Field(None, description=field.description))
-    for name, field in Valves.model_fields.items()
+    for name, field in PipeConfig.model_fields.items()
 }
 
 

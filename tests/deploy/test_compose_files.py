@@ -13,9 +13,10 @@ import pytest
 import yaml
 from deploy import compose
 
+from comfyui_pipe.config import PipeConfig, first_run
 from comfyui_pipe.fetch_models import models_for_workflow
 from comfyui_pipe.fetch_models.cli import ENV_NAMES as FETCHER_ENV_NAMES
-from comfyui_pipe.settings import Settings
+from comfyui_pipe.settings import VARIABLE_OF_SETTING
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "docker-compose.yaml"
@@ -156,7 +157,7 @@ def test_one_comfyui_per_gpu_and_the_plugin_knows_them_all():
 def test_open_webui_gets_exactly_the_plugins_settings_and_its_own_secret():
     for name in STACKS:
         environment = compose.load(*STACKS[name])["services"]["open-webui"]["environment"]
-        assert set(environment) == set(Settings.env_names().values()) | OPEN_WEBUI_ENV
+        assert set(environment) == set(VARIABLE_OF_SETTING.values()) | OPEN_WEBUI_ENV
 
 
 def test_the_open_webui_settings_we_set_are_ones_open_webui_reads():
@@ -177,7 +178,10 @@ def test_the_fetcher_gets_exactly_the_settings_it_reads_and_comfyui_none():
 def test_with_the_example_env_the_plugin_starts_from_its_own_defaults():
     environment = stack("cpu")["services"]["open-webui"]["environment"]
 
-    assert Settings.from_env(environment) == Settings(url="http://comfyui:8188")
+    found = first_run(environment)
+
+    assert found.problems == ()
+    assert found.config == PipeConfig(comfyui_url="http://comfyui:8188")
 
 
 def test_without_an_env_file_the_secret_is_generated_into_the_data_volume():
@@ -215,7 +219,7 @@ def test_the_fetcher_command_points_at_the_workflows_the_image_carries():
 
 
 def test_the_fetcher_downloads_what_the_default_workflow_lists():
-    workflow_id = Settings().default_workflow
+    workflow_id = PipeConfig().default_workflow
     meta = json.loads((ROOT / "workflows" / f"{workflow_id}.meta.json").read_text())
 
     models = models_for_workflow(ROOT / "workflows", workflow_id)

@@ -25,7 +25,7 @@ from openwebui.harness import PASSWORD, Account, free_port, sign_up
 from openwebui.test_api_jobs import JobEvents
 from PIL import Image
 
-from comfyui_pipe.settings import Settings
+from comfyui_pipe.config import PipeConfig
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -52,7 +52,7 @@ def served_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tmp_path_factory.mktemp("stack-data")
     shutil.copytree(ROOT / "workflows", data / "workflows")
     (data / "models").mkdir()
-    meta_path = data / "workflows" / f"{Settings().default_workflow}.meta.json"
+    meta_path = data / "workflows" / f"{PipeConfig().default_workflow}.meta.json"
     meta = json.loads(meta_path.read_text())
     for model in meta["models"]:
         (data / "models" / model["filename"]).write_bytes(MODEL_BYTES)
@@ -151,7 +151,7 @@ def test_comfyui_offers_the_model_the_fetcher_downloaded(
     http: httpx.Client, admin: Account
 ) -> None:
     [model] = json.loads(
-        (ROOT / "workflows" / f"{Settings().default_workflow}.meta.json").read_text()
+        (ROOT / "workflows" / f"{PipeConfig().default_workflow}.meta.json").read_text()
     )["models"]
 
     models = http.get(f"{API}/models", headers=admin.headers).json()["models"]

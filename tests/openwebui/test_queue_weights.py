@@ -104,9 +104,10 @@ def test_a_group_weighing_three_gets_three_turns_to_anothers_one(
 @pytest.mark.parametrize(
     ("text", "says"),
     [
-        ("Pro = lots", "The weight of the group 'Pro' must be a number above 0."),
-        ("Pro = 0", "The weight of the group 'Pro' must be a number above 0."),
-        ("Pro = nan", "The weight of the group 'Pro' must be a number above 0."),
+        ("Pro = lots", "The weight of the group 'Pro' must be a number from 0.01 to 100."),
+        ("Pro = 0", "The weight of the group 'Pro' must be a number from 0.01 to 100."),
+        ("Pro = nan", "The weight of the group 'Pro' must be a number from 0.01 to 100."),
+        ("Pro = 1e308", "The weight of the group 'Pro' must be a number from 0.01 to 100."),
         ("Pro 3", "Write each group's weight as 'group = weight' (not 'Pro 3')."),
         ("Pro = 2, pro = 3", "The group 'pro' is given a weight twice."),
     ],

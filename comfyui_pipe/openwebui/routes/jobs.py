@@ -44,7 +44,7 @@ async def generate(
     user: VerifiedUser,
     runtime: Runtime,
 ) -> JobOut:
-    workflow_id = body.workflow or (await runtime.valves()).default_workflow
+    workflow_id = body.workflow or runtime.config.default_workflow
     try:
         await _check_usable(runtime, user, workflow_id)
         images = [

@@ -42,14 +42,13 @@ async def list_workflows(
     user: VerifiedUser,
     runtime: Runtime,
 ) -> list[WorkflowOut]:
-    valves = await runtime.valves()
     bundled = set(bundled_workflows())
     workflows = await runtime.workflows()
     usable = [w for w in workflows.values() if await may_use_workflow(user, w.id)]
     infos = await reachable_object_infos(runtime.service.pool)
     missing = missing_everywhere(usable, infos)
     return [
-        workflow_out(workflow, workflow.id in bundled, valves.default_workflow, missing)
+        workflow_out(workflow, workflow.id in bundled, runtime.config.default_workflow, missing)
         for workflow in usable
     ]
 
@@ -85,8 +84,7 @@ async def upload_workflow(
         raise http_error(error) from None
     await runtime.workflow_store.save(body.id, graph, meta, admin.id)
     await runtime.reload_workflows()
-    valves = await runtime.valves()
-    return workflow_out(workflow, False, valves.default_workflow)
+    return workflow_out(workflow, False, runtime.config.default_workflow)
 
 
 @router.delete(
