@@ -15,25 +15,20 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from ui_bodies import (
-    MALFORMED,
-    deeply_nested_json,
-    expansion_bomb,
-    mutually_containing,
-    nested_subgraphs,
-    self_containing,
-)
+import ui_bodies as bodies
 
 from comfyui_pipe.workflow.limits import MAX_UPLOAD_BYTES
 from openwebui.harness import Account, OpenWebUIServer
 from openwebui.test_api_admin import API
 from openwebui.test_input_rules import assert_sentence, post_raw
 
-ROUNDS = 5
-SLOWER_BY_AT_MOST = 0.1
-"""Seconds by which another user's GET /workflows may be slower, in the median, while a bomb
-is refused and after, than alone. The listing takes about 0.1 s on an idle machine, so it
-stays under 0.2 s; an absolute bound would fail whenever the machine is busy."""
+ROUNDS = 7
+SLOWER_BY_AT_MOST = 0.25
+"""Seconds by which another user's GET /workflows may be slower (median of ``ROUNDS``) while
+a bomb is refused, and after, than alone; each one must also take under 1 s. Alone it takes
+about 0.1 s on an idle machine, and about as long while a bomb is refused; a bomb that held
+the server up (as before the limits) made it seconds. Not tighter: on a machine busy with
+other work, any request may take twice as long."""
 
 Timed = tuple[httpx.Response, float]
 
@@ -48,11 +43,11 @@ def stored(http: httpx.Client, admin: Account) -> set[str]:
     return {w["id"] for w in http.get(f"{API}/workflows", headers=admin.headers).json()}
 
 
-@pytest.mark.parametrize("shape", sorted(set(MALFORMED) - {"last_node_id-nan"}))
+@pytest.mark.parametrize("shape", sorted(set(bodies.MALFORMED) - {"last_node_id-nan"}))
 def test_a_malformed_ui_workflow_is_a_400_sentence(
     http: httpx.Client, admin: Account, shape: str
 ) -> None:
-    response = upload(http, admin, MALFORMED[shape]())
+    response = upload(http, admin, bodies.MALFORMED[shape]())
 
     assert_sentence(response, 400, "not in ComfyUI's UI format")
     assert "refused" not in stored(http, admin)
@@ -60,7 +55,7 @@ def test_a_malformed_ui_workflow_is_a_400_sentence(
 
 def test_a_last_node_id_of_nan_is_a_400_sentence(http: httpx.Client, admin: Account) -> None:
     # NaN as JSON text, as some clients write it (httpx refuses to)
-    body = json.dumps({"id": "refused", "workflow": MALFORMED["last_node_id-nan"]()})
+    body = json.dumps({"id": "refused", "workflow": bodies.MALFORMED["last_node_id-nan"]()})
 
     assert_sentence(post_raw(http, admin, "/workflows", body), 400, "last_node_id")
 
@@ -68,10 +63,10 @@ def test_a_last_node_id_of_nan_is_a_400_sentence(http: httpx.Client, admin: Acco
 @pytest.mark.parametrize(
     ("build", "status", "words"),
     [
-        (self_containing, 400, ["'loop' contains itself"]),
-        (mutually_containing, 400, ["'ping' contains itself through 'pong'"]),
-        (lambda: nested_subgraphs(2000), 413, ["subgraphs more than 16 deep"]),
-        (lambda: deeply_nested_json(200), 413, ["more than 64 levels deep"]),
+        (bodies.self_containing, 400, ["'loop' contains itself"]),
+        (bodies.mutually_containing, 400, ["'ping' contains itself through 'pong'"]),
+        (lambda: bodies.nested_subgraphs(2000), 413, ["subgraphs more than 16 deep"]),
+        (lambda: bodies.deeply_nested_json(200), 413, ["more than 64 levels deep"]),
     ],
     ids=["self", "mutual", "subgraphs-2000-deep", "lists-200-deep"],
 )
@@ -103,7 +98,7 @@ def timed(call: Callable[[], httpx.Response]) -> Timed:
 def test_an_expansion_bomb_is_refused_at_once_and_others_do_not_wait(
     owui: OpenWebUIServer, admin: Account, user: Account, levels: int, nodes: str
 ) -> None:
-    bomb = {"id": "bomb", "workflow": expansion_bomb(levels)}
+    bomb = {"id": "bomb", "workflow": bodies.expansion_bomb(levels)}
     with (
         httpx.Client(base_url=owui.url, timeout=30) as bomber,
         httpx.Client(base_url=owui.url, timeout=30) as other,
