@@ -16,7 +16,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import ui_bodies as bodies
+from sqlalchemy import insert
 
+from comfyui_pipe.openwebui.workflow_store import workflow_table
 from comfyui_pipe.workflow.limits import MAX_UPLOAD_BYTES
 from openwebui.harness import Account, OpenWebUIServer
 from openwebui.test_api_admin import API
@@ -202,3 +204,24 @@ def test_an_upload_without_a_length_is_refused_once_past_the_limit(
     assert status == 413
     assert f"larger than {MAX_UPLOAD_BYTES:,} bytes" in detail
     assert "huge" not in stored(http, admin)
+
+
+def test_a_workflow_stored_before_the_limits_is_left_out_and_can_be_deleted(
+    owui: OpenWebUIServer, http: httpx.Client, admin: Account, user: Account
+) -> None:
+    # what an upload stored before the limits: 6,000 nodes, straight into the table
+    too_big = {str(n): {"class_type": "EmptyImage", "inputs": {}} for n in range(6000)}
+    row = {"id": "stored_before", "graph": too_big, "meta": {}, "created_by": admin.id}
+
+    async def store_directly() -> None:
+        from open_webui.internal.db import async_engine  # the database the plugin uses
+
+        async with async_engine.begin() as connection:
+            await connection.execute(insert(workflow_table).values(**row, created_at=time.time()))
+
+    owui.run(store_directly())
+
+    listing = http.get(f"{API}/workflows", headers=user.headers)
+    assert listing.status_code == 200
+    assert "stored_before" not in {w["id"] for w in listing.json()}
+    assert http.delete(f"{API}/workflows/stored_before", headers=admin.headers).status_code == 204
