@@ -39,7 +39,25 @@ def uploads(object_info: dict[str, Any]) -> st.SearchStrategy[Any]:
         broken_ui_workflows(object_info),
         broken_api_workflows(object_info),
     )
-    with_id = st.builds(lambda workflow: {"id": ID, "workflow": workflow}, workflows)
+    # Open WebUI's own node list as a mapping, its fields anything
+    node_list = st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "type": st.sampled_from(("prompt", "seed", "width", "model")) | GARBAGE,
+                **dict.fromkeys(("node_ids", "key", "value"), GARBAGE),
+            },
+        ),
+        max_size=3,
+    )
+    meta = st.fixed_dictionaries(
+        {}, optional=dict.fromkeys(("title", "kind", "defaults", "bounds", "mapping"), GARBAGE)
+    ) | st.fixed_dictionaries({"mapping": node_list})
+    with_id = st.builds(
+        lambda workflow, meta: {"id": ID, "workflow": workflow, **({"meta": meta} if meta else {})},
+        workflows,
+        st.none() | meta,
+    )
     anything = st.dictionaries(st.sampled_from(("id", "workflow", "meta", "extra")), GARBAGE)
     # one body in ten is anything at all
     return st.integers(0, 9).flatmap(lambda pick: with_id if pick else anything)
