@@ -1,9 +1,28 @@
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from comfyui_double import ComfyDouble
 from default_models import DEFAULT_MODELS
+from hypothesis import HealthCheck, settings
+
+# Property-based tests: "ci" (scripts/test's default) runs 500 examples per property, the
+# same ones every run; HYPOTHESIS_PROFILE=long runs 5,000 new ones each time.
+_SLOW_MACHINES = [HealthCheck.too_slow]
+settings.register_profile(
+    "ci",
+    max_examples=500,
+    deadline=timedelta(seconds=5),
+    derandomize=True,
+    database=None,
+    suppress_health_check=_SLOW_MACHINES,
+)
+settings.register_profile(
+    "long", max_examples=5_000, deadline=timedelta(seconds=5), suppress_health_check=_SLOW_MACHINES
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

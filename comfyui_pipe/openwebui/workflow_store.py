@@ -9,6 +9,7 @@ creates it when missing (SQLite and PostgreSQL alike).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +18,8 @@ from sqlalchemy import JSON, Column, Float, MetaData, String, Table, delete, ins
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from comfyui_pipe.workflow import Workflow, parse_workflow
+
+log = logging.getLogger(__name__)
 
 metadata = MetaData()
 
@@ -40,11 +43,13 @@ async def create_workflow_table(engine: AsyncEngine) -> None:
 class SqlWorkflowStore:
     """Keeps each workflow parsed, by its version (its upload time): listing reads only
     ids and versions, and parses — and derives the parameters of — a workflow once per
-    upload, whatever its size."""
+    upload, whatever its size. A row that no longer reads (stored before a rule it breaks,
+    such as the size limits) is left out of the listing, with a warning once, until it is
+    replaced or deleted."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._parsed: dict[str, tuple[float, Workflow]] = {}
+        self._parsed: dict[str, tuple[float, Workflow | None]] = {}
 
     async def list(self) -> list[Workflow]:
         versions = select(workflow_table.c.id, workflow_table.c.created_at)
@@ -63,10 +68,10 @@ class SqlWorkflowStore:
                     workflow_table.c.meta,
                 ).where(workflow_table.c.id.in_(stale))
                 for row in (await connection.execute(query)).all():
-                    workflow = parse_workflow(row.graph, row.id, row.meta)
-                    self._parsed[row.id] = (row.created_at, workflow)
+                    self._parsed[row.id] = (row.created_at, _readable(row))
         self._parsed = {key: self._parsed[key] for key in current if key in self._parsed}
-        return [self._parsed[key][1] for key in sorted(self._parsed)]
+        parsed = (self._parsed[key][1] for key in sorted(self._parsed))
+        return [workflow for workflow in parsed if workflow is not None]
 
     async def save(
         self,
@@ -97,3 +102,13 @@ class SqlWorkflowStore:
                 delete(workflow_table).where(workflow_table.c.id == workflow_id)
             )
         return result.rowcount > 0
+
+
+def _readable(row: Any) -> Workflow | None:
+    try:
+        return parse_workflow(row.graph, row.id, row.meta)
+    except (ValueError, KeyError, TypeError) as error:
+        log.warning(
+            "Stored workflow '%s' is left out: %s Delete it or upload it again.", row.id, error
+        )
+        return None

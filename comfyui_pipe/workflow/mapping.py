@@ -71,9 +71,7 @@ def from_openwebui_nodes(nodes: Sequence[Mapping[str, Any]]) -> ExplicitMapping:
     targets: dict[str, list[Target]] = {}
     fixed: list[tuple[Target, Any]] = []
     for entry in nodes:
-        node_ids = [str(node_id) for node_id in entry.get("node_ids") or [] if str(node_id)]
-        kind = entry.get("type")
-        key = entry.get("key")
+        node_ids, kind, key = _openwebui_entry(entry)
         if not kind:
             if key:
                 fixed.extend((Target(node_id, key), entry.get("value")) for node_id in node_ids)
@@ -87,3 +85,19 @@ def from_openwebui_nodes(nodes: Sequence[Mapping[str, Any]]) -> ExplicitMapping:
     return ExplicitMapping(
         {name: tuple(found) for name, found in targets.items() if found}, tuple(fixed)
     )
+
+
+def _openwebui_entry(entry: Any) -> tuple[list[str], str | None, str | None]:
+    """An Open WebUI node entry's node ids, type and key, each checked."""
+    if not isinstance(entry, Mapping):
+        raise ValueError("Each Open WebUI mapping entry must be an object.")
+    node_ids, kind, key = entry.get("node_ids") or [], entry.get("type"), entry.get("key")
+    if not isinstance(node_ids, list) or not all(_is_node_id(node_id) for node_id in node_ids):
+        raise ValueError("The node_ids of an Open WebUI mapping entry must be a list of node ids.")
+    if not all(value is None or isinstance(value, str) for value in (kind, key)):
+        raise ValueError("The type and key of an Open WebUI mapping entry must be text.")
+    return [str(node_id) for node_id in node_ids if str(node_id)], kind, key
+
+
+def _is_node_id(value: Any) -> bool:
+    return isinstance(value, str | int) and not isinstance(value, bool)

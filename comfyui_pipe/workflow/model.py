@@ -13,6 +13,7 @@ from typing import Any
 
 from comfyui_pipe.workflow.detect import OutputKind, ParameterMap, detect_parameters, output_kinds
 from comfyui_pipe.workflow.graph import Graph, Target, is_link, links_of
+from comfyui_pipe.workflow.limits import check_counts, json_size
 from comfyui_pipe.workflow.mapping import ExplicitMapping, parse_mapping
 from comfyui_pipe.workflow.params import SCALAR_PARAMETERS
 
@@ -180,6 +181,8 @@ def _api_graph(data: Any, workflow_id: str) -> Graph:
         )
     if not isinstance(data, Mapping) or not data:
         raise ValueError(f"Workflow '{workflow_id}' must be a non-empty API-format JSON object.")
+    check_counts(len(data), 0)
+    json_size(data)  # refuses lists and objects nested deeper than the limit
     graph: Graph = {}
     for node_id, node in data.items():
         where = f"Node {node_id} of workflow '{workflow_id}'"
@@ -202,6 +205,7 @@ def _api_graph(data: Any, workflow_id: str) -> Graph:
                 for name, value in inputs.items()
             },
         }
+    check_counts(len(graph), sum(1 for node_id in graph for _ in links_of(graph, node_id)))
     _check_links(graph, workflow_id)
     return graph
 

@@ -1,9 +1,7 @@
 """A UI-format (litegraph) workflow read into plain records: nodes, links, subgraphs.
 
-The editor saves links two ways: the root graph as arrays
-``[id, origin_id, origin_slot, target_id, target_slot, type]``, subgraph definitions as
-dicts with those names. Inside a subgraph, origin ``-10`` is the subgraph's input side and
-target ``-20`` its output side.
+Inside a subgraph, origin ``-10`` is the subgraph's input side and target ``-20`` its
+output side.
 """
 
 from __future__ import annotations
@@ -12,12 +10,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from comfyui_pipe.workflow.ui_shape import (
+    GraphShape,
+    LinkShape,
+    NodeShape,
+    SubgraphShape,
+    UIConversionError,
+    WorkflowShape,
+)
+
+__all__ = [
+    "BYPASSED",
+    "FRONTEND_ONLY_TYPES",
+    "MUTED",
+    "SUBGRAPH_INPUT_ID",
+    "Graph",
+    "Node",
+    "UIConversionError",
+    "Workflow",
+    "read_workflow",
+]
+
 SUBGRAPH_INPUT_ID = -10
 SUBGRAPH_OUTPUT_ID = -20
-
-
-class UIConversionError(ValueError):
-    """A UI-format workflow that cannot be turned into an API prompt; str() says why."""
+MUTED = 2
+BYPASSED = 4
+FRONTEND_ONLY_TYPES = frozenset({"PrimitiveNode", "Reroute", "Note", "MarkdownNote"})
+"""Nodes that exist only in the editor: never sent to the server."""
 
 
 @dataclass(frozen=True)
@@ -26,7 +45,6 @@ class Link:
     origin_slot: int
     target_id: int
     target_slot: int
-    type: str
 
 
 @dataclass(frozen=True)
@@ -47,7 +65,6 @@ class Node:
     inputs: list[Slot]
     outputs: list[Slot]
     widgets_values: Any
-    properties: Mapping[str, Any]
     output_links: list[list[int]] = field(default_factory=list)
 
 
@@ -71,16 +88,13 @@ class Workflow:
     subgraphs: dict[str, Graph]
 
 
-def read_workflow(data: Mapping[str, Any]) -> Workflow:
-    definitions = (data.get("definitions") or {}).get("subgraphs") or []
+def read_workflow(shape: WorkflowShape) -> Workflow:
+    """The records of a workflow whose shape is checked (see :mod:`.ui_shape`)."""
     workflow = Workflow(
-        root=_graph(data, "the workflow"),
-        subgraphs={
-            str(item["id"]): _graph(item, f"subgraph '{item.get('name', item['id'])}'")
-            for item in definitions
-        },
+        root=_graph(shape),
+        subgraphs={sub.id: _graph(sub) for sub in shape.subgraphs},
     )
-    _renumber_repeated_node_ids(workflow, _last_node_id(data))
+    _renumber_repeated_node_ids(workflow, _last_node_id(shape))
     for graph in (workflow.root, *workflow.subgraphs.values()):
         for node in graph.nodes.values():
             inside = workflow.subgraphs.get(node.type)
@@ -89,10 +103,9 @@ def read_workflow(data: Mapping[str, Any]) -> Workflow:
     return workflow
 
 
-def _last_node_id(data: Mapping[str, Any]) -> int:
-    state = data.get("state")
-    saved = state.get("lastNodeId") if isinstance(state, Mapping) else None
-    return int(saved or data.get("last_node_id") or 0)
+def _last_node_id(shape: WorkflowShape) -> int:
+    saved = shape.state.lastNodeId if shape.state else None
+    return saved or shape.last_node_id or 0
 
 
 def _renumber_repeated_node_ids(workflow: Workflow, last_node_id: int) -> None:
@@ -145,54 +158,34 @@ def _subgraph_node_inputs(node: Node, inside: Graph) -> list[Slot]:
     ]
 
 
-def _graph(data: Mapping[str, Any], where: str) -> Graph:
-    try:
-        links = [_link(item) for item in data.get("links") or [] if item]
-        nodes = [_node(item) for item in data.get("nodes") or []]
-    except (KeyError, IndexError, TypeError, ValueError) as error:
-        raise UIConversionError(
-            f"The nodes or links of {where} are not in ComfyUI's UI format ({error})."
-        ) from None
+def _graph(shape: GraphShape) -> Graph:
+    inputs = shape.inputs or [] if isinstance(shape, SubgraphShape) else []
+    outputs = shape.outputs or [] if isinstance(shape, SubgraphShape) else []
     return Graph(
-        nodes={node.id: node for node in nodes},
-        links=dict(links),
-        inputs=[_slot(item) for item in data.get("inputs") or []],
-        input_links=[list(item.get("linkIds") or []) for item in data.get("inputs") or []],
-        output_links=[list(item.get("linkIds") or []) for item in data.get("outputs") or []],
+        nodes={node.id: _node(node) for node in shape.nodes or []},
+        links={link.id: _link(link) for link in shape.links or []},
+        inputs=[Slot(slot.name, slot.type) for slot in inputs],
+        input_links=[list(slot.linkIds) for slot in inputs],
+        output_links=[list(slot.linkIds) for slot in outputs],
     )
 
 
-def _link(item: Any) -> tuple[int, Link]:
-    if isinstance(item, Mapping):
-        fields = [
-            item[key] for key in ("id", "origin_id", "origin_slot", "target_id", "target_slot")
-        ]
-        kind = item.get("type", "*")
-    else:
-        fields, kind = list(item[:5]), item[5] if len(item) > 5 else "*"
-    link_id, origin_id, origin_slot, target_id, target_slot = (int(value) for value in fields)
-    return link_id, Link(origin_id, origin_slot, target_id, target_slot, str(kind))
+def _link(shape: LinkShape) -> Link:
+    return Link(shape.origin_id, shape.origin_slot, shape.target_id, shape.target_slot)
 
 
-def _node(item: Mapping[str, Any]) -> Node:
+def _node(shape: NodeShape) -> Node:
+    outputs = shape.outputs or []
     return Node(
-        id=int(item["id"]),
-        type=str(item["type"]),
-        mode=int(item.get("mode") or 0),
-        title=str(item.get("title") or ""),
-        inputs=[_slot(slot) for slot in item.get("inputs") or []],
-        outputs=[_slot(slot) for slot in item.get("outputs") or []],
-        widgets_values=item.get("widgets_values"),
-        properties=item.get("properties") or {},
-        output_links=[list(slot.get("links") or []) for slot in item.get("outputs") or []],
-    )
-
-
-def _slot(item: Mapping[str, Any]) -> Slot:
-    widget = item.get("widget")
-    return Slot(
-        name=str(item.get("name", "")),
-        type=str(item.get("type", "*")),
-        link=item.get("link"),
-        widget=str(widget["name"]) if isinstance(widget, Mapping) and "name" in widget else None,
+        id=shape.id,
+        type=shape.type,
+        mode=shape.mode or 0,
+        title=shape.title or "",
+        inputs=[
+            Slot(slot.name, slot.type, slot.link, slot.widget.name if slot.widget else None)
+            for slot in shape.inputs or []
+        ],
+        outputs=[Slot(slot.name, slot.type) for slot in outputs],
+        widgets_values=shape.widgets_values,
+        output_links=[list(slot.links) for slot in outputs],
     )

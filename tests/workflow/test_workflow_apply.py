@@ -190,6 +190,23 @@ def test_open_webui_node_list_overrides_detection(sd15):
     assert graph["9"]["inputs"]["filename_prefix"] == "owui"
 
 
+@pytest.mark.parametrize(
+    ("entry", "words"),
+    [
+        ({"type": "prompt", "node_ids": 7}, "node_ids"),
+        ({"type": "prompt", "node_ids": "37"}, "node_ids"),  # not nodes 3 and 7
+        ({"type": "prompt", "node_ids": [{"id": 7}]}, "node_ids"),
+        ({"type": ["prompt"], "node_ids": ["7"]}, "type and key"),
+        ({"key": {"name": "text"}, "node_ids": ["7"]}, "type and key"),
+        (5, "must be an object"),
+    ],
+)
+def test_an_open_webui_mapping_entry_of_the_wrong_shape_is_a_sentence(sd15, entry, words):
+    with pytest.raises(ValueError, match=words) as refused:
+        parse_workflow(sd15.graph, "bad", {"mapping": [entry]})
+    assert str(refused.value).endswith(".")
+
+
 def test_mapping_to_a_missing_node_is_refused(sd15):
     workflow = parse_workflow(
         sd15.graph, "bad", {"mapping": {"seed": [{"node": "99", "input": "seed"}]}}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.routing import APIRoute
 from open_webui.models.users import UserModel
 from open_webui.utils.auth import get_verified_user
 
@@ -65,9 +66,9 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorOut} for code in sorted({*AUTH_ERRORS, *codes})}
 
 
-def sub_router() -> APIRouter:
+def sub_router(route_class: type[APIRoute] = SentenceRoute) -> APIRouter:
     """A router for one concern; its routes answer unreadable requests in sentences."""
-    return APIRouter(route_class=SentenceRoute)
+    return APIRouter(route_class=route_class)
 
 
 HTTP_STATUSES: tuple[tuple[type[PipeError], int], ...] = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from comfyui_pipe.openwebui.workflow_availability import (
     reachable_object_infos,
 )
 from comfyui_pipe.workflow import Workflow, bundled_workflows, parse_workflow
+from comfyui_pipe.workflow.limits import MAX_LINKS, MAX_NODES, MAX_UPLOAD_BYTES, WorkflowTooLarge
 from comfyui_pipe.workflow.ui_format import (
     MissingNodeTypes,
     UIConversionError,
@@ -25,9 +27,10 @@ from comfyui_pipe.workflow.ui_format import (
     ui_to_api,
 )
 
+from .body_limit import body_limited
 from .common import AdminUser, Runtime, VerifiedUser, error_responses, http_error, sub_router
 
-router = sub_router()
+router = sub_router(body_limited(MAX_UPLOAD_BYTES))
 
 
 @router.get(
@@ -61,9 +64,12 @@ async def list_workflows(
     description="A workflow (API format, or the editor's own UI format, which is converted "
     "with the server's node schemas) and optional metadata. It "
     "is checked against the ComfyUI server first: missing node types, models or invalid "
-    "values answer 422 with one sentence per problem. Uploading an existing uploaded id "
-    "replaces it. The workflow then appears as a chat model.",
-    responses=error_responses(400, 409, 422, 502, 503),
+    "values answer 422 with one sentence per problem. A body over "
+    f"{MAX_UPLOAD_BYTES // 2**20} MiB, or a workflow of more than {MAX_NODES:,} nodes or "
+    f"{MAX_LINKS:,} links (subgraphs expanded), answers 413. "
+    "Uploading an existing uploaded id replaces it. The workflow then appears as a chat "
+    "model.",
+    responses=error_responses(400, 409, 413, 422, 502, 503),
 )
 async def upload_workflow(
     body: WorkflowUpload,
@@ -77,7 +83,7 @@ async def upload_workflow(
         )
     meta = body.meta.model_dump(exclude_none=True)
     graph = await _in_api_format(body.workflow, runtime)
-    workflow = _parsed(graph, body.id, meta)
+    workflow = await _parsed(graph, body.id, meta)
     try:
         await runtime.service.check(workflow)
     except PipeError as error:
@@ -111,22 +117,29 @@ async def delete_workflow(
 
 
 async def _in_api_format(graph: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
-    """A UI-format (editor) upload converted with the server's node schemas."""
+    """A UI-format (editor) upload converted with the server's node schemas (in a worker
+    thread, like the parsing: a large workflow takes a noticeable fraction of a second,
+    which other users' requests do not wait for)."""
     if not is_ui_workflow(graph):
         return graph
     try:
-        return ui_to_api(graph, await runtime.service.object_info())
+        object_info = await runtime.service.object_info()
+        return await asyncio.to_thread(ui_to_api, graph, object_info)
     except PipeError as error:
         raise http_error(error) from None
+    except WorkflowTooLarge as error:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(error)) from None
     except MissingNodeTypes as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
     except UIConversionError as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
 
 
-def _parsed(graph: dict[str, Any], workflow_id: str, meta: dict[str, Any]) -> Workflow:
+async def _parsed(graph: dict[str, Any], workflow_id: str, meta: dict[str, Any]) -> Workflow:
     try:
-        return parse_workflow(graph, workflow_id, meta)
+        return await asyncio.to_thread(parse_workflow, graph, workflow_id, meta)
+    except WorkflowTooLarge as error:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(error)) from None
     except (ValueError, KeyError, TypeError) as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
 
