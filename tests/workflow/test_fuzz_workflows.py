@@ -17,6 +17,7 @@ from workflow_fuzz.api_graphs import api_workflows
 from workflow_fuzz.broken import broken_api_workflows, broken_ui_workflows
 from workflow_fuzz.ui_graphs import UISample, ui_workflows
 
+from comfyui_pipe.openwebui.presenter import describe_problem
 from comfyui_pipe.workflow import Workflow, parse_workflow, validate_against
 from comfyui_pipe.workflow.graph import is_link
 from comfyui_pipe.workflow.limits import WorkflowTooLarge
@@ -49,9 +50,8 @@ def assert_well_formed(prompt: dict[str, Any]) -> None:
 
 def checked(workflow: Workflow) -> None:
     """What an upload does with a workflow once read; none of it may raise."""
-    assert all(
-        isinstance(problem, str) for problem in validate_against(workflow.graph, OBJECT_INFO)
-    )
+    problems = validate_against(workflow.graph, OBJECT_INFO)
+    assert all(isinstance(describe_problem(problem), str) for problem in problems)
     assert workflow.parameters is not None
     assert workflow.output_kinds is not None
 
