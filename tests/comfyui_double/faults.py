@@ -9,6 +9,11 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+HTML_PAGE = b"<!doctype html><html><body><script>fetch('/api/v1/auths/')</script></body></html>"
+SVG_IMAGE = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(document.domain)"/>'
+"""Files a malicious server reports as outputs: run in a browser on the host's origin."""
+
+
 @dataclass(frozen=True)
 class ForgedOutput:
     """A file a malicious server (or custom node) reports as an output: any name, under

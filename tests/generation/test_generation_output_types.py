@@ -6,28 +6,24 @@ malicious mode (``Faults.forged_outputs``, ``Faults.event_flood``)."""
 
 from __future__ import annotations
 
-import io
 import tracemalloc
 
 import pytest
+from comfyui_double import HTML_PAGE as HTML
+from comfyui_double import SVG_IMAGE as SVG
 from comfyui_double import ComfyDouble, ForgedOutput
 from conftest import FolderSink, ServiceFactory
-from PIL import Image
 from test_generation_service import ask
+from test_generation_service import png as png_bytes
 
 from comfyui_pipe.comfy import OutputRef
 from comfyui_pipe.generation import JobState, Policy
 from comfyui_pipe.generation.failures import FailureKind
 from comfyui_pipe.generation.output_types import KEPT_FORMATS, media_type_of, typed
 
-HTML = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>"
-SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
-
 
 def png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (8, 8), "green").save(buffer, format="PNG")
-    return buffer.getvalue()
+    return png_bytes("green")
 
 
 def ref(filename: str) -> OutputRef:

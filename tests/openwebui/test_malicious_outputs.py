@@ -7,27 +7,23 @@ malicious mode (``Faults.forged_outputs``)."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from comfyui_double import HTML_PAGE as HTML
+from comfyui_double import SVG_IMAGE as SVG
 from comfyui_double import ForgedOutput
-from PIL import Image
 
 from openwebui.harness import Account, ThreadedDouble
-from openwebui.test_api_jobs import finished, started
+from openwebui.test_api_jobs import finished, png_bytes, started
 
 API = "/api/v1/comfyui"
 FILES = "/api/v1/files"
-HTML = b"<!doctype html><html><body><script>fetch('/api/v1/auths/')</script></body></html>"
-SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(document.domain)"/>'
 
 
 def png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (16, 16), "purple").save(buffer, format="PNG")
-    return buffer.getvalue()
+    return png_bytes("purple")
 
 
 def files_total(http: httpx.Client, account: Account) -> int:

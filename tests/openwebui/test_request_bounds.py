@@ -10,6 +10,7 @@ import io
 import time
 
 import httpx
+import pytest
 from PIL import Image
 
 from comfyui_pipe.generation.limits import MAX_INPUT_IMAGES, MAX_LORAS
@@ -25,23 +26,40 @@ def png_data_url() -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def test_ten_thousand_loras_are_refused_with_a_sentence_and_nothing_is_stored_or_sent(
-    http: httpx.Client, user: Account, comfy: ThreadedDouble
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        pytest.param(
+            {"workflow": "sd15_txt2img", "loras": [{"name": "detail", "strength": 0.5}] * 10_000},
+            ["10,000 LoRAs", f"at most {MAX_LORAS}"],
+            id="10,000 LoRAs",
+        ),
+        pytest.param(
+            {"workflow": "sd15_img2img", "images": [png_data_url()] * 1000},
+            ["1,000 images", f"at most {MAX_INPUT_IMAGES}"],
+            id="1,000 images",
+        ),
+        pytest.param(
+            {"workflow": "sd15_img2img", "images": [png_data_url()] * 2},
+            ["takes 1 input image", "2 were attached"],
+            id="more images than the workflow takes",
+        ),
+    ],
+)
+def test_too_many_items_are_refused_at_once_and_nothing_is_stored_sent_or_uploaded(
+    http: httpx.Client, user: Account, comfy: ThreadedDouble, body: dict, words: list[str]
 ) -> None:
-    total, prompts = job_total(http, user), len(comfy.double.prompts_received)
-    loras = [{"name": "detail", "strength": 0.5}] * 10_000
+    total = job_total(http, user)
+    prompts, uploads = len(comfy.double.prompts_received), len(comfy.double.uploaded)
 
     started = time.monotonic()
-    response = http.post(
-        f"{API}/generate",
-        headers=user.headers,
-        json={"workflow": "sd15_txt2img", "prompt": "a cat", "loras": loras},
-    )
+    response = http.post(f"{API}/generate", headers=user.headers, json={"prompt": "a cat", **body})
 
     assert time.monotonic() - started < 5
-    assert_sentence(response, 400, "10,000 LoRAs", f"at most {MAX_LORAS}")
+    assert_sentence(response, 400, *words)
     assert job_total(http, user) == total
     assert len(comfy.double.prompts_received) == prompts
+    assert len(comfy.double.uploaded) == uploads
 
 
 def test_the_most_loras_allowed_still_generate(
@@ -68,41 +86,6 @@ def test_many_lora_tags_in_a_chat_message_are_refused_with_a_sentence(
     assert "1,000 LoRAs" in reply and f"at most {MAX_LORAS}" in reply, reply
     assert job_total(http, user) == total
     assert len(comfy.double.prompts_received) == prompts
-
-
-def test_many_images_are_refused_before_any_is_read_or_uploaded(
-    http: httpx.Client, user: Account, comfy: ThreadedDouble
-) -> None:
-    total, uploads = job_total(http, user), len(comfy.double.uploaded)
-    images = [png_data_url()] * 1000
-
-    started = time.monotonic()
-    response = http.post(
-        f"{API}/generate",
-        headers=user.headers,
-        json={"workflow": "sd15_img2img", "prompt": "a cat", "images": images},
-    )
-
-    assert time.monotonic() - started < 5
-    assert_sentence(response, 400, "1,000 images", f"at most {MAX_INPUT_IMAGES}")
-    assert job_total(http, user) == total
-    assert len(comfy.double.uploaded) == uploads
-
-
-def test_more_images_than_the_workflow_takes_are_refused_before_any_is_uploaded(
-    http: httpx.Client, user: Account, comfy: ThreadedDouble
-) -> None:
-    total, uploads = job_total(http, user), len(comfy.double.uploaded)
-
-    response = http.post(
-        f"{API}/generate",
-        headers=user.headers,
-        json={"workflow": "sd15_img2img", "prompt": "a cat", "images": [png_data_url()] * 2},
-    )
-
-    assert_sentence(response, 400, "takes 1 input image", "2 were attached")
-    assert job_total(http, user) == total
-    assert len(comfy.double.uploaded) == uploads
 
 
 def test_a_body_larger_than_any_valid_request_is_refused_before_it_is_read(
