@@ -71,6 +71,15 @@ class OutputNotStored(PipeError):
         super().__init__(f"the output '{name}' could not be stored: {reason}")
 
 
+class TooManyOutputs(PipeError):
+    """ComfyUI reported more files for one job than any real workflow makes."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        self.count = count
+        self.limit = limit
+        super().__init__(f"{count} outputs reported for one job; at most {limit} are kept")
+
+
 class OutputRefused(PipeError):
     """An output ComfyUI reported that is not kept (its job fails)."""
 

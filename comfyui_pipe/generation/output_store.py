@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from comfyui_pipe.comfy import ComfyError, ComfyServer, OutputRef
 from comfyui_pipe.comfy.errors import briefly_unavailable
 
-from .errors import OutputNotStored, OutputRefused
-from .output_types import checked
+from .errors import OutputNotStored, OutputRefused, TooManyOutputs
+from .output_types import MAX_OUTPUTS_PER_JOB, checked
 from .records import JobRecord
 from .sink import OutputSink, StoredFile, output_file_id
 
@@ -27,8 +27,12 @@ OUTPUT_FETCH_PAUSES = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 def kept_outputs(outputs: Sequence[OutputRef]) -> list[OutputRef]:
-    """The outputs a job keeps: its saved files, else (only previews) whatever it made."""
-    return [ref for ref in outputs if ref.type == "output"] or list(outputs)
+    """The outputs a job keeps: its saved files, else (only previews) whatever it made;
+    :class:`TooManyOutputs` past ``MAX_OUTPUTS_PER_JOB``."""
+    kept = [ref for ref in outputs if ref.type == "output"] or list(outputs)
+    if len(kept) > MAX_OUTPUTS_PER_JOB:
+        raise TooManyOutputs(len(kept), MAX_OUTPUTS_PER_JOB)
+    return kept
 
 
 def output_file_ids(record: JobRecord, count: int) -> tuple[str, ...]:

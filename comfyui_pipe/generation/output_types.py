@@ -21,6 +21,9 @@ from .errors import OutputNotAllowed, OutputTooLarge
 MAX_OUTPUT_BYTES = 2**30
 """One output's bytes unless the admin says otherwise (1 GiB: minutes of 4K H.264 at 40
 Mbit/s; ComfyUI's video workflows make a few MB to tens of MB)."""
+MAX_OUTPUTS_PER_JOB = 256
+"""Files one job may leave (a batch of 64 through four save nodes; more is a server gone
+wrong, each file a row in the host's Files)."""
 SNIFF_BYTES = 256
 """A file's first bytes read to tell its format (every signature below lies within)."""
 

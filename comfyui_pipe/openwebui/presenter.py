@@ -31,7 +31,7 @@ from comfyui_pipe.generation import (
     OutputNotStored,
     RequestError,
 )
-from comfyui_pipe.generation.output_types import KEPT_FORMATS
+from comfyui_pipe.generation.output_types import KEPT_FORMATS, MAX_OUTPUTS_PER_JOB
 
 UNREACHABLE = "ComfyUI is not reachable right now; try again in a moment."
 CANCELLED = "The generation was cancelled."
@@ -118,6 +118,11 @@ def describe_failure(failure: Failure) -> str:
                 f"ComfyUI returned '{_file_name(failure.file)}', larger than the "
                 f"{_bytes(failure.size_limit or 0)} one output may have here; nothing was "
                 "stored."
+            )
+        case FailureKind.TOO_MANY_OUTPUTS:
+            return (
+                f"ComfyUI returned {failure.count} files for one generation; at most "
+                f"{MAX_OUTPUTS_PER_JOB} are kept, so nothing was stored."
             )
         case FailureKind.SERVER_GONE:
             return "The ComfyUI server this generation was queued on is no longer configured."

@@ -18,8 +18,14 @@ from test_generation_service import png as png_bytes
 
 from comfyui_pipe.comfy import OutputRef
 from comfyui_pipe.generation import JobState, Policy
-from comfyui_pipe.generation.failures import FailureKind
-from comfyui_pipe.generation.output_types import KEPT_FORMATS, media_type_of, typed
+from comfyui_pipe.generation.failures import Failure, FailureKind
+from comfyui_pipe.generation.output_types import (
+    KEPT_FORMATS,
+    MAX_OUTPUTS_PER_JOB,
+    media_type_of,
+    typed,
+)
+from comfyui_pipe.openwebui.presenter import describe_failure
 
 
 def png() -> bytes:
@@ -171,3 +177,21 @@ async def test_a_flood_of_progress_frames_and_previews_keeps_memory_bounded(
     assert record.state is JobState.COMPLETED
     # the previews alone, all held, would take 80 MB; a bounded queue holds some 1,024
     assert peak < flood * len(preview) / 2, peak
+
+
+async def test_more_files_than_any_workflow_makes_fail_the_job_and_nothing_is_stored(
+    double: ComfyDouble, make_service: ServiceFactory, sink: FolderSink
+) -> None:
+    too_many = MAX_OUTPUTS_PER_JOB + 1
+    double.faults.forged_outputs = [ForgedOutput(f"{n}.png", png()) for n in range(too_many)]
+    service = await make_service([double.url])
+
+    record = await service.wait((await service.start(ask("a cat --steps 2"))).id)
+
+    assert record.state is JobState.FAILED
+    assert record.failure == Failure(FailureKind.TOO_MANY_OUTPUTS, count=too_many)
+    assert describe_failure(record.failure) == (
+        f"ComfyUI returned {too_many} files for one generation; at most "
+        f"{MAX_OUTPUTS_PER_JOB} are kept, so nothing was stored."
+    )
+    assert sink.saved == []
