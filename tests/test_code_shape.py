@@ -1,5 +1,6 @@
 """The shape the package keeps: small modules, short functions, no import cycle (imports
-inside functions count: they hide a cycle, they do not break it)."""
+inside functions count: they hide a cycle, they do not break it; so does the package
+``__init__`` that importing a module runs first)."""
 
 from __future__ import annotations
 
@@ -39,8 +40,38 @@ def test_no_module_over_400_lines_and_no_function_over_60(path: Path) -> None:
 
 def test_no_import_cycle_anywhere_in_the_package() -> None:
     graph = grimp.build_graph("comfyui_pipe", include_external_packages=False)
-    imports = {module: graph.find_modules_directly_imported_by(module) for module in graph.modules}
+    imports = {
+        module: with_packages_run(module, graph.find_modules_directly_imported_by(module))
+        for module in graph.modules
+    }
     assert find_cycle(imports) is None
+
+
+def test_importing_a_module_runs_the_packages_the_importer_is_not_in() -> None:
+    assert with_packages_run("a.x", {"a.b.c.d"}) == {"a.b.c.d", "a.b.c", "a.b"}
+    assert with_packages_run("a.b.x", {"a.b.y"}) == {"a.b.y"}
+    # a package whose __init__ gathers modules that lead back to the importer
+    imports = {"a.x": {"a.b.y"}, "a.b.y": set(), "a.b": {"a.b.z"}, "a.b.z": {"a.x"}}
+    assert find_cycle(imports) is None
+    ran = {module: with_packages_run(module, found) for module, found in imports.items()}
+    assert find_cycle(ran) == [
+        "a.b",
+        "a.b.z",
+        "a.x",
+        "a.b",
+    ]
+
+
+def with_packages_run(importer: str, imported: set[str]) -> set[str]:
+    """``imported`` and the packages whose ``__init__`` importing them runs: their parents
+    that are not the importer's own (those are initialised already)."""
+    own = set(parents(importer)) | {importer}
+    return imported | {package for module in imported for package in parents(module)} - own
+
+
+def parents(module: str) -> list[str]:
+    parts = module.split(".")
+    return [".".join(parts[:end]) for end in range(1, len(parts))]
 
 
 def test_the_cycle_finder_finds_one_through_an_import_inside_a_function() -> None:

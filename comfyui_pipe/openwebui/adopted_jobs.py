@@ -15,10 +15,10 @@ from open_webui.socket.main import get_event_emitter
 from comfyui_pipe.generation.progress_relay import ProgressSink
 from comfyui_pipe.generation.records import JobRecord
 from comfyui_pipe.generation.sink import StoredFile
-from comfyui_pipe.openwebui.chat_job import FinishedJob
-from comfyui_pipe.openwebui.chat_reply import reply
-from comfyui_pipe.openwebui.job_events import JobEvents
-from comfyui_pipe.openwebui.progress_events import ChatProgress
+from comfyui_pipe.openwebui.api.events import JobEvents
+from comfyui_pipe.openwebui.chat.job import FinishedJob
+from comfyui_pipe.openwebui.chat.progress import ChatProgress
+from comfyui_pipe.openwebui.chat.reply import reply
 from comfyui_pipe.progress import ProgressSnapshot
 
 

@@ -22,9 +22,9 @@ from fastapi import FastAPI
 from open_webui.main import app
 from starlette.routing import Mount
 
+from comfyui_pipe.openwebui.api.router import router
 from comfyui_pipe.openwebui.app_middleware import PublishModelsFirst, ReloadOnValvesSaved
 from comfyui_pipe.openwebui.install import install_plugins
-from comfyui_pipe.openwebui.routes import router
 from comfyui_pipe.openwebui.runtime import MOUNTED, close_runtime, get_runtime
 
 __all__ = ["app", "mount_plugin"]

@@ -24,8 +24,8 @@ from open_webui.utils.plugin import extract_frontmatter
 from open_webui.utils.tools import get_tool_specs
 from sqlalchemy.exc import IntegrityError
 
+from comfyui_pipe.openwebui.chat.tool import Tools as ComfyTools
 from comfyui_pipe.openwebui.function_source import PIPE, PLUGINS, Plugin, PluginKind
-from comfyui_pipe.openwebui.tool import Tools as ComfyTools
 
 log = logging.getLogger(__name__)
 

@@ -24,12 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from comfyui_pipe.config import PipeConfig, ServerConfig, first_run, salvaged
 from comfyui_pipe.generation import BackendPool, GenerationService
 from comfyui_pipe.openwebui.adopted_jobs import AdoptedJobDelivery
+from comfyui_pipe.openwebui.catalog.chat_models import ADMIN_POLL_INTERVAL, ModelPublisher
 from comfyui_pipe.openwebui.config_store import ConfigStore, ConfigWatch, FunctionMissing, Stored
-from comfyui_pipe.openwebui.files import OpenWebUIFileSink
-from comfyui_pipe.openwebui.jobs_table import SqlJobStore, create_job_table
-from comfyui_pipe.openwebui.model_access import ADMIN_POLL_INTERVAL, ModelPublisher
 from comfyui_pipe.openwebui.queue_weights import GroupWeights
-from comfyui_pipe.openwebui.workflow_store import SqlWorkflowStore, create_workflow_table
+from comfyui_pipe.openwebui.store.files import OpenWebUIFileSink
+from comfyui_pipe.openwebui.store.jobs_table import SqlJobStore, create_job_table
+from comfyui_pipe.openwebui.store.workflow_store import SqlWorkflowStore, create_workflow_table
 from comfyui_pipe.workflow import Workflow, bundled_workflows
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,6 @@ from starlette.routing import Mount
 from comfyui_pipe.comfy.outputs import OutputRef
 from comfyui_pipe.generation.records import JobRecord, JobState
 from comfyui_pipe.openwebui.app import mount_plugin
-from comfyui_pipe.openwebui.files import OpenWebUIFileSink
 from comfyui_pipe.openwebui.function_source import (
     ACTIONS,
     FUNCTION_ID,
@@ -26,6 +25,7 @@ from comfyui_pipe.openwebui.function_source import (
 )
 from comfyui_pipe.openwebui.install import Installed, install_function
 from comfyui_pipe.openwebui.runtime import get_runtime
+from comfyui_pipe.openwebui.store.files import OpenWebUIFileSink
 from openwebui.harness import Account, OpenWebUIServer
 
 OTHER_FUNCTION = '''"""

@@ -24,17 +24,17 @@ from comfyui_pipe.generation.errors import RequestError
 from comfyui_pipe.generation.options import parse_message
 from comfyui_pipe.generation.request import GenerationRequest, InputImage
 from comfyui_pipe.generation.service import GenerationService
-from comfyui_pipe.openwebui.chat_context import latest_chat_image
-from comfyui_pipe.openwebui.chat_job import run_job
-from comfyui_pipe.openwebui.chat_reply import CANCELLED_MESSAGE, failure_message, reply
-from comfyui_pipe.openwebui.input_images import image_from_data_url, image_from_file
-from comfyui_pipe.openwebui.model_access import model_name, show_availability
+from comfyui_pipe.openwebui.catalog.availability import check_available, known_missing
+from comfyui_pipe.openwebui.catalog.chat_models import model_name, show_availability
+from comfyui_pipe.openwebui.chat.context import latest_chat_image
+from comfyui_pipe.openwebui.chat.defaults import defaults_of
+from comfyui_pipe.openwebui.chat.job import run_job
+from comfyui_pipe.openwebui.chat.progress import ChatProgress
+from comfyui_pipe.openwebui.chat.reply import CANCELLED_MESSAGE, failure_message, reply
 from comfyui_pipe.openwebui.presenter import describe
-from comfyui_pipe.openwebui.progress_events import ChatProgress
 from comfyui_pipe.openwebui.runtime import get_runtime
-from comfyui_pipe.openwebui.user_defaults import defaults_of
+from comfyui_pipe.openwebui.store.input_images import image_from_data_url, image_from_file
 from comfyui_pipe.openwebui.valves import UserValves
-from comfyui_pipe.openwebui.workflow_availability import check_available, known_missing
 
 log = logging.getLogger(__name__)
 

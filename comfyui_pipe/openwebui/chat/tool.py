@@ -23,14 +23,14 @@ from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.errors import RequestError
 from comfyui_pipe.generation.options import RequestOptions, parse_size
 from comfyui_pipe.generation.request import GenerationRequest, InputImage
-from comfyui_pipe.openwebui.chat_context import latest_chat_image
-from comfyui_pipe.openwebui.chat_job import run_job
-from comfyui_pipe.openwebui.chat_reply import model_summary, nothing_made
+from comfyui_pipe.openwebui.catalog.choice import Purpose, choose_workflow
+from comfyui_pipe.openwebui.chat.context import latest_chat_image
+from comfyui_pipe.openwebui.chat.defaults import stored_defaults
+from comfyui_pipe.openwebui.chat.job import run_job
+from comfyui_pipe.openwebui.chat.progress import ChatProgress
+from comfyui_pipe.openwebui.chat.reply import model_summary, nothing_made
 from comfyui_pipe.openwebui.presenter import describe
-from comfyui_pipe.openwebui.progress_events import ChatProgress
 from comfyui_pipe.openwebui.runtime import get_runtime
-from comfyui_pipe.openwebui.user_defaults import stored_defaults
-from comfyui_pipe.openwebui.workflow_choice import Purpose, choose_workflow
 
 log = logging.getLogger(__name__)
 

@@ -26,12 +26,12 @@ from comfyui_pipe.generation.errors import (
     TooManyJobs,
     UnknownWorkflow,
 )
-from comfyui_pipe.openwebui.input_images import FileNotFound
+from comfyui_pipe.openwebui.api.schemas import ErrorOut
+from comfyui_pipe.openwebui.catalog.access import WorkflowNotAllowed
+from comfyui_pipe.openwebui.catalog.availability import WorkflowUnavailable
 from comfyui_pipe.openwebui.presenter import describe
 from comfyui_pipe.openwebui.runtime import PluginRuntime, get_runtime
-from comfyui_pipe.openwebui.schemas import ErrorOut
-from comfyui_pipe.openwebui.workflow_access import WorkflowNotAllowed
-from comfyui_pipe.openwebui.workflow_availability import WorkflowUnavailable
+from comfyui_pipe.openwebui.store.input_images import FileNotFound
 
 from .validation import SentenceRoute
 

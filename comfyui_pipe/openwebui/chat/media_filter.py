@@ -19,8 +19,8 @@ from typing import Any
 from open_webui.models.chats import Chats
 from open_webui.models.files import Files
 
-from comfyui_pipe.openwebui.chat_job import stored_file
-from comfyui_pipe.openwebui.chat_reply import media_player
+from comfyui_pipe.openwebui.chat.job import stored_file
+from comfyui_pipe.openwebui.chat.reply import media_player
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from open_webui.models.users import UserModel
 
 from comfyui_pipe.generation.backends import BackendPool
 from comfyui_pipe.generation.errors import RequestError, UnknownWorkflow
-from comfyui_pipe.openwebui.workflow_access import check_workflow_access, may_use_workflow
-from comfyui_pipe.openwebui.workflow_availability import check_available, known_missing
+from comfyui_pipe.openwebui.catalog.access import check_workflow_access, may_use_workflow
+from comfyui_pipe.openwebui.catalog.availability import check_available, known_missing
 from comfyui_pipe.workflow import Workflow
 
 

@@ -27,16 +27,16 @@ from comfyui_pipe.generation.options import LoraRequest, RequestOptions, parse_m
 from comfyui_pipe.generation.records import JobRecord
 from comfyui_pipe.generation.request import GenerationRequest, InputImage
 from comfyui_pipe.generation.service import GenerationService
-from comfyui_pipe.openwebui.chat_context import file_id_of_image, latest_chat_image
-from comfyui_pipe.openwebui.chat_job import run_job
-from comfyui_pipe.openwebui.chat_reply import failure_sentence
-from comfyui_pipe.openwebui.input_images import image_from_file
+from comfyui_pipe.openwebui.catalog.access import check_workflow_access
+from comfyui_pipe.openwebui.catalog.choice import Purpose, choose_workflow
+from comfyui_pipe.openwebui.chat.context import file_id_of_image, latest_chat_image
+from comfyui_pipe.openwebui.chat.defaults import stored_defaults
+from comfyui_pipe.openwebui.chat.job import run_job
+from comfyui_pipe.openwebui.chat.progress import ChatProgress
+from comfyui_pipe.openwebui.chat.reply import failure_sentence
 from comfyui_pipe.openwebui.presenter import describe
-from comfyui_pipe.openwebui.progress_events import ChatProgress
 from comfyui_pipe.openwebui.runtime import PluginRuntime, get_runtime
-from comfyui_pipe.openwebui.user_defaults import stored_defaults
-from comfyui_pipe.openwebui.workflow_access import check_workflow_access
-from comfyui_pipe.openwebui.workflow_choice import Purpose, choose_workflow
+from comfyui_pipe.openwebui.store.input_images import image_from_file
 
 log = logging.getLogger(__name__)
 

@@ -13,13 +13,19 @@ from comfyui_pipe.generation.errors import JobNotFound, UnknownWorkflow
 from comfyui_pipe.generation.options import LoraRequest, RequestOptions, parse_aspect
 from comfyui_pipe.generation.records import JobRecord
 from comfyui_pipe.generation.request import GenerationRequest
-from comfyui_pipe.openwebui.files import file_content_url
-from comfyui_pipe.openwebui.input_images import input_image
-from comfyui_pipe.openwebui.job_events import JOB_EVENT, JobEvents
+from comfyui_pipe.openwebui.api.events import JOB_EVENT, JobEvents
+from comfyui_pipe.openwebui.api.schemas import (
+    GenerateRequest,
+    JobLinks,
+    JobOut,
+    JobPage,
+    JobProgress,
+)
+from comfyui_pipe.openwebui.catalog.access import check_workflow_access, may_use_workflow
 from comfyui_pipe.openwebui.presenter import describe_failure
 from comfyui_pipe.openwebui.runtime import PluginRuntime
-from comfyui_pipe.openwebui.schemas import GenerateRequest, JobLinks, JobOut, JobPage, JobProgress
-from comfyui_pipe.openwebui.workflow_access import check_workflow_access, may_use_workflow
+from comfyui_pipe.openwebui.store.files import file_content_url
+from comfyui_pipe.openwebui.store.input_images import input_image
 
 from .common import PREFIX, Runtime, VerifiedUser, error_responses, http_error, sub_router
 

@@ -21,8 +21,8 @@ from comfyui_pipe.generation.records import JobRecord, JobState
 from comfyui_pipe.generation.request import GenerationRequest
 from comfyui_pipe.generation.service import GenerationService
 from comfyui_pipe.generation.sink import StoredFile
-from comfyui_pipe.openwebui.files import file_content_url
-from comfyui_pipe.openwebui.progress_events import ChatProgress
+from comfyui_pipe.openwebui.chat.progress import ChatProgress
+from comfyui_pipe.openwebui.store.files import file_content_url
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from open_webui.models.users import UserModel
 
 from comfyui_pipe.generation.errors import RequestError
 from comfyui_pipe.generation.request import InputImage
-from comfyui_pipe.openwebui.input_images import image_from_data_url, image_from_file
+from comfyui_pipe.openwebui.store.input_images import image_from_data_url, image_from_file
 
 _FILE_URL = re.compile(r"/api/v1/files/([^/?#]+)/content")
 
