@@ -3,9 +3,9 @@
 Open WebUI's own app, plus our router, with the frontend's catch-all mount moved
 back to the end (otherwise it answers our GETs with index.html), our middleware (chat
 models published before anyone can use them; settings saved through Open WebUI's
-valves route applied at once, see ``app_middleware``), and a lifespan that, after Open
-WebUI's startup and before it serves anyone, installs or refreshes our plugins (the
-Pipe, the Actions, the Tool, the media Filter), starts the plugin runtime (our tables,
+valves route applied at once, see ``app_middleware``), and a lifespan that installs or
+refreshes our plugins (the Pipe, the Actions, the Tool, the media Filter) before Open
+WebUI's startup, then, before it serves anyone, starts the plugin runtime (our tables,
 the settings, the chat models) and takes the startup heap out of garbage collection; on
 shutdown it closes the runtime.
 """
@@ -55,8 +55,11 @@ def _move_frontend_mount_last(app: FastAPI) -> None:
 def _with_plugin_lifespan(open_webui_lifespan: Any) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        # Before Open WebUI starts: it may load our plugins while starting (its model
+        # cache), and switches off a function whose stored source no longer imports
+        # (a shim naming an earlier version's module).
+        await install_plugins(app.state)
         async with open_webui_lifespan(app) as state:
-            await install_plugins(app.state)
             try:
                 await get_runtime(app)
             except Exception:
