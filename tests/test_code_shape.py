@@ -5,6 +5,7 @@ inside functions count: they hide a cycle, they do not break it; so does the pac
 from __future__ import annotations
 
 import ast
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,6 +73,24 @@ def with_packages_run(importer: str, imported: set[str]) -> set[str]:
 def parents(module: str) -> list[str]:
     parts = module.split(".")
     return [".".join(parts[:end]) for end in range(1, len(parts))]
+
+
+def test_the_host_contract_covers_every_part_of_openwebui_but_the_host() -> None:
+    """A module added to ``openwebui/`` is held to importing Open WebUI through the host."""
+    pyproject = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    [contract] = [
+        contract
+        for contract in pyproject["tool"]["importlinter"]["contracts"]
+        if contract.get("forbidden_modules") == ["open_webui"]
+        and contract.get("allow_indirect_imports") is True
+    ]
+    host_layer = PACKAGE / "openwebui"
+    parts = {
+        f"comfyui_pipe.openwebui.{path.stem}"
+        for path in host_layer.iterdir()
+        if (path.suffix == ".py" and path.stem != "__init__") or (path / "__init__.py").exists()
+    }
+    assert set(contract["source_modules"]) == parts - {"comfyui_pipe.openwebui.host"}
 
 
 def test_the_cycle_finder_finds_one_through_an_import_inside_a_function() -> None:

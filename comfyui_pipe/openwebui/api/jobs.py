@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import HTTPException, Query, status
-from open_webui.models.users import UserModel
 
 from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.errors import JobNotFound, UnknownWorkflow
@@ -22,6 +21,7 @@ from comfyui_pipe.openwebui.api.schemas import (
     JobProgress,
 )
 from comfyui_pipe.openwebui.catalog.access import check_workflow_access, may_use_workflow
+from comfyui_pipe.openwebui.host import User
 from comfyui_pipe.openwebui.presenter import describe_failure
 from comfyui_pipe.openwebui.runtime import PluginRuntime
 from comfyui_pipe.openwebui.store.files import file_content_url
@@ -54,7 +54,13 @@ async def generate(
     try:
         await _check_usable(runtime, user, workflow_id)
         images = [
-            await input_image(reference, user, runtime.service.policy.limits, f"image-{number}")
+            await input_image(
+                runtime.host.files,
+                reference,
+                user,
+                runtime.service.policy.limits,
+                f"image-{number}",
+            )
             for number, reference in enumerate(body.images, start=1)
         ]
         generation = GenerationRequest(
@@ -64,7 +70,7 @@ async def generate(
             options=_options(body),
             images=images,
         )
-        record = await runtime.service.start(generation, JobEvents(user.id))
+        record = await runtime.service.start(generation, JobEvents(runtime.host.events, user.id))
     except PipeError as error:
         raise http_error(error) from None
     return job_out(record)
@@ -129,17 +135,17 @@ async def cancel_job(
         raise http_error(error) from None
 
 
-async def _check_usable(runtime: PluginRuntime, user: UserModel, workflow_id: str) -> None:
+async def _check_usable(runtime: PluginRuntime, user: User, workflow_id: str) -> None:
     """The chat's rule: a workflow whose model the user may not use is refused (403);
     one that is not offered at all names those the user may use (404)."""
     workflows = runtime.service.workflows
     if workflow_id not in workflows:
-        usable = [w for w in workflows if await may_use_workflow(user, w)]
+        usable = [w for w in workflows if await may_use_workflow(runtime.host, user, w)]
         raise UnknownWorkflow(workflow_id, usable)
-    await check_workflow_access(user, workflow_id)
+    await check_workflow_access(runtime.host, user, workflow_id)
 
 
-async def _visible_job(runtime: PluginRuntime, job_id: str, user: UserModel) -> JobRecord:
+async def _visible_job(runtime: PluginRuntime, job_id: str, user: User) -> JobRecord:
     record = runtime.service.live(job_id) or await runtime.jobs.get(job_id)
     if record is None or (record.owner_id != user.id and user.role != "admin"):
         raise http_error(JobNotFound(job_id))

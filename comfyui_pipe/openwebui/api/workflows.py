@@ -47,7 +47,7 @@ async def list_workflows(
 ) -> list[WorkflowOut]:
     bundled = set(bundled_workflows())
     workflows = await runtime.workflows()
-    usable = [w for w in workflows.values() if await may_use_workflow(user, w.id)]
+    usable = [w for w in workflows.values() if await may_use_workflow(runtime.host, user, w.id)]
     infos = await reachable_object_infos(runtime.service.pool)
     missing = missing_everywhere(usable, infos)
     return [

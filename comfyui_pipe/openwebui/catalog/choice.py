@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 
-from open_webui.models.users import UserModel
-
 from comfyui_pipe.generation.backends import BackendPool
 from comfyui_pipe.generation.errors import RequestError, UnknownWorkflow
 from comfyui_pipe.openwebui.catalog.access import check_workflow_access, may_use_workflow
 from comfyui_pipe.openwebui.catalog.availability import check_available, known_missing
+from comfyui_pipe.openwebui.host import OpenWebUIHost, User
 from comfyui_pipe.workflow import Workflow
 
 
@@ -55,10 +54,11 @@ class NoWorkflowFor(RequestError):
 
 
 async def choose_workflow(
+    host: OpenWebUIHost,
     workflows: Mapping[str, Workflow],
     pool: BackendPool,
     purpose: Purpose,
-    user: UserModel,
+    user: User,
     named: str | None = None,
 ) -> Workflow:
     """The workflow ``named`` (checked), else the first one for ``purpose`` that ``user``
@@ -67,7 +67,7 @@ async def choose_workflow(
         workflow = workflows.get(named)
         if workflow is None:
             raise UnknownWorkflow(named, workflows)
-        await check_workflow_access(user, workflow.id)
+        await check_workflow_access(host, user, workflow.id)
         await check_available(workflow, pool)
         return workflow
     missing = known_missing(workflows.values(), pool)
@@ -78,7 +78,7 @@ async def choose_workflow(
                 and _fits(workflow, purpose)
                 and workflow.id not in missing
             ):
-                if await may_use_workflow(user, workflow.id):
+                if await may_use_workflow(host, user, workflow.id):
                     return workflow
     raise NoWorkflowFor(purpose)
 

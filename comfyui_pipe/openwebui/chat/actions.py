@@ -13,13 +13,8 @@ notification, never a stack trace.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
-
-from open_webui.models.chats import Chats
-from open_webui.models.files import Files
-from open_webui.models.users import UserModel, Users
 
 from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.errors import RequestError
@@ -34,13 +29,12 @@ from comfyui_pipe.openwebui.chat.defaults import stored_defaults
 from comfyui_pipe.openwebui.chat.job import run_job
 from comfyui_pipe.openwebui.chat.progress import ChatProgress
 from comfyui_pipe.openwebui.chat.reply import failure_sentence
+from comfyui_pipe.openwebui.host import Emitter, OpenWebUIHost, User
 from comfyui_pipe.openwebui.presenter import describe
 from comfyui_pipe.openwebui.runtime import PluginRuntime, get_runtime
 from comfyui_pipe.openwebui.store.input_images import image_from_file
 
 log = logging.getLogger(__name__)
-
-Emitter = Callable[[dict[str, Any]], Awaitable[Any]]
 
 UPSCALE, VARIATIONS, USE_AS_INPUT, RERUN = "upscale", "variations", "use_as_input", "rerun"
 UNEXPECTED_FAILURE = "The action failed because of an unexpected error."
@@ -89,24 +83,26 @@ class Action:
     ) -> None:
         emit = __event_emitter__ or _ignore
         try:
-            user = await Users.get_user_by_id((__user__ or {}).get("id", ""))
+            runtime = await get_runtime(__request__.app)
+            host = runtime.host
+            user = await host.users.get((__user__ or {}).get("id", ""))
             if user is None:
                 raise NoResultHere()
-            runtime = await get_runtime(__request__.app)
             result = await result_under(runtime, user, body)
             service = runtime.service
-            plan = await plan_for(__id__ or "", result, user, service, __event_call__)
+            plan = await plan_for(host, __id__ or "", result, user, service, __event_call__)
             request = GenerationRequest(
                 owner_id=user.id,
                 workflow_id=plan.workflow_id,
                 prompt=plan.prompt,
                 options=plan.options,
-                defaults=await stored_defaults(user.id),
+                defaults=await stored_defaults(host.plugins, user.id),
                 images=plan.images,
                 chat_id=result.chat_id,
                 message_id=result.message_id,
             )
             progress = await ChatProgress.for_message(
+                host.events,
                 {
                     "chat_id": result.chat_id,
                     "message_id": result.message_id,
@@ -116,7 +112,7 @@ class Action:
                 emit,
                 shown_files=result.message.get("files") or [],
             )
-            finished = await run_job(service, request, progress)
+            finished = await run_job(service, host.files, request, progress)
             if not finished.succeeded:
                 await _notify(emit, failure_sentence(finished))
         except PipeError as error:
@@ -126,22 +122,22 @@ class Action:
             await _notify(emit, UNEXPECTED_FAILURE)
 
 
-async def result_under(runtime: PluginRuntime, user: UserModel, body: dict[str, Any]) -> Result:
+async def result_under(runtime: PluginRuntime, user: User, body: dict[str, Any]) -> Result:
     """The user's own result in the message ``body`` names, or :class:`NoResultHere`."""
+    host = runtime.host
     chat_id, message_id = body.get("chat_id"), body.get("id")
-    chat = await Chats.get_chat_by_id_and_user_id(chat_id, user.id) if chat_id else None
-    messages = ((chat.chat if chat else {}).get("history") or {}).get("messages") or {}
-    message = messages.get(message_id)
-    if chat is None or message is None:
+    messages = await host.chats.messages(chat_id, user.id) if chat_id else None
+    message = (messages or {}).get(message_id or "")
+    if not chat_id or message is None:
         raise NoResultHere()
     for item in reversed(message.get("files") or []):
-        file = await Files.get_file_by_id(str(item.get("id") or "")) if item.get("id") else None
-        job_id = ((file.meta or {}).get("comfyui") or {}).get("job_id") if file else None
+        file = await host.files.get(str(item.get("id") or "")) if item.get("id") else None
+        job_id = (file.meta.get("comfyui") or {}).get("job_id") if file else None
         if file is None or file.user_id != user.id or not job_id:
             continue
         record = await runtime.jobs.get(job_id)
         if record is not None and record.owner_id == user.id:
-            return Result(chat.id, message, record, file_id_of_image(item))
+            return Result(chat_id, message, record, file_id_of_image(item))
     raise NoResultHere()
 
 
@@ -156,9 +152,10 @@ class Plan:
 
 
 async def plan_for(
+    host: OpenWebUIHost,
     action_id: str,
     result: Result,
-    user: UserModel,
+    user: User,
     service: GenerationService,
     ask: Emitter | None,
 ) -> Plan:
@@ -166,22 +163,26 @@ async def plan_for(
     the result's job (its workflow, prompt and options; a new seed unless one is given)."""
     record = result.record
     if action_id == UPSCALE:
-        workflow = await choose_workflow(service.workflows, service.pool, Purpose.UPSCALE, user)
-        return Plan(workflow.id, "upscale", RequestOptions(), [await _image(result, user)])
+        workflow = await choose_workflow(
+            host, service.workflows, service.pool, Purpose.UPSCALE, user
+        )
+        return Plan(workflow.id, "upscale", RequestOptions(), [await _image(host, result, user)])
     if action_id == USE_AS_INPUT:
         parsed = parse_message(
             await _ask(ask, "Use as input", "What should change in this image?", "")
         )
-        workflow = await choose_workflow(service.workflows, service.pool, Purpose.EDIT, user)
-        return Plan(workflow.id, parsed.prompt, parsed.options, [await _image(result, user)])
+        workflow = await choose_workflow(host, service.workflows, service.pool, Purpose.EDIT, user)
+        images = [await _image(host, result, user)]
+        return Plan(workflow.id, parsed.prompt, parsed.options, images)
     if action_id not in (VARIATIONS, RERUN):
         raise RequestError(f"There is no ComfyUI action '{action_id}'.")
-    await check_workflow_access(user, record.workflow_id)
+    await check_workflow_access(host, user, record.workflow_id)
     earlier = service.workflows.get(record.workflow_id)
     images = []
     if earlier is not None and earlier.image_inputs:
         # the same kind of input as the first time: the latest image before this message
-        images = [await latest_chat_image(user, result.chat_id, [result.message.get("parentId")])]
+        parent = [result.message.get("parentId")]
+        images = [await latest_chat_image(host, user, result.chat_id, parent)]
     prompt, options = str(record.params.get("prompt") or ""), options_of(record)
     if action_id == RERUN:
         seed = record.params.get("seed")
@@ -245,10 +246,10 @@ def _given(options: RequestOptions) -> dict[str, Any]:
     return given
 
 
-async def _image(result: Result, user: UserModel) -> InputImage:
+async def _image(host: OpenWebUIHost, result: Result, user: User) -> InputImage:
     if result.image_file_id is None:
         raise RequestError("This result is not an image, so it cannot be used that way.")
-    return await image_from_file(result.image_file_id, user)
+    return await image_from_file(host.files, result.image_file_id, user)
 
 
 async def _ask(ask: Emitter | None, title: str, message: str, value: str) -> str:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from open_webui.models.functions import Functions
-
 from comfyui_pipe.generation.options import RequestOptions, parse_size
 from comfyui_pipe.openwebui.function_source import FUNCTION_ID
+from comfyui_pipe.openwebui.host import HostPlugins
 from comfyui_pipe.openwebui.valves import UserValves
 
 
@@ -22,8 +21,7 @@ def defaults_of(valves: UserValves) -> RequestOptions:
     )
 
 
-async def stored_defaults(user_id: str) -> RequestOptions:
+async def stored_defaults(plugins: HostPlugins, user_id: str) -> RequestOptions:
     """The defaults ``user_id`` saved in the chat controls (for callers Open WebUI does not
     hand the Pipe's valves: the Tool, the Actions)."""
-    saved = await Functions.get_user_valves_by_id_and_user_id(FUNCTION_ID, user_id)
-    return defaults_of(UserValves(**(saved or {})))
+    return defaults_of(UserValves(**await plugins.user_valves(FUNCTION_ID, user_id)))

@@ -13,10 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
-
-from open_webui.models.users import Users
 
 from comfyui_pipe.config import PipeConfig
 from comfyui_pipe.errors import PipeError
@@ -31,6 +28,7 @@ from comfyui_pipe.openwebui.chat.defaults import defaults_of
 from comfyui_pipe.openwebui.chat.job import run_job
 from comfyui_pipe.openwebui.chat.progress import ChatProgress
 from comfyui_pipe.openwebui.chat.reply import CANCELLED_MESSAGE, failure_message, reply
+from comfyui_pipe.openwebui.host import Emitter, HostEvents, HostFiles
 from comfyui_pipe.openwebui.presenter import describe
 from comfyui_pipe.openwebui.runtime import get_runtime
 from comfyui_pipe.openwebui.store.input_images import image_from_data_url, image_from_file
@@ -41,8 +39,6 @@ log = logging.getLogger(__name__)
 TASK_ANSWER = "This model only generates images; it has nothing to add here."
 TITLE_LENGTH = 60
 UNEXPECTED_FAILURE = "⚠️ The image could not be generated because of an unexpected error."
-
-Emitter = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
 class Pipe:
@@ -55,7 +51,7 @@ class Pipe:
         runtime = await get_runtime()
         workflows = await runtime.workflows()
         missing = known_missing(workflows.values(), runtime.service.pool)
-        await show_availability(workflows.values(), missing)
+        await show_availability(runtime.host, workflows.values(), missing)
         return [
             {"id": workflow.id, "name": model_name(workflow, workflow.id in missing)}
             for workflow in workflows.values()
@@ -79,26 +75,25 @@ class Pipe:
         metadata = __metadata__ or {}
         try:
             text, images = last_user_message(body.get("messages", []))
-            user = await Users.get_user_by_id(__user__["id"])
+            runtime = await get_runtime(__request__.app)
+            host = runtime.host
+            user = await host.users.get(__user__["id"])
             if user is None:
                 raise RequestError("The chat could not tell who is asking.")
             images += [
-                await image_from_file(file_id, user)
+                await image_from_file(host.files, file_id, user)
                 for file_id in message_files(__files__ or [], metadata)
             ]
-            service = (await get_runtime(__request__.app)).service
+            service = runtime.service
             workflow_id = workflow_id_of(body.get("model", ""))
             workflow = service.workflows.get(workflow_id)
             if workflow is not None:
                 await check_available(workflow, service.pool)
             if not images and workflow is not None and workflow.image_inputs:
                 # a follow-up ("make it bluer") works on the chat's latest image
-                user_message = metadata.get("user_message") or {}
-                images = [
-                    await latest_chat_image(
-                        user, __chat_id__, [user_message.get("id"), user_message.get("parentId")]
-                    )
-                ]
+                asked = metadata.get("user_message") or {}
+                sources = [asked.get("id"), asked.get("parentId")]
+                images = [await latest_chat_image(host, user, __chat_id__, sources)]
             parsed = parse_message(text)
             request = GenerationRequest(
                 owner_id=user.id,
@@ -110,8 +105,8 @@ class Pipe:
                 chat_id=__chat_id__,
                 message_id=__message_id__,
             )
-            progress = await chat_progress(metadata, __event_emitter__)
-            return await run_generation(service, request, progress)
+            progress = await chat_progress(host.events, metadata, __event_emitter__)
+            return await run_generation(service, host.files, request, progress)
         except PipeError as error:
             return failure_message(describe(error))
         except Exception:
@@ -119,15 +114,18 @@ class Pipe:
             return UNEXPECTED_FAILURE
 
 
-async def chat_progress(metadata: dict[str, Any], emitter: Emitter | None) -> ChatProgress | None:
+async def chat_progress(
+    events: HostEvents, metadata: dict[str, Any], emitter: Emitter | None
+) -> ChatProgress | None:
     """Progress for a chat message; none for calls without one (e.g. the API's completions)."""
     if emitter is None or not metadata.get("message_id"):
         return None
-    return await ChatProgress.for_message(metadata, emitter, caption_says_done=True)
+    return await ChatProgress.for_message(events, metadata, emitter, caption_says_done=True)
 
 
 async def run_generation(
     service: GenerationService,
+    files: HostFiles,
     request: GenerationRequest,
     progress: ChatProgress | None,
 ) -> str:
@@ -136,7 +134,7 @@ async def run_generation(
     A refused request raises a ``PipeError`` from here before anything is queued.
     """
     try:
-        finished = await run_job(service, request, progress)
+        finished = await run_job(service, files, request, progress)
     except asyncio.CancelledError:
         if progress is not None:
             await asyncio.shield(progress.replace_content(CANCELLED_MESSAGE))

@@ -12,12 +12,8 @@ nothing was — never the image itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
-
-from open_webui.models.chats import Chats
-from open_webui.models.users import UserModel, Users
 
 from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.errors import RequestError
@@ -29,12 +25,11 @@ from comfyui_pipe.openwebui.chat.defaults import stored_defaults
 from comfyui_pipe.openwebui.chat.job import run_job
 from comfyui_pipe.openwebui.chat.progress import ChatProgress
 from comfyui_pipe.openwebui.chat.reply import model_summary, nothing_made
+from comfyui_pipe.openwebui.host import Emitter, OpenWebUIHost, User
 from comfyui_pipe.openwebui.presenter import describe
 from comfyui_pipe.openwebui.runtime import get_runtime
 
 log = logging.getLogger(__name__)
-
-Emitter = Callable[[dict[str, Any]], Awaitable[Any]]
 
 UNEXPECTED_FAILURE = "Nothing was made because of an unexpected error in the ComfyUI tool."
 UPSCALE_PROMPT = "upscale"
@@ -188,26 +183,28 @@ def _options(size: str | None, **values: Any) -> RequestOptions:
 async def _run(job: Job, call: ToolCall) -> str:
     """The sentence the model gets back, whatever happens (Stop excepted)."""
     try:
-        user = await Users.get_user_by_id(call.user.get("id", ""))
+        runtime = await get_runtime(call.request.app)
+        host = runtime.host
+        user = await host.users.get(call.user.get("id", ""))
         if user is None:
             raise RequestError("The ComfyUI tool could not tell who is asking.")
-        service = (await get_runtime(call.request.app)).service
+        service = runtime.service
         workflow = await choose_workflow(
-            service.workflows, service.pool, job.purpose, user, job.workflow
+            host, service.workflows, service.pool, job.purpose, user, job.workflow
         )
-        images = [await _source_image(user, call)] if job.needs_image else []
+        images = [await _source_image(host, user, call)] if job.needs_image else []
         request = GenerationRequest(
             owner_id=user.id,
             workflow_id=workflow.id,
             prompt=job.prompt,
             options=job.options,
-            defaults=await stored_defaults(user.id),
+            defaults=await stored_defaults(host.plugins, user.id),
             images=images,
             chat_id=call.chat_id,
             message_id=call.message_id,
         )
-        progress = await _progress(call)
-        finished = await run_job(service, request, progress)
+        progress = await _progress(host, call)
+        finished = await run_job(service, host.files, request, progress)
     except PipeError as error:
         return nothing_made(describe(error))
     except Exception:
@@ -216,15 +213,17 @@ async def _run(job: Job, call: ToolCall) -> str:
     return model_summary(finished, workflow.title)
 
 
-async def _source_image(user: UserModel, call: ToolCall) -> InputImage:
-    return await latest_chat_image(user, call.chat_id, call.source_message_ids())
+async def _source_image(host: OpenWebUIHost, user: User, call: ToolCall) -> InputImage:
+    return await latest_chat_image(host, user, call.chat_id, call.source_message_ids())
 
 
-async def _progress(call: ToolCall) -> ChatProgress | None:
+async def _progress(host: OpenWebUIHost, call: ToolCall) -> ChatProgress | None:
     if call.emitter is None or not call.message_id:
         return None
     shown: list[dict[str, Any]] = []
     if call.chat_id:
-        message = await Chats.get_message_by_id_and_message_id(call.chat_id, call.message_id)
+        message = await host.chats.message(call.chat_id, call.message_id)
         shown = list((message or {}).get("files") or [])
-    return await ChatProgress.for_message(call.metadata, call.emitter, shown_files=shown)
+    return await ChatProgress.for_message(
+        host.events, call.metadata, call.emitter, shown_files=shown
+    )
