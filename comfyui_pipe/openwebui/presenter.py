@@ -39,6 +39,10 @@ HANDED_OVER = (
     "when it is done."
 )
 UNEXPECTED = "The generation failed unexpectedly."
+UNEXPECTED_IN_CHAT = "The image could not be generated because of an unexpected error."
+UNEXPECTED_IN_TOOL = "Nothing was made because of an unexpected error in the ComfyUI tool."
+UNEXPECTED_IN_ACTION = "The action failed because of an unexpected error."
+"""What each chat surface says when something failed that no typed error describes."""
 
 _ADDRESS = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][^\\/\s'\"]+){2,}")

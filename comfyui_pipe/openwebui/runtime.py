@@ -22,6 +22,7 @@ from comfyui_pipe.config import PipeConfig, ServerConfig, first_run, salvaged
 from comfyui_pipe.generation import BackendPool, GenerationService
 from comfyui_pipe.openwebui.adopted_jobs import AdoptedJobDelivery
 from comfyui_pipe.openwebui.catalog.chat_models import ADMIN_POLL_INTERVAL, ModelPublisher
+from comfyui_pipe.openwebui.catalog.choice import WorkflowChoice
 from comfyui_pipe.openwebui.config_store import ConfigStore, ConfigWatch, FunctionMissing, Stored
 from comfyui_pipe.openwebui.host import OpenWebUIHost, open_webui_app
 from comfyui_pipe.openwebui.queue_weights import GroupWeights
@@ -138,6 +139,13 @@ class PluginRuntime:
             await self._store.write(config)
             await self._apply(config)
             return config
+
+    def choice(self, workflows: Mapping[str, Workflow] | None = None) -> WorkflowChoice:
+        """The rule that picks workflows, over ``workflows`` (by default those the
+        service runs)."""
+        service = self.service
+        offered = service.workflows if workflows is None else workflows
+        return WorkflowChoice(self.host, offered, service.pool, self._config.default_workflow)
 
     async def workflows(self) -> dict[str, Workflow]:
         """The workflows offered: bundled and uploaded ones, narrowed to the enabled ids."""

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import HTTPException, Query, status
 
 from comfyui_pipe.errors import PipeError
-from comfyui_pipe.generation.errors import JobNotFound, UnknownWorkflow
+from comfyui_pipe.generation.errors import JobNotFound
 from comfyui_pipe.generation.options import LoraRequest, RequestOptions, parse_aspect
 from comfyui_pipe.generation.records import JobRecord
 from comfyui_pipe.generation.request import GenerationRequest
@@ -20,7 +20,6 @@ from comfyui_pipe.openwebui.api.schemas import (
     JobPage,
     JobProgress,
 )
-from comfyui_pipe.openwebui.catalog.access import check_workflow_access, may_use_workflow
 from comfyui_pipe.openwebui.host import User
 from comfyui_pipe.openwebui.presenter import describe_failure
 from comfyui_pipe.openwebui.runtime import PluginRuntime
@@ -52,7 +51,7 @@ async def generate(
 ) -> JobOut:
     workflow_id = body.workflow or runtime.config.default_workflow
     try:
-        await _check_usable(runtime, user, workflow_id)
+        await runtime.choice().named(user, workflow_id)
         images = [
             await input_image(
                 runtime.host.files,
@@ -133,16 +132,6 @@ async def cancel_job(
         return job_out(await runtime.service.cancel(record.id))
     except PipeError as error:
         raise http_error(error) from None
-
-
-async def _check_usable(runtime: PluginRuntime, user: User, workflow_id: str) -> None:
-    """The chat's rule: a workflow whose model the user may not use is refused (403);
-    one that is not offered at all names those the user may use (404)."""
-    workflows = runtime.service.workflows
-    if workflow_id not in workflows:
-        usable = [w for w in workflows if await may_use_workflow(runtime.host, user, w)]
-        raise UnknownWorkflow(workflow_id, usable)
-    await check_workflow_access(runtime.host, user, workflow_id)
 
 
 async def _visible_job(runtime: PluginRuntime, job_id: str, user: User) -> JobRecord:

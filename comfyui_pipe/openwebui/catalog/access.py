@@ -37,9 +37,3 @@ async def _offered(host: OpenWebUIHost, workflow_id: str) -> bool:
         return False
     row = await host.models.get(workflow_model_id(workflow_id))
     return row is None or row.is_active
-
-
-async def check_workflow_access(host: OpenWebUIHost, user: User, workflow_id: str) -> None:
-    """Raise :class:`WorkflowNotAllowed` unless ``user`` may run ``workflow_id``."""
-    if not await may_use_workflow(host, user, workflow_id):
-        raise WorkflowNotAllowed(workflow_id)

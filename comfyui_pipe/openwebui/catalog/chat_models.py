@@ -21,7 +21,8 @@ import logging
 from collections.abc import Iterable, Mapping
 
 from comfyui_pipe.comfy import Problem
-from comfyui_pipe.openwebui.function_source import ACTIONS, FUNCTION_ID
+from comfyui_pipe.openwebui.catalog.access import workflow_model_id
+from comfyui_pipe.openwebui.function_source import ACTIONS
 from comfyui_pipe.openwebui.host import ModelRow, OpenWebUIHost
 from comfyui_pipe.openwebui.presenter import describe_problem
 from comfyui_pipe.workflow import Workflow
@@ -37,7 +38,7 @@ ADMIN_POLL_INTERVAL = 0.5
 
 
 def model_id(workflow: Workflow) -> str:
-    return f"{FUNCTION_ID}.{workflow.id}"
+    return workflow_model_id(workflow.id)
 
 
 def model_name(workflow: Workflow, missing: bool = False) -> str:

@@ -1,4 +1,5 @@
-"""A user's saved generation defaults (the Pipe's per-user valves), for every entry point."""
+"""A user's saved generation defaults (the Pipe's per-user valves), read the same way for
+the Pipe, the Tool and the Actions."""
 
 from __future__ import annotations
 
@@ -22,6 +23,5 @@ def defaults_of(valves: UserValves) -> RequestOptions:
 
 
 async def stored_defaults(plugins: HostPlugins, user_id: str) -> RequestOptions:
-    """The defaults ``user_id`` saved in the chat controls (for callers Open WebUI does not
-    hand the Pipe's valves: the Tool, the Actions)."""
+    """The defaults ``user_id`` saved in the chat controls."""
     return defaults_of(UserValves(**await plugins.user_valves(FUNCTION_ID, user_id)))
