@@ -39,6 +39,40 @@ def test_no_module_over_400_lines_and_no_function_over_60(path: Path) -> None:
     assert long == {}
 
 
+MUTABLE_DISPLAYS = (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda path: str(path.relative_to(PACKAGE)))
+def test_no_module_level_mutable_state(path: Path) -> None:
+    """State lives on objects with a lifecycle (the runtime's), never in a module: no
+    name but an UPPER_CASE constant or ``__all__`` is bound to a dict, list or set."""
+    assert mutable_module_names(path.read_text(encoding="utf-8")) == []
+
+
+def test_the_mutable_state_check_finds_a_module_level_cache() -> None:
+    source = "_warming: dict[int, object] = {}\nseen = set()\nNOUNS = {}\n__all__ = ['x']\n"
+    assert mutable_module_names(source) == ["_warming", "seen"]
+
+
+def mutable_module_names(source: str) -> list[str]:
+    found = []
+    for statement in ast.parse(source).body:
+        if isinstance(statement, ast.Assign):
+            targets, value = statement.targets, statement.value
+        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+            targets, value = [statement.target], statement.value
+        else:
+            continue
+        mutable = isinstance(value, MUTABLE_DISPLAYS) or (
+            isinstance(value, ast.Call)
+            and isinstance(value.func, ast.Name)
+            and value.func.id in ("dict", "list", "set", "defaultdict", "OrderedDict")
+        )
+        names = [target.id for target in targets if isinstance(target, ast.Name)]
+        found += [name for name in names if mutable and name != "__all__" and not name.isupper()]
+    return found
+
+
 def test_no_import_cycle_anywhere_in_the_package() -> None:
     graph = grimp.build_graph("comfyui_pipe", include_external_packages=False)
     imports = {

@@ -27,7 +27,7 @@ from comfyui_pipe.openwebui.host import open_webui_app
 from comfyui_pipe.openwebui.install import install_plugins
 from comfyui_pipe.openwebui.runtime import MOUNTED, close_runtime, get_runtime, runtime_of
 
-__all__ = ["app", "mount_plugin"]
+__all__ = ("app", "mount_plugin")
 
 log = logging.getLogger(__name__)
 

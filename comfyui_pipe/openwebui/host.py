@@ -197,7 +197,11 @@ class HostModels:
         return ModelRow(row.id, row.name, row.meta.description, row.is_active)
 
     async def create(
-        self, row: ModelRow, owner_id: str, meta: dict[str, Any], grants: list[dict[str, str]]
+        self,
+        row: ModelRow,
+        owner_id: str,
+        meta: Mapping[str, Any],
+        grants: Sequence[Mapping[str, str]],
     ) -> bool:
         """A new row; False when another process created it first."""
         form = ModelForm(
@@ -206,7 +210,7 @@ class HostModels:
             name=row.name,
             meta=ModelMeta(description=row.description, **meta),
             params=ModelParams(),
-            access_grants=grants,
+            access_grants=[dict(grant) for grant in grants],
         )
         try:
             await Models.insert_new_model(form, owner_id)

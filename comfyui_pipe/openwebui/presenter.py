@@ -10,6 +10,7 @@ or a file lives.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from comfyui_pipe.comfy import (
     ComfyHTTPError,
@@ -46,7 +47,7 @@ UNEXPECTED_IN_ACTION = "The action failed because of an unexpected error."
 
 _ADDRESS = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][^\\/\s'\"]+){2,}")
-_MODEL_NOUNS = {
+_MODEL_NOUNS: Mapping[ModelFolder, str] = {
     ModelFolder.MODEL: "model",
     ModelFolder.LORA: "LoRA",
     ModelFolder.VAE: "VAE",

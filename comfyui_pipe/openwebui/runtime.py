@@ -21,6 +21,7 @@ from typing import Any
 from comfyui_pipe.config import PipeConfig, ServerConfig, first_run, salvaged
 from comfyui_pipe.generation import BackendPool, GenerationService
 from comfyui_pipe.openwebui.adopted_jobs import AdoptedJobDelivery
+from comfyui_pipe.openwebui.catalog.availability import Availability
 from comfyui_pipe.openwebui.catalog.chat_models import ADMIN_POLL_INTERVAL, ModelPublisher
 from comfyui_pipe.openwebui.catalog.choice import WorkflowChoice
 from comfyui_pipe.openwebui.config_store import ConfigStore, ConfigWatch, FunctionMissing, Stored
@@ -59,6 +60,7 @@ class PluginRuntime:
         self.sink = OpenWebUIFileSink(host)
         self.workflow_store = SqlWorkflowStore(host.engine)
         self.models = ModelPublisher(host, admin_poll_interval)
+        self.availability = Availability()
         self._bundled = bundled_workflows()
         self._store = ConfigStore(host.plugins)
         self._watch = ConfigWatch(self._store.changed_at, self.reload)
@@ -145,7 +147,9 @@ class PluginRuntime:
         service runs)."""
         service = self.service
         offered = service.workflows if workflows is None else workflows
-        return WorkflowChoice(self.host, offered, service.pool, self._config.default_workflow)
+        return WorkflowChoice(
+            self.host, self.availability, offered, service.pool, self._config.default_workflow
+        )
 
     async def workflows(self) -> dict[str, Workflow]:
         """The workflows offered: bundled and uploaded ones, narrowed to the enabled ids."""
@@ -162,6 +166,7 @@ class PluginRuntime:
         await self._watch.aclose()
         async with self._lock:
             await self.models.aclose()
+            await self.availability.aclose()
             if self._service is not None:
                 await self._service.aclose()
 

@@ -5,7 +5,7 @@ from fastapi import APIRouter
 from . import info, jobs, settings, workflows
 from .common import PREFIX
 
-__all__ = ["PREFIX", "router"]
+__all__ = ("PREFIX", "router")
 
 router = APIRouter(prefix=PREFIX, tags=["comfyui"])
 router.include_router(jobs.router)

@@ -30,7 +30,11 @@ from comfyui_pipe.workflow import Workflow
 log = logging.getLogger(__name__)
 
 MODEL_NAME_PREFIX = "ComfyUI · "
-PUBLIC_READ = {"principal_type": "user", "principal_id": "*", "permission": "read"}
+PUBLIC_READ: Mapping[str, str] = {
+    "principal_type": "user",
+    "principal_id": "*",
+    "permission": "read",
+}
 MISSING_SUFFIX = " (models missing)"
 MISSING_DESCRIPTION = "Cannot run on any ComfyUI server yet: "
 ADMIN_POLL_INTERVAL = 0.5
@@ -45,44 +49,10 @@ def model_name(workflow: Workflow, missing: bool = False) -> str:
     return MODEL_NAME_PREFIX + workflow.title + (MISSING_SUFFIX if missing else "")
 
 
-_shown_missing: dict[str, tuple[str, ...]] = {}
-"""What this process last wrote into each row: workflow id → what is missing."""
-
-
-async def show_availability(
-    host: OpenWebUIHost, workflows: Iterable[Workflow], missing: Mapping[str, list[Problem]]
-) -> None:
-    """Name and describe each workflow's row by whether it can run (a write only when
-    that changed since this process last looked)."""
-    for workflow in workflows:
-        problems = tuple(describe_problem(problem) for problem in missing.get(workflow.id, ()))
-        if _shown_missing.get(workflow.id) != problems and await _describe(
-            host, workflow, problems
-        ):
-            _shown_missing[workflow.id] = problems
-
-
-async def _describe(host: OpenWebUIHost, workflow: Workflow, problems: tuple[str, ...]) -> bool:
-    """Write ``problems`` into the workflow's row, leaving what an admin changed; False
-    when there is no row yet."""
-    row = await host.models.get(model_id(workflow))
-    if row is None:
-        return False
-    name, description = row.name, row.description
-    if name in (model_name(workflow), model_name(workflow, missing=True)):
-        name = model_name(workflow, missing=bool(problems))
-    ours = (None, "", workflow.meta.description)
-    if description in ours or str(description).startswith(MISSING_DESCRIPTION):
-        fallback = workflow.meta.description or None
-        description = MISSING_DESCRIPTION + " ".join(problems) if problems else fallback
-    if (name, description) != (row.name, row.description):
-        await host.models.retitle(row.id, name, description)
-    return True
-
-
 class ModelPublisher:
-    """Creates the missing rows when the workflows change (``publish``); remembers what it
-    has seen so repeat calls cost nothing. Rows wait for the first admin when there is
+    """Creates the missing rows when the workflows change (``publish``) and names them by
+    whether their workflow can run (``show_availability``); remembers what it has done
+    so repeat calls cost nothing. Rows wait for the first admin when there is
     none: ``publish_waiting`` creates them once one exists (our app's middleware calls it
     before serving each request while ``waiting``); with an ``admin_poll_interval``, a
     task also looks for that admin every so often (a stock Open WebUI, which has no such
@@ -93,6 +63,8 @@ class ModelPublisher:
     ) -> None:
         self._host = host
         self._published: set[str] = set()
+        self._shown_missing: dict[str, tuple[str, ...]] = {}
+        """What this process last wrote into each row: workflow id → what is missing."""
         self._admin_poll_interval = admin_poll_interval
         self._waiting: tuple[Workflow, ...] = ()
         self._waiter: asyncio.Task[None] | None = None
@@ -122,6 +94,36 @@ class ModelPublisher:
                 self._published.add(model_id(workflow))
             self._waiting = ()
             return created
+
+    async def show_availability(
+        self, workflows: Iterable[Workflow], missing: Mapping[str, list[Problem]]
+    ) -> None:
+        """Name and describe each workflow's row by whether it can run (a write only when
+        that changed since this process last looked)."""
+        for workflow in workflows:
+            problems = tuple(describe_problem(p) for p in missing.get(workflow.id, ()))
+            if self._shown_missing.get(workflow.id) != problems and await self._describe(
+                workflow, problems
+            ):
+                self._shown_missing[workflow.id] = problems
+
+    async def _describe(self, workflow: Workflow, problems: tuple[str, ...]) -> bool:
+        """Write ``problems`` into the workflow's row, leaving what an admin changed; False
+        when there is no row yet."""
+        models = self._host.models
+        row = await models.get(model_id(workflow))
+        if row is None:
+            return False
+        name, description = row.name, row.description
+        if name in (model_name(workflow), model_name(workflow, missing=True)):
+            name = model_name(workflow, missing=bool(problems))
+        ours = (None, "", workflow.meta.description)
+        if description in ours or str(description).startswith(MISSING_DESCRIPTION):
+            fallback = workflow.meta.description or None
+            description = MISSING_DESCRIPTION + " ".join(problems) if problems else fallback
+        if (name, description) != (row.name, row.description):
+            await models.retitle(row.id, name, description)
+        return True
 
     async def publish_waiting(self) -> list[str]:
         """Create the rows that wait for the first admin, if one exists now."""

@@ -21,7 +21,7 @@ from enum import StrEnum
 from comfyui_pipe.generation.backends import BackendPool
 from comfyui_pipe.generation.errors import RequestError, UnknownWorkflow
 from comfyui_pipe.openwebui.catalog.access import WorkflowNotAllowed, may_use_workflow
-from comfyui_pipe.openwebui.catalog.availability import check_available, known_missing
+from comfyui_pipe.openwebui.catalog.availability import Availability
 from comfyui_pipe.openwebui.host import OpenWebUIHost, User
 from comfyui_pipe.workflow import Workflow
 
@@ -61,16 +61,19 @@ class NoWorkflowFor(RequestError):
 
 class WorkflowChoice:
     """The rule over the workflows offered now (``workflows``, in their order), the
-    servers that run them (``pool``) and the admin's ``default_id``."""
+    servers that run them (``pool``, as ``availability`` knows them) and the admin's
+    ``default_id``."""
 
     def __init__(
         self,
         host: OpenWebUIHost,
+        availability: Availability,
         workflows: Mapping[str, Workflow],
         pool: BackendPool,
         default_id: str,
     ) -> None:
         self._host = host
+        self._availability = availability
         self._workflows = workflows
         self._pool = pool
         self._default_id = default_id
@@ -93,14 +96,14 @@ class WorkflowChoice:
             raise UnknownWorkflow(workflow_id, [w.id for w in await self.usable(user)])
         if not await self._may_use(user, workflow):
             raise WorkflowNotAllowed(workflow_id)
-        await check_available(workflow, self._pool)
+        await self._availability.check_available(workflow, self._pool)
         return workflow
 
     async def for_purpose(self, user: User, purpose: Purpose) -> Workflow:
         """The first of :meth:`candidates` that ``user`` may use and that is not known to
         miss anything on every server."""
         candidates = self.candidates(purpose)
-        missing = known_missing(candidates, self._pool)
+        missing = self._availability.known_missing(candidates, self._pool)
         for workflow in candidates:
             if workflow.id not in missing and await self._may_use(user, workflow):
                 return workflow

@@ -19,8 +19,7 @@ from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.errors import RequestError
 from comfyui_pipe.generation.options import parse_message
 from comfyui_pipe.generation.request import InputImage
-from comfyui_pipe.openwebui.catalog.availability import known_missing
-from comfyui_pipe.openwebui.catalog.chat_models import model_name, show_availability
+from comfyui_pipe.openwebui.catalog.chat_models import model_name
 from comfyui_pipe.openwebui.chat.reply import failure_message, reply
 from comfyui_pipe.openwebui.chat.turn import Asked, ChatMessage, ChatTurn
 from comfyui_pipe.openwebui.host import Emitter
@@ -44,8 +43,8 @@ class Pipe:
         the node schemas already fetched: never waits for ComfyUI)."""
         runtime = await get_runtime()
         workflows = await runtime.workflows()
-        missing = known_missing(workflows.values(), runtime.service.pool)
-        await show_availability(runtime.host, workflows.values(), missing)
+        missing = runtime.availability.known_missing(workflows.values(), runtime.service.pool)
+        await runtime.models.show_availability(workflows.values(), missing)
         return [
             {"id": workflow.id, "name": model_name(workflow, workflow.id in missing)}
             for workflow in workflows.values()
