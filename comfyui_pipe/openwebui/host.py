@@ -101,6 +101,15 @@ class StoredValves:
     changed_at: int | None
 
 
+async def _inserted(insert: Awaitable[object]) -> bool:
+    """Whether the row was inserted: False when another process inserted it first."""
+    try:
+        await insert
+    except IntegrityError:
+        return False
+    return True
+
+
 def _file(row: Any) -> HostFile:
     return HostFile(row.id, row.user_id, row.filename, row.path, row.meta or {})
 
@@ -212,11 +221,7 @@ class HostModels:
             params=ModelParams(),
             access_grants=[dict(grant) for grant in grants],
         )
-        try:
-            await Models.insert_new_model(form, owner_id)
-        except IntegrityError:
-            return False
-        return True
+        return await _inserted(Models.insert_new_model(form, owner_id))
 
     async def retitle(self, model_id: str, name: str, description: str | None) -> None:
         """A row's name and description changed, the rest as the admin left it."""
@@ -260,11 +265,7 @@ class HostPlugins:
         """A new function, without owner; False when another process created it first."""
         meta = _meta(content, description)
         form = FunctionForm(id=function_id, name=name, content=content, meta=meta)
-        try:
-            await Functions.insert_new_function(None, kind, form)
-        except IntegrityError:
-            return False
-        return True
+        return await _inserted(Functions.insert_new_function(None, kind, form))
 
     async def set_function_flags(self, function_id: str, *, active: bool, is_global: bool) -> None:
         await Functions.update_function_by_id(
@@ -293,11 +294,7 @@ class HostPlugins:
     ) -> bool:
         meta = ToolMeta(description=description, manifest=extract_frontmatter(content))
         form = ToolForm(id=tool_id, name=name, content=content, meta=meta)
-        try:
-            await Tools.insert_new_tool(None, form, specs)
-        except IntegrityError:
-            return False
-        return True
+        return await _inserted(Tools.insert_new_tool(None, form, specs))
 
     async def replace_tool_source(
         self, tool_id: str, content: str, description: str, specs: Any
