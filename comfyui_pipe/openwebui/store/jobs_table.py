@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import CreateColumn
 
 from comfyui_pipe.generation.records import JobRecord, JobState, QueuedJob
-from comfyui_pipe.openwebui.db_writes import Writes
+from comfyui_pipe.openwebui.store.db_writes import Writes
 
 UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value)
 
