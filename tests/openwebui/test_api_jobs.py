@@ -7,6 +7,7 @@ import asyncio
 import base64
 import io
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,6 +17,8 @@ import socketio
 from comfyui_double.graphs import empty_image_prompt
 from PIL import Image
 
+from comfyui_pipe.generation.records import JobRecord, JobState
+from comfyui_pipe.openwebui.runtime import get_runtime
 from openwebui.harness import Account, OpenWebUIServer, ThreadedDouble, free_port
 
 API = "/api/v1/comfyui"
@@ -350,3 +353,26 @@ def test_a_size_mapped_in_an_uploaded_workflow_reaches_the_mapped_node(
         assert image.size == (192, 128)
     finally:
         http.delete(f"{API}/workflows/mapped_size", headers=admin.headers)
+
+
+def test_a_job_an_earlier_version_stored_differently_is_listed_without_its_progress(
+    owui: OpenWebUIServer, http: httpx.Client, user: Account, admin: Account
+) -> None:
+    earlier = JobRecord(
+        uuid.uuid4().hex,
+        user.id,
+        "sd15_txt2img",
+        {"prompt": "a lighthouse"},
+        JobState.COMPLETED,
+        time.time(),
+        finished_at=time.time(),
+        progress={"percent": 100, "description": "Done in 2.8 s"},  # not today's shape
+    )
+    owui.run(owui.run(get_runtime(owui.app)).jobs.create(earlier))
+
+    mine = http.get(f"{API}/jobs", headers=user.headers, params={"limit": 100})
+    everyone = http.get(f"{API}/jobs", headers=admin.headers, params={"all": True, "limit": 100})
+    one = http.get(f"{API}/jobs/{earlier.id}", headers=user.headers)
+
+    assert (mine.status_code, everyone.status_code, one.status_code) == (200, 200, 200)
+    assert one.json()["state"] == "completed" and one.json()["progress"] is None
