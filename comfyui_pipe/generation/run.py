@@ -5,8 +5,10 @@ through ``transitions.transition``), whether it has started (its ComfyUI job say
 its deadline (``created_at`` + the job timeout, enforced here only) and its outcome
 (the terminal record). The job's events come in synchronously from its ComfyUI job
 (:meth:`JobRun.on_update`), feed its tracker and go to its progress relay; its record
-is written when it is dispatched, when it starts and when it ends (and its progress
-on a timer if asked), each write after the one before, never holding up its events.
+is written when it is dispatched, a second after it starts (a job that ends sooner
+writes its start with its end: one write fewer for most quick jobs) and when it ends (and
+its progress on a timer if asked), each write after the one before, never holding up its
+events.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ from .transitions import (
 )
 
 logger = logging.getLogger(__name__)
+
+START_WRITE_DELAY = 1.0
+"""Seconds a job runs before its start is written on its own."""
 
 _FINAL_STAGES: dict[type[Complete | Fail | Cancel], Stage] = {
     Complete: Stage.DONE,
@@ -113,6 +118,7 @@ class JobRun:
         self._position: tuple[int, int] | None = None
         self._writer = RecordWriter(context.store)
         self._saved_progress_at = time.monotonic()
+        self._start_write: asyncio.TimerHandle | None = None
         throttle = ProgressThrottle(previews=policy.previews)
         self._relay = ProgressRelay(record, sink, context.lane, throttle) if sink else None
 
@@ -215,7 +221,8 @@ class JobRun:
         if job is not None and job.started and self.record.state is JobState.QUEUED:
             self.ran_from = self._saved_progress_at = now
             self.apply(Start(time.time()))
-            self._save_progress()
+            loop = asyncio.get_running_loop()
+            self._start_write = loop.call_later(START_WRITE_DELAY, self._write_start)
             return
         every = self._context.policy().progress_save_every
         if every > 0 and now - self._saved_progress_at >= every:
@@ -224,6 +231,11 @@ class JobRun:
 
     def _save_progress(self) -> None:
         self._writer.write_soon(self.apply(SaveProgress(progress_summary(self.snapshot()))))
+
+    def _write_start(self) -> None:
+        if self.record.state is JobState.RUNNING:
+            self._saved_progress_at = time.monotonic()
+            self._save_progress()
 
     async def _follow(self) -> None:
         job, server = self.job, self.server
@@ -364,8 +376,11 @@ class JobRun:
         self._forget()
 
     async def hand_over(self) -> None:
-        """This process stops: the job stays as it is for the next one to adopt."""
+        """This process stops: the job stays as it is for the next one to adopt, which
+        shows its progress as this one last saw it."""
         self.handed_over = True
+        if self.record.state is JobState.RUNNING:
+            await self._writer.write(self.apply(SaveProgress(progress_summary(self.snapshot()))))
         if self.job is not None:
             await self.job.abandon()
         if self._relay is not None:
@@ -380,5 +395,7 @@ class JobRun:
             return None
 
     def _forget(self) -> None:
+        if self._start_write is not None:
+            self._start_write.cancel()
         self._context.forget(self)
         self.ended.set()

@@ -4,7 +4,9 @@ ComfyUI, the next one adopts them by prompt id and finishes them exactly once.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+import time
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from conftest import MODELS, FolderSink, MemoryJobStore, ServiceFactory
@@ -137,19 +139,38 @@ async def test_a_restart_keeps_our_queue(
     assert sorted(saved.job_id for saved in sink.saved) == sorted(r.id for r in (running, *waiting))
 
 
+@contextlib.asynccontextmanager
+async def alive(store: MemoryJobStore, worker_id: str) -> AsyncIterator[None]:
+    """Another process keeping its lease meanwhile."""
+
+    async def beat() -> None:
+        while True:
+            await store.heartbeat(worker_id, time.time())
+            await asyncio.sleep(0.05)
+
+    beating = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beating.cancel()
+
+
 async def test_a_process_that_lost_its_job_leaves_it_and_its_files_to_the_new_owner(
     comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore, sink: FolderSink
 ) -> None:
     double = await comfy_double_factory(models=MODELS, step_seconds=0.05)
     service = await make_service([double.url])
     progress = ProgressLog()
-    record = await service.start(ask("a cat --steps 20"), progress)
+    record = await service.start(
+        ask("a cat --steps 10"), progress
+    )  # ends before its start is written
     await progress.wait_sampling()
 
-    # another process took the job over (this one looked dead to it)
+    # another process took the job over (this one looked dead to it), and lives on
     assert await store.adopt(record.id, service.worker_id, "another-process")
-    await double.wait_idle(timeout=10)
-    ended = await service.wait(record.id)
+    async with alive(store, "another-process"):
+        await double.wait_idle(timeout=10)
+        ended = await service.wait(record.id)
 
     assert ended.worker_id == "another-process" and not ended.state.terminal
     # what it stored has the ids the new owner stores, which reuses them: none twice

@@ -152,8 +152,9 @@ async def test_jobs_waiting_in_our_queue_are_not_written_while_they_wait(
     for record in records:
         assert (await service.wait(record.id)).state is JobState.COMPLETED
 
-    # created, queued on ComfyUI, started, finished: whatever their place while waiting
-    assert {store.writes[record.id] for record in records} == {4}
+    # created, queued on ComfyUI, finished, whatever their place while waiting (a run
+    # this short ends before its start is worth writing)
+    assert {store.writes[record.id] for record in records} == {3}
 
 
 async def test_the_random_seed_is_reported_as_used(
