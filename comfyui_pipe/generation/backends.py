@@ -21,6 +21,8 @@ from typing import Any, Self
 
 from comfyui_pipe.comfy import ComfyClient, ComfyError, ComfyServer, ComfyUnreachable, JobTimeouts
 
+from .costs import Learnt
+
 DOWN_FOR = 10.0
 """Seconds a backend that failed a probe is tried only after the others."""
 
@@ -34,6 +36,8 @@ class BackendHealth:
     queue_pending: int = 0
     devices: list[dict[str, Any]] = field(default_factory=list)
     error: ComfyError | None = None
+    learnt: Learnt | None = None
+    """Its speeds and the models it holds, as this process has seen them."""
 
 
 class BackendPool:

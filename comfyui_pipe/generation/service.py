@@ -24,6 +24,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
@@ -33,9 +34,11 @@ from comfyui_pipe.workflow import Workflow
 from .admission import Admission
 from .adoption import Delivery, LeaseKeeper
 from .backends import BackendHealth, BackendPool
+from .costs import ServerCosts
 from .dispatcher import Dispatcher
 from .errors import JobHandedOver
 from .failures import Failure, FailureKind
+from .handoff import HandOff
 from .leases import LeaseStore, LeaseTimes
 from .output_store import OutputStore
 from .policy import Policy
@@ -47,7 +50,6 @@ from .request import GenerationRequest
 from .run import JobRun, RunContext
 from .scheduler import QueueWeights
 from .sink import OutputSink
-from .speeds import ServerSpeeds
 from .transitions import Cancel
 
 __all__ = ["GenerationService"]
@@ -94,14 +96,21 @@ class GenerationService:
         self._closed = False
         self._lane = UpdateLane()
         self._outputs = OutputStore(sink)
-        speeds = ServerSpeeds()
+        self._costs, handoff = ServerCosts(), HandOff()
         self._dispatcher = Dispatcher(
-            self._runs, store, lambda: self._pool, lambda: self._policy, speeds, weights
+            self._runs,
+            store,
+            lambda: self._pool,
+            lambda: self._policy,
+            self._costs,
+            handoff,
+            weights,
         )
         self._context = RunContext(
             store,
             self._outputs,
-            speeds,
+            self._costs,
+            handoff,
             self._lane,
             lambda: self._policy,
             self._dispatcher.wake,
@@ -214,7 +223,11 @@ class GenerationService:
         return dict(zip(folders, found, strict=True))
 
     async def health(self) -> list[BackendHealth]:
-        return await self._pool.health()
+        """Each server's state, with what this process has learnt of it."""
+        return [
+            replace(health, learnt=self._costs.view(health.url))
+            for health in await self._pool.health()
+        ]
 
     async def object_info(self) -> dict[str, object]:
         """The node schemas (``/object_info``) of the least busy reachable backend."""
