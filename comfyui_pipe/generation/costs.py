@@ -206,20 +206,25 @@ class ServerCosts:
 
     def _borrowed(self, url: str, workflow: str) -> tuple[float, float | None, float] | None:
         """``workflow`` on ``url``, which has not run it: from a server that has, scaled by
-        how the two compare on ``url``'s workflows; else ``url``'s own workflows."""
+        how the two compare on workflows both ran; else from ``url``'s own workflows."""
         mine = [run for (server, _), runs in self._runs.items() if server == url for run in runs]
         if not mine:
             return None
         for (other, known), runs in self._runs.items():
-            if known != workflow or other == url:
-                continue
-            theirs = [
-                run for (server, _), done in self._runs.items() if server == other for run in done
-            ]
-            ratio = _pace(mine) / _pace(theirs)
-            fixed, per_step, exponent = _fit(list(runs))
-            return fixed * ratio, None if per_step is None else per_step * ratio, exponent
+            ratio = self._ratio(url, other) if known == workflow and other != url else None
+            if ratio is not None:
+                fixed, per_step, exponent = _fit(list(runs))
+                return fixed * ratio, None if per_step is None else per_step * ratio, exponent
         return _fit(mine)
+
+    def _ratio(self, url: str, other: str) -> float | None:
+        """How much longer ``url`` takes than ``other`` over the workflows both ran."""
+        logs = []
+        for server, workflow in self._runs:
+            mine, theirs = self._fit(url, workflow), self._fit(other, workflow)
+            if server == url and mine is not None and theirs is not None:
+                logs.append(math.log(_pace(mine) / _pace(theirs)))
+        return math.exp(sum(logs) / len(logs)) if logs else None
 
     def _fit(self, url: str, workflow: str) -> tuple[float, float | None, float] | None:
         runs = self._runs.get((url, workflow))
@@ -260,10 +265,10 @@ def _size_exponent(runs: Iterable[_Run]) -> float:
     return min(max(slope, 0.0), 2.0)
 
 
-def _pace(runs: list[_Run]) -> float:
-    """A server's seconds per step at ``REFERENCE_PIXELS`` over all it ran (its fixed
-    time in steps, where it ran no step)."""
-    fixed, per_step, _ = _fit(runs)
+def _pace(fit: tuple[float, float | None, float]) -> float:
+    """Seconds per step at ``REFERENCE_PIXELS`` (the fixed time in steps, where no step
+    was seen)."""
+    fixed, per_step, _ = fit
     return per_step if per_step is not None else max(fixed / FIXED_STEPS, 1e-6)
 
 

@@ -117,7 +117,14 @@ class JobProgress(BaseModel):
     steps: int | None = Field(None, description="Sampler steps in all.")
     queue_position: int | None = Field(None, description="Place in ComfyUI's queue (1 = next).")
     queue_total: int | None = Field(None, description="Jobs waiting in ComfyUI's queue.")
-    eta_seconds: float | None = Field(None, description="Estimated seconds left, when known.")
+    eta_seconds: float | None = Field(
+        None,
+        description="Estimated seconds left: the scheduler's plan until it starts, then "
+        "its sampler's pace.",
+    )
+    jobs_ahead: int | None = Field(
+        None, description="Until it starts: the jobs planned before it on its server."
+    )
     elapsed_seconds: float | None = Field(None, description="Since the job was queued.")
 
 
@@ -294,6 +301,22 @@ class ModelsOut(BaseModel):
     models: dict[str, list[str]] = Field(description="Model folder → file names on ComfyUI.")
 
 
+class WorkflowSpeedOut(BaseModel):
+    workflow: str
+    runs: int = Field(description="Its runs on this server remembered (the latest 8).")
+    fixed_seconds: float = Field(description="Time beside the sampler steps and loading.")
+    seconds_per_step: float | None = Field(None, description="At 512×512 pixels.")
+    size_exponent: float = Field(description="Seconds per step grow as pixels^this.")
+
+
+class LearntOut(BaseModel):
+    workflows: list[WorkflowSpeedOut] = Field(description="Speeds per workflow it has run.")
+    load_seconds: dict[str, float] = Field(
+        description="Loader class:model file → seconds it took to load here."
+    )
+    resident: list[str] = Field(description="Model files it is believed to hold now.")
+
+
 class BackendHealthOut(BaseModel):
     name: str = Field(description="'backend 1', 'backend 2', … in the order configured.")
     url: str | None = Field(None, description="The ComfyUI URL; shown to admins only.")
@@ -305,6 +328,11 @@ class BackendHealthOut(BaseModel):
         default_factory=list, description="GPUs / CPU as ComfyUI reports them."
     )
     error: str | None = Field(None, description="Why it is not reachable.")
+    learnt: LearntOut | None = Field(
+        None,
+        description="Admins only: what the scheduler has learnt of this server in this "
+        "process (its speeds, its models' load times, the models it holds).",
+    )
 
 
 class HealthOut(BaseModel):

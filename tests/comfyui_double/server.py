@@ -19,6 +19,7 @@ from PIL import Image
 
 from .executor import OutputCache, PromptRun, Workspace, now_ms
 from .faults import Faults
+from .memory import ModelMemory
 from .routes import Routes
 from .schema import build_object_info
 from .sockets import SocketHub
@@ -60,7 +61,8 @@ class ServerState:
 class ComfyDouble:
     """A ComfyUI server on 127.0.0.1 that behaves like a recorded release: ``version`` "0.8"
     (v0.8.0, the default) or "0.33" (v0.33.0). ``jobs_api=False`` makes it a server older
-    than the jobs API (before v0.6)."""
+    than the jobs API (before v0.6). ``load_seconds``: what loading a checkpoint it does
+    not hold takes; ``model_memory``: how many it holds at most (see ``memory``)."""
 
     def __init__(
         self,
@@ -68,9 +70,12 @@ class ComfyDouble:
         models: dict[str, list[str]] | None = None,
         jobs_api: bool = True,
         version: str = "0.8",
+        load_seconds: float = 0.0,
+        model_memory: int | None = None,
     ) -> None:
         self.version = VERSIONS[version]
         self.step_seconds = step_seconds
+        self.memory = ModelMemory(load_seconds, model_memory)
         self.models = {folder: list(names) for folder, names in (models or {}).items()}
         self._object_info_cache: tuple[Any, dict[str, Any]] | None = None
         self.jobs_api = jobs_api
@@ -131,6 +136,7 @@ class ComfyDouble:
         await self._stop_worker()
         await self._hub.close_all()
         self.state = ServerState()
+        self.memory.forget()
         shutil.rmtree(self.workspace.temp_dir)
         self.workspace.temp_dir.mkdir()
         self._worker = asyncio.create_task(self._work())
@@ -291,6 +297,7 @@ class ComfyDouble:
             workspace=self.workspace,
             step_seconds=self.step_seconds,
             interrupted=lambda: self.state.interrupt_requested,
+            memory=self.memory,
         )
         outcome = await run.execute()
         times.ended = now_ms()

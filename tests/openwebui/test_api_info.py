@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from openwebui.harness import Account, OpenWebUIServer, ThreadedDouble
+from openwebui.test_api_jobs import finished, started
 
 API = "/api/v1/comfyui"
 
@@ -25,6 +26,22 @@ def test_health_reports_the_backend_without_its_url_to_users(
     assert backend["queue_running"] >= 0 and backend["queue_pending"] >= 0
     assert comfy.url not in seen_by_user.text
     assert seen_by_admin["backends"][0]["url"] == comfy.url
+
+
+def test_admins_see_what_the_scheduler_learnt_of_each_server(
+    http: httpx.Client, user: Account, admin: Account, comfy: ThreadedDouble
+) -> None:
+    job = started(http, user, prompt="a lighthouse")
+    assert finished(http, user, job["id"])["state"] == "completed"
+
+    [learnt_by_admin] = http.get(f"{API}/health", headers=admin.headers).json()["backends"]
+    [seen_by_user] = http.get(f"{API}/health", headers=user.headers).json()["backends"]
+
+    assert seen_by_user["learnt"] is None
+    learnt = learnt_by_admin["learnt"]
+    speed = next(speed for speed in learnt["workflows"] if speed["workflow"] == job["workflow"])
+    assert speed["runs"] >= 1 and speed["seconds_per_step"] > 0
+    assert learnt["resident"] and set(learnt["resident"]) <= set(learnt["load_seconds"])
 
 
 def test_models_lists_comfyui_model_folders(
