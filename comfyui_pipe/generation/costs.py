@@ -169,13 +169,18 @@ class ServerCosts:
         """``shape``'s expected cost on ``url`` holding ``resident`` (by default, what it
         is believed to hold now)."""
         held = (resident or self.resident(url)).models
-        load = sum(self._load_seconds(url, model) for model in shape.models - held)
+        load = self.load_seconds(url, shape.models - held)
         run = self._run_seconds(url, shape)
         if run is not None:
             return Estimate(load, run)
         known = [self._run_seconds(other, shape) for other in self._servers()]
         runs = [seconds for seconds in known if seconds is not None]
         return Estimate(load, min(runs, default=_prior_run(shape)), learnt=False)
+
+    def load_seconds(self, url: str, models: frozenset[str]) -> float:
+        """What loading ``models`` on ``url`` takes: each as it took there, else as it took
+        elsewhere, else as models took anywhere, else ``PRIOR_LOAD``."""
+        return sum(self._load_seconds(url, model) for model in models)
 
     def view(self, url: str) -> Learnt:
         workflows = []

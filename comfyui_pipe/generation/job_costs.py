@@ -39,6 +39,9 @@ class JobCosts:
     def resident(self, url: str) -> Resident:
         return self._costs.resident(url)
 
+    def load_seconds(self, url: str, models: frozenset[str]) -> float:
+        return self._costs.load_seconds(url, models)
+
     def learnt(self, url: str) -> bool:
         return self._costs.learnt(url)
 

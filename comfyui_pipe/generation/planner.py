@@ -9,8 +9,10 @@ them, then the job's own run there. It is sent now only when that server's work 
 within ``horizon`` seconds (long enough to hide the hand-off between two jobs, short
 enough not to commit a job another server would start sooner) and the server holds
 fewer than ``depth`` of our jobs; otherwise it waits in our queue, in line for that
-server, and the jobs after it are planned behind it. Every job of the plan gets its
-expected start, end and the jobs ahead of it on its server: the ETAs users see.
+server, and the jobs after it are planned behind it. Taking a server from a model that
+later jobs need and no other server holds counts loading that model again too. Every
+job of the plan gets its expected start, end and the jobs ahead of it on its server:
+the ETAs users see.
 
 A server that has run nothing yet is tried with one job at a time (priced as the best
 known server), with the least work of that user's waiting jobs, so a slow one is
@@ -36,6 +38,10 @@ class Costs(Protocol):
 
     def resident(self, url: str) -> Resident:
         """What ``url`` holds now."""
+        ...
+
+    def load_seconds(self, url: str, models: frozenset[str]) -> float:
+        """What loading ``models`` on ``url`` takes."""
         ...
 
     def learnt(self, url: str) -> bool:
@@ -165,7 +171,8 @@ class _Planner:
             chosen = min(untried, key=lambda server: self._order[server.url])
             job = self._probe(job, chosen, waiting)
         else:
-            chosen = min(capable, key=lambda server: self._preference(job, server))
+            needed = frozenset().union(*(self._costs.models(other) for other in waiting))
+            chosen = min(capable, key=lambda server: self._preference(job, server, needed))
         estimate = self._costs.estimate(job, chosen.url, chosen.resident)
         if self._takes_now(chosen, alone=len(capable) == 1):
             chosen.sent += 1
@@ -179,10 +186,26 @@ class _Planner:
         self.plan.expected[job.id] = Expected(server.url, start, server.free_at, server.lined_up)
         server.lined_up += 1
 
-    def _preference(self, job: QueuedJob, server: _Server) -> tuple[float, float, int]:
-        """Where it ends first; of two where it ends alike, where it starts first."""
+    def _preference(
+        self, job: QueuedJob, server: _Server, needed: frozenset[str]
+    ) -> tuple[float, float, int]:
+        """Where it ends first, counting what its loading evicts; of two where it ends
+        alike, where it starts first."""
         ends = server.free_at + self._costs.estimate(job, server.url, server.resident).seconds
+        ends += self._eviction(job, server, needed)
         return round(ends, 6), server.free_at, self._order[server.url]
+
+    def _eviction(self, job: QueuedJob, server: _Server, needed: frozenset[str]) -> float:
+        """What loading ``job``'s models on ``server`` costs the jobs after it: the models
+        it would drop that a waiting job ``needs`` and no other server holds are loaded
+        again, somewhere. Without it, each job in turn takes a fast server from the model
+        the next jobs need, and a few jobs of each model make every server switch."""
+        kept = server.resident.after(self._costs.models(job)).models
+        elsewhere = frozenset().union(
+            *(other.resident.models for other in self._servers.values() if other is not server)
+        )
+        dropped = (server.resident.models - kept) & needed - elsewhere
+        return self._costs.load_seconds(server.url, dropped) if dropped else 0.0
 
     def _takes_now(self, server: _Server, alone: bool) -> bool:
         """Whether ``server`` takes one more job now. One that has run nothing yet takes

@@ -53,6 +53,9 @@ class FixedCosts:
         held = self.holds.get(url)
         return Resident((frozenset([held]),)) if held else Resident()
 
+    def load_seconds(self, url: str, models: frozenset[str]) -> float:
+        return self.load.get(url, 0.0) * len(models)
+
     def learnt(self, url: str) -> bool:
         return url not in self.unknown
 
@@ -128,6 +131,24 @@ def test_jobs_of_one_model_follow_each_other_on_a_server_instead_of_switching() 
 
     assert result.expected["x1"].backend == result.expected["x2"].backend == "a"
     assert result.expected["y1"].backend == "b"
+
+
+def test_a_server_is_not_taken_from_a_model_the_next_jobs_need_that_none_other_holds() -> None:
+    # each server holds its own model; a run of "a" jobs comes first. Switching the
+    # fast "c" server to "a" pays; then switching the fast "b" one too would end a1 a
+    # little sooner, but evicts the only "b", which b0 needs: a1 waits for the first.
+    costs = FixedCosts(
+        pace={"fast-c": 1.0, "fast-b": 1.2, "slow-a": 6.0},
+        model={"a0": "a", "a1": "a", "a2": "a", "b0": "b"},
+        load={"fast-c": 2.0, "fast-b": 2.0, "slow-a": 2.0},
+        holds={"fast-c": "c", "fast-b": "b", "slow-a": "a"},
+    )
+    waiting = [queued("a0"), queued("a1"), queued("a2"), queued("b0")]
+
+    result = planned(costs, waiting, depth=1)
+
+    assert [result.expected[f"a{n}"].backend for n in range(3)] == ["fast-c"] * 3
+    assert result.expected["b0"].backend == "fast-b"
 
 
 # -- no idle server ----------------------------------------------------------------------
