@@ -37,6 +37,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -106,9 +107,15 @@ class RoundResult:
     round: str
     makespan: float
     best: float
+    """From each server's job lengths measured before the round."""
+    best_in_round: float
+    """The same, each server's lengths scaled to how fast it ran this round's jobs."""
     switches: int
     best_switches: int
     second_wait: float
+    """From the second user's requests to the first of their jobs running."""
+    second_accepted: float
+    """From their requests to the first 202 (Open WebUI busy with the first batch)."""
     fastest_job: float
     """A job's length on the fastest server, on average over the job set."""
     eta_errors: tuple[float, ...]
@@ -194,6 +201,7 @@ class Setup:
         holds = [memory.loaded[-1] if memory.loaded else None for memory in memories]
         loads = [len(memory.loads) for memory in memories]
         self._eta_errors = []
+        since = time.time()
         started = time.monotonic()
         runs = await asyncio.gather(
             *(
@@ -201,45 +209,51 @@ class Setup:
                 for u, (_, delay) in enumerate(USERS)
             )
         )
-        makespan = max(end for run in runs for _, _, end in run) - started
+        makespan = max(times[-1] for run in runs for times in run) - started
         best = best_schedule(
             [Kind(j.checkpoint, lengths.of(j.steps)) for j in jobs], self.switch, holds
         )
-        second = runs[1]
-        second_wait = min(running for _, running, _ in second) - min(
-            posted for posted, _, _ in second
+        pace = in_round_pace(self.doubles, since, lengths, self.switch)
+        in_round = best_schedule(
+            [Kind(j.checkpoint, _scaled(lengths.of(j.steps), pace)) for j in jobs],
+            self.switch,
+            holds,
         )
+        second = runs[1]
+        asked = min(times[0] for times in second)
+        second_wait = min(times[2] for times in second) - asked
+        second_accepted = min(times[1] for times in second) - asked
         return RoundResult(
             self.label,
             self.switch,
             name,
             makespan,
             best.makespan,
+            in_round.makespan,
             sum(len(memory.loads) for memory in memories) - sum(loads),
             best.switches,
             second_wait,
+            second_accepted,
             statistics.mean(min(lengths.of(job.steps)) for job in jobs),
             tuple(self._eta_errors),
         )
 
     async def _user(
         self, account: Account, jobs: list[Job], delay: float
-    ) -> list[tuple[float, float, float]]:
-        """(asked, running, ended) of each job, in ``jobs`` order."""
+    ) -> list[tuple[float, float, float, float]]:
+        """(asked, accepted, running, ended) of each job, in ``jobs`` order."""
         await asyncio.sleep(delay)
         return list(await asyncio.gather(*(self._one(account, job) for job in jobs)))
 
-    async def _one(self, account: Account, job: Job) -> tuple[float, float, float]:
+    async def _one(self, account: Account, job: Job) -> tuple[float, float, float, float]:
         tag = next(self.tags)
         body = {"workflow": workload(job.checkpoint).workflow_id, "prompt": f"bench job {tag}",
                 "seed": tag, "steps": job.steps}  # fmt: skip
         asked = time.monotonic()
         job_id = str((await account.post(f"{API}/generate", body))["id"])
-        end = await account.ended(job_id)
-        if end["state"] != "completed":
-            raise RuntimeError(f"job {job_id}: {end}")
-        events = account.events[job_id]
-        ended = events[-1].received_at
+        accepted = time.monotonic()
+        ended = await _ended(account, job_id)
+        events = account.events.get(job_id, [])
         running = next((e.received_at for e in events if e.data["state"] == "running"), ended)
         shown = next(
             (e for e in events if e.data.get("eta") is not None and e.data["state"] == "queued"),
@@ -248,7 +262,58 @@ class Setup:
         if shown is not None:
             expected_end = shown.received_at + shown.data["eta"]
             self._eta_errors.append(abs(expected_end - ended) / (ended - asked))
-        return asked, running, ended
+        return asked, accepted, running, ended
+
+
+def in_round_pace(
+    doubles: Sequence[ThreadedDouble], since: float, lengths: Lengths, switch: float
+) -> tuple[float, ...]:
+    """How much slower than measured before the round each server ran the round's jobs
+    (the median over its jobs that loaded no checkpoint; Open WebUI's work in the round
+    slows the doubles that share its CPUs), else as the others did."""
+    paces: list[float | None] = []
+    for index, comfy in enumerate(doubles):
+        ratios = []
+        for prompt_id, entry in list(comfy.double.history.items()):
+            times = comfy.double.state.times.get(prompt_id)
+            prompt = entry["prompt"][2]
+            if _tag_of(prompt) is None or times is None or not times.started or not times.ended:
+                continue
+            if entry["prompt"][3].get("create_time", 0) / 1000 < since:
+                continue
+            expected = lengths.of(prompt["3"]["inputs"]["steps"])[index]
+            ran = (times.ended - times.started) / 1000
+            if switch == 0 or ran - expected < switch / 2:  # it loaded nothing
+                ratios.append(ran / expected)
+        paces.append(statistics.median(ratios) if ratios else None)
+    known = [pace for pace in paces if pace is not None]
+    usual = statistics.median(known) if known else 1.0
+    return tuple(pace if pace is not None else usual for pace in paces)
+
+
+def _scaled(seconds: tuple[float, ...], pace: tuple[float, ...]) -> tuple[float, ...]:
+    return tuple(s * p for s, p in zip(seconds, pace, strict=True))
+
+
+async def _ended(account: Account, job_id: str) -> float:
+    """When the job's end reached its owner (monotonic): its last Socket.IO event, or
+    when the socket lost it (python-socketio drops a packet now and then), its record's
+    end as the API tells it."""
+    ending = asyncio.ensure_future(account.ended(job_id))
+    while True:
+        done, _ = await asyncio.wait([ending], timeout=3.0)
+        if done:
+            end = ending.result()
+            if end["state"] != "completed":
+                raise RuntimeError(f"job {job_id}: {end}")
+            return account.events[job_id][-1].received_at
+        job = (await account.http.get(f"{API}/jobs/{job_id}", headers=account.headers)).json()
+        if job["state"] == "completed":
+            ending.cancel()
+            finished = datetime.fromisoformat(job["finished_at"]).timestamp()
+            return time.monotonic() - (time.time() - finished)
+        if job["state"] in ("failed", "cancelled"):
+            raise RuntimeError(f"job {job_id}: {job}")
 
 
 def format_timeline(doubles: Sequence[ThreadedDouble], since: float) -> str:
@@ -285,9 +350,9 @@ def _percentile(values: Sequence[float], share: float) -> float:
 
 def format_rounds(results: Sequence[RoundResult]) -> str:
     lines = [
-        "| code | switch | round | makespan | best | ÷ best | loads | best's | second user "
-        "waits | ÷ fastest job | ETA error p50 | p90 |",
-        "|---" * 12 + "|",
+        "| code | switch | round | makespan | best | ÷ best | best in round | ÷ it | loads "
+        "| best's | second user waits | ÷ fastest job | ETA error p50 | p90 |",
+        "|---" * 14 + "|",
     ]
     for r in results:
         etas = (
@@ -297,8 +362,10 @@ def format_rounds(results: Sequence[RoundResult]) -> str:
         )
         lines.append(
             f"| {r.label} | {r.switch:g} s | {r.round} | {r.makespan:.2f} s | {r.best:.2f} s "
-            f"| {r.makespan / r.best:.2f} | {r.switches} | {r.best_switches} "
-            f"| {r.second_wait:.2f} s | {r.second_wait / r.fastest_job:.2f} | {etas} |"
+            f"| {r.makespan / r.best:.2f} | {r.best_in_round:.2f} s "
+            f"| {r.makespan / r.best_in_round:.2f} | {r.switches} | {r.best_switches} "
+            f"| {r.second_wait:.2f} s ({r.second_accepted:.2f} s to 202) "
+            f"| {r.second_wait / r.fastest_job:.2f} | {etas} |"
         )
     return "\n".join(lines)
 
@@ -309,17 +376,22 @@ def summarise(results: Sequence[RoundResult]) -> str:
     for result in results:
         groups.setdefault((result.label, result.switch, result.round), []).append(result)
     lines = [
-        "| code | switch | round | runs | makespan ÷ best | loads − best's | second user "
-        "÷ fastest job | ETA error p50 | ETA error p90 |",
-        "|---" * 9 + "|",
+        "| code | switch | round | runs | makespan ÷ best | ÷ best in round | loads − best's "
+        "| second user ÷ fastest job | their 202 ÷ fastest job | ETA error p50 "
+        "| ETA error p90 |",
+        "|---" * 11 + "|",
     ]
     for (label, switch, name), runs in groups.items():
         cells = [
             [r.makespan / r.best for r in runs],
+            [r.makespan / r.best_in_round for r in runs],
             [r.switches - r.best_switches for r in runs],
             [r.second_wait / r.fastest_job for r in runs],
+            [r.second_accepted / r.fastest_job for r in runs],
         ]
         text = [_spread(values, "{:.2f}") for values in cells]
+        if switch == 0:
+            text[2] = "–"  # loading takes no time: any number of loads is as good
         if all(r.eta_errors for r in runs):
             text.append(_spread([_percentile(r.eta_errors, 0.5) for r in runs], "{:.0%}"))
             text.append(_spread([_percentile(r.eta_errors, 0.9) for r in runs], "{:.0%}"))

@@ -97,14 +97,9 @@ class GenerationService:
         self._lane = UpdateLane()
         self._outputs = OutputStore(sink)
         self._costs, handoff = ServerCosts(), HandOff()
+        now_pool, now_policy = (lambda: self._pool), (lambda: self._policy)
         self._dispatcher = Dispatcher(
-            self._runs,
-            store,
-            lambda: self._pool,
-            lambda: self._policy,
-            self._costs,
-            handoff,
-            weights,
+            self._runs, store, now_pool, now_policy, self._costs, handoff, weights
         )
         self._context = RunContext(
             store,
@@ -112,12 +107,12 @@ class GenerationService:
             self._costs,
             handoff,
             self._lane,
-            lambda: self._policy,
+            now_policy,
             self._dispatcher.wake,
             self._forget,
         )
         self._admission = Admission(
-            store, lambda: self._pool, lambda: self._policy, lambda: self._workflows, self.worker_id
+            store, now_pool, now_policy, lambda: self._workflows, self.worker_id
         )
         self._leases = None
         if leases is not None:
