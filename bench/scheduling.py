@@ -16,7 +16,10 @@ servers) and **warm** (what it learnt in the cold round).
 Measured per round: the makespan (first request to last job's end, as its owner's
 Socket.IO client hears it) against the **best whole-job schedule** of that job set
 (``best_schedule.py``: exact, from each server's own job lengths measured first and
-the checkpoint each double holds when the round starts); the checkpoint loads of the
+the checkpoint each double holds when the round starts), and against the same with
+each server's lengths scaled to how fast it ran this round's jobs (the doubles share
+two CPUs with Open WebUI, which works hardest during a round), also counted on the
+servers alone (first job's start to last job's end there); the checkpoint loads of the
 round against the best schedule's; the time from the second user's requests to the
 first of their jobs running, over a job's length on the fastest server (the mean over
 the job set); the ETA
@@ -110,6 +113,9 @@ class RoundResult:
     """From each server's job lengths measured before the round."""
     best_in_round: float
     """The same, each server's lengths scaled to how fast it ran this round's jobs."""
+    on_servers: float
+    """From the round's first job starting on a server to its last ending on one: the
+    makespan without the first request's way in and the last job's outputs' way out."""
     switches: int
     best_switches: int
     second_wait: float
@@ -214,6 +220,7 @@ class Setup:
             [Kind(j.checkpoint, lengths.of(j.steps)) for j in jobs], self.switch, holds
         )
         pace = in_round_pace(self.doubles, since, lengths, self.switch)
+        spans = [span for comfy in self.doubles for span in _spans(comfy, since)]
         in_round = best_schedule(
             [Kind(j.checkpoint, _scaled(lengths.of(j.steps), pace)) for j in jobs],
             self.switch,
@@ -230,6 +237,7 @@ class Setup:
             makespan,
             best.makespan,
             in_round.makespan,
+            max(end for _, end in spans) - min(start for start, _ in spans),
             sum(len(memory.loads) for memory in memories) - sum(loads),
             best.switches,
             second_wait,
@@ -291,6 +299,18 @@ def in_round_pace(
     return tuple(pace if pace is not None else usual for pace in paces)
 
 
+def _spans(comfy: ThreadedDouble, since: float) -> list[tuple[float, float]]:
+    """(start, end) of each of the round's jobs on ``comfy``, wall clock seconds."""
+    spans = []
+    for prompt_id, entry in list(comfy.double.history.items()):
+        times = comfy.double.state.times.get(prompt_id)
+        if _tag_of(entry["prompt"][2]) is None or times is None or not times.started:
+            continue
+        if entry["prompt"][3].get("create_time", 0) / 1000 >= since and times.ended:
+            spans.append((times.started / 1000, times.ended / 1000))
+    return spans
+
+
 def _scaled(seconds: tuple[float, ...], pace: tuple[float, ...]) -> tuple[float, ...]:
     return tuple(s * p for s, p in zip(seconds, pace, strict=True))
 
@@ -350,9 +370,10 @@ def _percentile(values: Sequence[float], share: float) -> float:
 
 def format_rounds(results: Sequence[RoundResult]) -> str:
     lines = [
-        "| code | switch | round | makespan | best | ÷ best | best in round | ÷ it | loads "
-        "| best's | second user waits | ÷ fastest job | ETA error p50 | p90 |",
-        "|---" * 14 + "|",
+        "| code | switch | round | makespan | best | ÷ best | best in round | ÷ it "
+        "| on the servers ÷ it | loads | best's | second user waits | ÷ fastest job "
+        "| ETA error p50 | p90 |",
+        "|---" * 15 + "|",
     ]
     for r in results:
         etas = (
@@ -363,7 +384,8 @@ def format_rounds(results: Sequence[RoundResult]) -> str:
         lines.append(
             f"| {r.label} | {r.switch:g} s | {r.round} | {r.makespan:.2f} s | {r.best:.2f} s "
             f"| {r.makespan / r.best:.2f} | {r.best_in_round:.2f} s "
-            f"| {r.makespan / r.best_in_round:.2f} | {r.switches} | {r.best_switches} "
+            f"| {r.makespan / r.best_in_round:.2f} | {r.on_servers / r.best_in_round:.2f} "
+            f"| {r.switches} | {r.best_switches} "
             f"| {r.second_wait:.2f} s ({r.second_accepted:.2f} s to 202) "
             f"| {r.second_wait / r.fastest_job:.2f} | {etas} |"
         )
@@ -376,22 +398,23 @@ def summarise(results: Sequence[RoundResult]) -> str:
     for result in results:
         groups.setdefault((result.label, result.switch, result.round), []).append(result)
     lines = [
-        "| code | switch | round | runs | makespan ÷ best | ÷ best in round | loads − best's "
-        "| second user ÷ fastest job | their 202 ÷ fastest job | ETA error p50 "
-        "| ETA error p90 |",
-        "|---" * 11 + "|",
+        "| code | switch | round | runs | makespan ÷ best | ÷ best in round | on the servers "
+        "÷ best in round | loads − best's | second user ÷ fastest job | their 202 ÷ fastest "
+        "job | ETA error p50 | ETA error p90 |",
+        "|---" * 12 + "|",
     ]
     for (label, switch, name), runs in groups.items():
         cells = [
             [r.makespan / r.best for r in runs],
             [r.makespan / r.best_in_round for r in runs],
+            [r.on_servers / r.best_in_round for r in runs],
             [r.switches - r.best_switches for r in runs],
             [r.second_wait / r.fastest_job for r in runs],
             [r.second_accepted / r.fastest_job for r in runs],
         ]
         text = [_spread(values, "{:.2f}") for values in cells]
         if switch == 0:
-            text[2] = "–"  # loading takes no time: any number of loads is as good
+            text[3] = "–"  # loading takes no time: any number of loads is as good
         if all(r.eta_errors for r in runs):
             text.append(_spread([_percentile(r.eta_errors, 0.5) for r in runs], "{:.0%}"))
             text.append(_spread([_percentile(r.eta_errors, 0.9) for r in runs], "{:.0%}"))
