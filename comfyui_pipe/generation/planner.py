@@ -21,6 +21,7 @@ found out soon and holds little.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -123,6 +124,7 @@ def plan(
     for job in held:
         planner.hold(job)
     queue = list(waiting)
+    planner.needs.update(model for job in queue for model in costs.models(job))
     while queue:
         planner.place(queue.pop(0), queue)
     return planner.plan
@@ -148,6 +150,8 @@ class _Planner:
         }
         self._order = {url: index for index, url in enumerate(backends)}
         self.plan = Plan()
+        self.needs: Counter[str] = Counter()
+        """The models of the jobs not planned yet (each once per job)."""
 
     def hold(self, job: QueuedJob) -> None:
         """A job already on ComfyUI at ``job.backend``."""
@@ -165,13 +169,16 @@ class _Planner:
         ``waiting``): sent now, or in line for the server that ends it first."""
         capable = [server for server in self._servers.values() if self._runs_on(job, server)]
         if not capable:
+            self.needs.subtract(self._costs.models(job))
             return
         untried = [server for server in capable if not server.learnt and server.sent == 0]
         if untried and len(capable) > 1:
             chosen = min(untried, key=lambda server: self._order[server.url])
             job = self._probe(job, chosen, waiting)
+            self.needs.subtract(self._costs.models(job))
         else:
-            needed = frozenset().union(*(self._costs.models(other) for other in waiting))
+            self.needs.subtract(self._costs.models(job))
+            needed = frozenset(model for model, jobs in self.needs.items() if jobs > 0)
             chosen = min(capable, key=lambda server: self._preference(job, server, needed))
         estimate = self._costs.estimate(job, chosen.url, chosen.resident)
         if self._takes_now(chosen, alone=len(capable) == 1):
