@@ -51,8 +51,13 @@ def best_schedule(jobs: Sequence[Kind], switch: float, holds: Sequence[str | Non
     kinds = list(counts)
     checkpoints = sorted({kind.checkpoint for kind in kinds})
     program = _Program(kinds, [counts[kind] for kind in kinds], checkpoints, switch, holds)
-    makespan = program.solve("makespan")
-    program.solve("switches", makespan=makespan)
+    program.solve("makespan")
+    first = program.best
+    if switch > 0:
+        try:  # the fewest switches within the makespan found (solver tolerance added)
+            program.solve("switches", makespan=first.makespan * (1 + 1e-6) + 1e-6)
+        except RuntimeError:
+            program.best = first
     return program.best
 
 
@@ -98,7 +103,7 @@ class _Program:
                 high[self.n(k, s)] = count
         high[len(self.kinds) * self.servers : -1] = 1.0
         if makespan is not None:
-            high[-1] = makespan * (1 + 1e-9) + 1e-9
+            high[-1] = makespan
         integrality = np.ones(self.size)
         integrality[-1] = 0
         result = milp(

@@ -12,8 +12,10 @@ from __future__ import annotations
 SMOOTHING = 0.2
 MARGIN = 2.0
 """The horizon is this many hand-offs: a look or a post may take twice its usual time."""
-SHORTEST = 0.2
-"""Seconds: the horizon is never shorter (a busy event loop delays both)."""
+SHORTEST = 0.5
+"""Seconds: the horizon is never shorter. What is timed leaves out the way from ComfyUI's
+end of a job to the look it wakes (its last events, read on a busy event loop); the
+fixed horizon before this one (0.5 s) hid it on the bench."""
 PRIOR = 0.5
 """Seconds, until a look and a post were timed."""
 
