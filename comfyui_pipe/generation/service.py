@@ -95,9 +95,9 @@ class GenerationService:
         self._loops: list[asyncio.Task[None]] = []
         self._closed = False
         self._lane = UpdateLane()
-        self._outputs = OutputStore(sink)
-        self._costs, handoff = ServerCosts(), HandOff()
         now_pool, now_policy = (lambda: self._pool), (lambda: self._policy)
+        self._outputs = OutputStore(sink, lambda: now_policy().max_output_bytes)
+        self._costs, handoff = ServerCosts(), HandOff()
         self._dispatcher = Dispatcher(
             self._runs, store, now_pool, now_policy, self._costs, handoff, weights
         )

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from comfyui_pipe.generation.failures import Failure, FailureKind
 from comfyui_pipe.generation.records import JobRecord, JobState
-from comfyui_pipe.openwebui import jobs_table
-from comfyui_pipe.openwebui.jobs_table import SqlJobStore, create_job_table
+from comfyui_pipe.openwebui.store import jobs_table
+from comfyui_pipe.openwebui.store.jobs_table import SqlJobStore, create_job_table
 
 from .local_servers import postgres_cluster
 

@@ -1,0 +1,246 @@
+"""Generation jobs kept in Open WebUI's database (``comfyui_pipe_job``).
+
+The table lives on its own ``MetaData`` so Open WebUI's migrations never see
+it; ``create_job_table`` creates it when missing (and adds the columns a newer
+version needs). Only portable SQL and SQLAlchemy's ``JSON`` type: the same code
+runs on SQLite and PostgreSQL. Writes are compare-and-set (see ``JobStore``);
+the processes' heartbeats (their leases) live in ``comfyui_pipe_worker``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    Float,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    inspect,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.schema import CreateColumn
+
+from comfyui_pipe.generation.records import JobRecord, JobState, QueuedJob
+from comfyui_pipe.openwebui.store.db_writes import Writes
+
+UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value)
+
+metadata = MetaData()
+
+job_table = Table(
+    "comfyui_pipe_job",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner_id", String(255), nullable=False),
+    Column("chat_id", String(255)),
+    Column("message_id", String(255)),
+    Column("workflow_id", String(128), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("backend", Text),
+    Column("prompt_id", String(64)),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("error", Text),
+    Column("output_file_ids", JSON, nullable=False),
+    Column("progress", JSON),
+    Column("worker_id", String(64)),
+    Column("client_id", String(64)),
+    Column("prompt", JSON),
+    Column("claimed_file_ids", JSON),
+    Index("comfyui_pipe_job_owner_created_idx", "owner_id", "created_at"),
+    Index("comfyui_pipe_job_state_idx", "state"),
+)
+
+FIXED_AT_CREATION = (
+    "id",
+    "owner_id",
+    "chat_id",
+    "message_id",
+    "workflow_id",
+    "params",
+    "prompt",
+    "created_at",
+)
+"""Columns a record's later writes leave alone (the graph and parameters are the biggest)."""
+CHANGING = tuple(
+    column.name for column in job_table.columns if column.name not in FIXED_AT_CREATION
+)
+
+worker_table = Table(
+    "comfyui_pipe_worker",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("heartbeat_at", Float, nullable=False),
+)
+
+
+async def create_job_table(engine: AsyncEngine) -> None:
+    """Create ``comfyui_pipe_job`` and ``comfyui_pipe_worker`` if they do not exist yet;
+    add the columns an older ``comfyui_pipe_job`` lacks."""
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all, checkfirst=True)
+        await connection.run_sync(_add_missing_columns)
+
+
+def _add_missing_columns(connection: Connection) -> None:
+    present = {column["name"] for column in inspect(connection).get_columns(job_table.name)}
+    for column in job_table.columns:
+        if column.name not in present:
+            ddl = CreateColumn(column).compile(dialect=connection.dialect)
+            connection.execute(text(f"ALTER TABLE {job_table.name} ADD COLUMN {ddl}"))
+
+
+class SqlJobStore:
+    """The ``JobStore`` of the generation service, on Open WebUI's async engine."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._writes = Writes(engine)
+
+    async def create(self, record: JobRecord, max_unfinished_per_owner: int | None = None) -> bool:
+        """One statement inserts the record unless its owner already has enough unfinished
+        jobs: atomic on SQLite (a statement holds the write lock); PostgreSQL first takes
+        an advisory lock on the owner, whose concurrent inserts would not see each other."""
+        row = record.to_row()
+        if max_unfinished_per_owner is None:
+            return await self._changed(insert(job_table).values(**row))
+        unfinished = (
+            select(func.count())
+            .where(job_table.c.owner_id == record.owner_id, job_table.c.state.in_(UNFINISHED))
+            .scalar_subquery()
+        )
+        values = select(*(literal(row[c.name], c.type) for c in job_table.columns)).where(
+            unfinished < max_unfinished_per_owner
+        )
+        statement = insert(job_table).from_select(list(job_table.columns), values)
+
+        async def created(connection: AsyncConnection) -> bool:
+            if connection.dialect.name != "postgresql":
+                return bool((await connection.execute(statement)).rowcount == 1)
+            key = func.hashtext(record.owner_id)
+            await connection.execute(select(func.pg_advisory_xact_lock(key)))
+            # psycopg counts no rows for INSERT ... SELECT: the id it returns says
+            returned = await connection.execute(statement.returning(job_table.c.id))
+            return returned.first() is not None
+
+        return await self._writes.run(created)
+
+    async def update(self, record: JobRecord) -> bool:
+        stored = record.to_row()
+        row = {name: stored[name] for name in CHANGING}
+        return await self._changed(
+            update(job_table)
+            .where(
+                job_table.c.id == record.id,
+                job_table.c.state.in_(UNFINISHED),
+                job_table.c.worker_id.is_not_distinct_from(record.worker_id),
+            )
+            .values(**row)
+        )
+
+    async def end_elsewhere(self, record: JobRecord) -> bool:
+        condition = [job_table.c.id == record.id, job_table.c.state.in_(UNFINISHED)]
+        if not record.dispatched:
+            condition.append(job_table.c.prompt_id.is_(None))
+        return await self._changed(
+            update(job_table)
+            .where(*condition)
+            .values(
+                state=record.state.value,
+                error=record.to_row()["error"],
+                finished_at=record.finished_at,
+            )
+        )
+
+    async def adopt(self, job_id: str, previous_worker: str | None, worker_id: str) -> bool:
+        return await self._changed(
+            update(job_table)
+            .where(
+                job_table.c.id == job_id,
+                job_table.c.state.in_(UNFINISHED),
+                job_table.c.worker_id.is_not_distinct_from(previous_worker),
+            )
+            .values(worker_id=worker_id)
+        )
+
+    async def unfinished(self) -> list[QueuedJob]:
+        columns = job_table.c
+        query = (
+            select(
+                columns.id,
+                columns.owner_id,
+                columns.created_at,
+                columns.state,
+                columns.worker_id,
+                columns.backend,
+                columns.prompt_id,
+            )
+            .where(columns.state.in_(UNFINISHED))
+            .order_by(columns.created_at, columns.id)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [
+            QueuedJob(row[0], row[1], row[2], JobState(row[3]), row[4], row[5], row[6])
+            for row in rows
+        ]
+
+    async def heartbeat(self, worker_id: str, now: float) -> None:
+        async def beaten(connection: AsyncConnection) -> None:
+            beat = update(worker_table).where(worker_table.c.id == worker_id)
+            if (await connection.execute(beat.values(heartbeat_at=now))).rowcount == 0:
+                row = {"id": worker_id, "heartbeat_at": now}
+                await connection.execute(insert(worker_table).values(**row))
+
+        await self._writes.run(beaten)
+
+    async def live_workers(self, since: float) -> set[str]:
+        query = select(worker_table.c.id).where(worker_table.c.heartbeat_at >= since)
+        async with self._engine.connect() as connection:
+            return set((await connection.execute(query)).scalars())
+
+    async def leave(self, worker_id: str) -> None:
+        await self._changed(delete(worker_table).where(worker_table.c.id == worker_id))
+
+    async def _changed(self, statement: Any) -> bool:
+        """Run one write; whether it changed exactly one row."""
+
+        async def one_row(connection: AsyncConnection) -> bool:
+            return bool((await connection.execute(statement)).rowcount == 1)
+
+        return await self._writes.run(one_row)
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        async with self._engine.connect() as connection:
+            result = await connection.execute(select(job_table).where(job_table.c.id == job_id))
+            row = result.mappings().first()
+        return JobRecord.from_row(dict(row)) if row is not None else None
+
+    async def list(
+        self, owner_id: str | None, limit: int, offset: int
+    ) -> tuple[list[JobRecord], int]:
+        """Newest first; ``owner_id=None`` lists everyone's. Returns (page, total)."""
+        page = select(job_table).order_by(job_table.c.created_at.desc(), job_table.c.id.desc())
+        total = select(func.count()).select_from(job_table)
+        if owner_id is not None:
+            page = page.where(job_table.c.owner_id == owner_id)
+            total = total.where(job_table.c.owner_id == owner_id)
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(page.limit(limit).offset(offset))).mappings().all()
+            count = (await connection.execute(total)).scalar_one()
+        return [JobRecord.from_row(dict(row)) for row in rows], count
