@@ -130,37 +130,33 @@ def plan(
     return planner.plan
 
 
+@dataclass
 class _Planner:
-    def __init__(
-        self,
-        backends: Sequence[str],
-        can_run: Callable[[QueuedJob, str], bool],
-        costs: Costs,
-        now: float,
-        horizon: float,
-        depth: int,
-    ) -> None:
-        self._can_run = can_run
-        self._costs = costs
-        self._now = now
-        self._horizon = horizon
-        self._depth = depth
+    backends: Sequence[str]
+    can_run: Callable[[QueuedJob, str], bool]
+    costs: Costs
+    now: float
+    horizon: float
+    depth: int
+    plan: Plan = field(default_factory=Plan)
+    needs: Counter[str] = field(default_factory=Counter)
+    """The models of the jobs not planned yet (each once per job)."""
+
+    def __post_init__(self) -> None:
         self._servers = {
-            url: _Server(url, costs.learnt(url), now, costs.resident(url)) for url in backends
+            url: _Server(url, self.costs.learnt(url), self.now, self.costs.resident(url))
+            for url in self.backends
         }
-        self._order = {url: index for index, url in enumerate(backends)}
-        self.plan = Plan()
-        self.needs: Counter[str] = Counter()
-        """The models of the jobs not planned yet (each once per job)."""
+        self._order = {url: index for index, url in enumerate(self.backends)}
 
     def hold(self, job: QueuedJob) -> None:
         """A job already on ComfyUI at ``job.backend``."""
         server = self._servers.get(job.backend or "")
         if server is None:
             return
-        seconds = self._costs.estimate(job, server.url, server.resident).seconds
+        seconds = self.costs.estimate(job, server.url, server.resident).seconds
         if job.state is JobState.RUNNING:
-            seconds = max(seconds - self._costs.elapsed(job), 0.0)
+            seconds = max(seconds - self.costs.elapsed(job), 0.0)
         server.sent += 1
         self._line_up(job, server, seconds)
 
@@ -169,18 +165,18 @@ class _Planner:
         ``waiting``): sent now, or in line for the server that ends it first."""
         capable = [server for server in self._servers.values() if self._runs_on(job, server)]
         if not capable:
-            self.needs.subtract(self._costs.models(job))
+            self.needs.subtract(self.costs.models(job))
             return
         untried = [server for server in capable if not server.learnt and server.sent == 0]
         if untried and len(capable) > 1:
             chosen = min(untried, key=lambda server: self._order[server.url])
             job = self._probe(job, chosen, waiting)
-            self.needs.subtract(self._costs.models(job))
+            self.needs.subtract(self.costs.models(job))
         else:
-            self.needs.subtract(self._costs.models(job))
+            self.needs.subtract(self.costs.models(job))
             needed = frozenset(model for model, jobs in self.needs.items() if jobs > 0)
             chosen = min(capable, key=lambda server: self._preference(job, server, needed))
-        estimate = self._costs.estimate(job, chosen.url, chosen.resident)
+        estimate = self.costs.estimate(job, chosen.url, chosen.resident)
         if self._takes_now(chosen, alone=len(capable) == 1):
             chosen.sent += 1
             self.plan.placements.append(Placement(job.id, chosen.url))
@@ -189,7 +185,7 @@ class _Planner:
     def _line_up(self, job: QueuedJob, server: _Server, seconds: float) -> None:
         start = server.free_at
         server.free_at = start + seconds
-        server.resident = server.resident.after(self._costs.models(job))
+        server.resident = server.resident.after(self.costs.models(job))
         self.plan.expected[job.id] = Expected(server.url, start, server.free_at, server.lined_up)
         server.lined_up += 1
 
@@ -198,7 +194,7 @@ class _Planner:
     ) -> tuple[float, float, int]:
         """Where it ends first, counting what its loading evicts; of two where it ends
         alike, where it starts first."""
-        ends = server.free_at + self._costs.estimate(job, server.url, server.resident).seconds
+        ends = server.free_at + self.costs.estimate(job, server.url, server.resident).seconds
         ends += self._eviction(job, server, needed)
         return round(ends, 6), server.free_at, self._order[server.url]
 
@@ -207,12 +203,12 @@ class _Planner:
         it would drop that a waiting job ``needs`` and no other server holds are loaded
         again, somewhere. Without it, each job in turn takes a fast server from the model
         the next jobs need, and a few jobs of each model make every server switch."""
-        kept = server.resident.after(self._costs.models(job)).models
+        kept = server.resident.after(self.costs.models(job)).models
         elsewhere = frozenset().union(
             *(other.resident.models for other in self._servers.values() if other is not server)
         )
         dropped = (server.resident.models - kept) & needed - elsewhere
-        return self._costs.load_seconds(server.url, dropped) if dropped else 0.0
+        return self.costs.load_seconds(server.url, dropped) if dropped else 0.0
 
     def _takes_now(self, server: _Server, alone: bool) -> bool:
         """Whether ``server`` takes one more job now. One that has run nothing yet takes
@@ -221,8 +217,8 @@ class _Planner:
         if server.sent == 0:
             return True
         if not server.learnt:
-            return alone and server.sent < self._depth
-        return server.sent < self._depth and server.free_at - self._now <= self._horizon
+            return alone and server.sent < self.depth
+        return server.sent < self.depth and server.free_at - self.now <= self.horizon
 
     def _probe(self, job: QueuedJob, server: _Server, waiting: list[QueuedJob]) -> QueuedJob:
         """The job that tries ``server``: the least work of ``job``'s owner's waiting
@@ -232,11 +228,11 @@ class _Planner:
             for other in waiting
             if other.owner_id == job.owner_id and self._runs_on(other, server)
         ]
-        probe = min([job, *same_owner], key=self._costs.work)
+        probe = min([job, *same_owner], key=self.costs.work)
         if probe is not job:
             waiting.remove(probe)
             waiting.insert(0, job)
         return probe
 
     def _runs_on(self, job: QueuedJob, server: _Server) -> bool:
-        return job.backend in (None, server.url) and self._can_run(job, server.url)
+        return job.backend in (None, server.url) and self.can_run(job, server.url)

@@ -96,7 +96,7 @@ class GenerationService:
         self._closed = False
         self._lane = UpdateLane()
         now_pool, now_policy = (lambda: self._pool), (lambda: self._policy)
-        self._outputs = OutputStore(sink, lambda: now_policy().max_output_bytes)
+        self._outputs = OutputStore(sink, lambda: self._policy.max_output_bytes)
         self._costs, handoff = ServerCosts(), HandOff()
         self._dispatcher = Dispatcher(
             self._runs, store, now_pool, now_policy, self._costs, handoff, weights

@@ -162,8 +162,13 @@ def test_a_fast_idle_server_takes_a_job_while_a_slow_one_is_busy() -> None:
     assert ("j0", "fast") in sent(result)
 
 
+Instance = tuple[FixedCosts, list[QueuedJob], list[QueuedJob]]
+"""The costs, the waiting jobs in fair-turn order, the jobs on the servers."""
+
+
 @st.composite
-def instances(draw: st.DrawFn) -> tuple[FixedCosts, list[QueuedJob], list[QueuedJob]]:
+def instances(draw: st.DrawFn) -> Instance:
+    """Servers of random paces, some busy, and jobs of three users in fair-turn order."""
     servers = draw(st.integers(1, 4))
     pace = {f"s{n}": draw(st.floats(0.1, 10.0)) for n in range(servers)}
     jobs = draw(st.integers(1, 12))
@@ -172,20 +177,19 @@ def instances(draw: st.DrawFn) -> tuple[FixedCosts, list[QueuedJob], list[Queued
     sizes = {job.id: draw(st.floats(0.5, 4.0)) for job in waiting}
     held = [on(f"h{n}", url) for n, url in enumerate(pace) if draw(st.booleans())]
     ran = {job.id: draw(st.floats(0.0, 5.0)) for job in held}
-    return FixedCosts(pace, sizes, ran=ran), waiting, held
+    return FixedCosts(pace, sizes, ran=ran), FairTurns().order(waiting), held
 
 
 @given(instances(), st.floats(0.0, 3.0))
 def test_no_server_idles_while_a_job_it_would_run_fastest_waits(
-    instance: tuple[FixedCosts, list[QueuedJob], list[QueuedJob]], horizon: float
+    instance: Instance, horizon: float
 ) -> None:
-    costs, waiting, held = instance
-    order = FairTurns().order(waiting)
+    costs, order, held = instance
 
     result = planned(costs, order, held, horizon=horizon)
 
     busy = {job.backend for job in held} | {p.backend for p in result.placements}
-    still_waiting = [job for job in waiting if job.id not in {p.job_id for p in result.placements}]
+    still_waiting = [job for job in order if job.id not in {p.job_id for p in result.placements}]
     for url in set(costs.pace) - busy:
         for job in still_waiting:
             fastest = min(costs.seconds(job, other) for other in costs.pace)
@@ -197,10 +201,9 @@ def test_no_server_idles_while_a_job_it_would_run_fastest_waits(
 
 @given(instances(), st.floats(0.0, 3.0))
 def test_on_every_server_jobs_start_in_their_owners_turns(
-    instance: tuple[FixedCosts, list[QueuedJob], list[QueuedJob]], horizon: float
+    instance: Instance, horizon: float
 ) -> None:
-    costs, waiting, held = instance
-    order = FairTurns().order(waiting)
+    costs, order, held = instance
     turn = {job.id: index for index, job in enumerate(order)}
 
     result = planned(costs, order, held, horizon=horizon)
