@@ -21,7 +21,7 @@ from typing import Any
 from open_webui.internal.db import async_engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from comfyui_pipe.config import PipeConfig, ServerConfig, first_run, salvaged
+from comfyui_pipe.config import PipeConfig, first_run, salvaged
 from comfyui_pipe.generation import BackendPool, GenerationService
 from comfyui_pipe.openwebui.adopted_jobs import AdoptedJobDelivery
 from comfyui_pipe.openwebui.catalog.chat_models import ADMIN_POLL_INTERVAL, ModelPublisher
@@ -40,8 +40,11 @@ MOUNTED = "comfyui_pipe_mounted"
 serving any request once the first admin exists (no need to poll for one)."""
 
 
-def backend_pool(servers: ServerConfig) -> BackendPool:
-    return BackendPool(list(servers.urls), headers=dict(servers.headers), token=servers.token)
+def backend_pool(config: PipeConfig) -> BackendPool:
+    servers = config.servers
+    pool = BackendPool(list(servers.urls), headers=dict(servers.headers), token=servers.token)
+    pool.drain(config.drained)
+    return pool
 
 
 class PluginRuntime:
@@ -80,6 +83,11 @@ class PluginRuntime:
         return self._service
 
     @property
+    def engine(self) -> AsyncEngine:
+        """Open WebUI's database engine, where the plugin's tables are."""
+        return self._engine
+
+    @property
     def config(self) -> PipeConfig:
         """The settings in use (no database read)."""
         return self._config
@@ -100,7 +108,7 @@ class PluginRuntime:
             workflows = enabled_workflows(await self._all_workflows(), config)
             self._use(config)
             self._service = GenerationService(
-                backend_pool(config.servers),
+                backend_pool(config),
                 workflows,
                 self.jobs,
                 self.sink,
@@ -183,7 +191,9 @@ class PluginRuntime:
         service = self.service
         if config.servers != self._config.servers:
             # The service closes the replaced pool after its last job.
-            service.reconfigure(pool=backend_pool(config.servers))
+            service.reconfigure(pool=backend_pool(config))
+        elif config.drained != self._config.drained:
+            service.pool.drain(config.drained)
         workflows = enabled_workflows(await self._all_workflows(), config)
         self._use(config)
         service.reconfigure(workflows=workflows, policy=config.policy, lease_times=config.leases)

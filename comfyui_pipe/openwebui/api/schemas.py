@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from comfyui_pipe.config import PipeConfig
 from comfyui_pipe.generation.limits import LORA_STRENGTH_LIMIT
 from comfyui_pipe.generation.text import has_lone_surrogate
+from comfyui_pipe.openwebui.api.model_schemas import ModelFileIn
 from comfyui_pipe.workflow import MAX_RANDOM_SEED
 
 
@@ -248,6 +249,11 @@ class WorkflowMetaIn(RequestBody):
         None,
         description="Explicit parameter targets, for graphs whose wiring cannot be read "
         "(our shape, or Open WebUI's ComfyUI node list).",
+    )
+    models: list[ModelFileIn] = Field(
+        default_factory=list,
+        max_length=200,
+        description="The model files it needs and where to download them (the console offers to).",
     )
 
 
