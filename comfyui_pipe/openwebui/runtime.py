@@ -26,6 +26,10 @@ from comfyui_pipe.generation import BackendPool, GenerationService
 from comfyui_pipe.openwebui.adopted_jobs import AdoptedJobDelivery
 from comfyui_pipe.openwebui.catalog.chat_models import ADMIN_POLL_INTERVAL, ModelPublisher
 from comfyui_pipe.openwebui.config_store import ConfigStore, ConfigWatch, FunctionMissing, Stored
+from comfyui_pipe.openwebui.gallery.sink import GallerySink
+from comfyui_pipe.openwebui.gallery.table import SqlGallery, create_gallery_tables
+from comfyui_pipe.openwebui.model_files.downloads import ModelDownloads
+from comfyui_pipe.openwebui.model_files.downloads_table import SqlDownloads, create_download_table
 from comfyui_pipe.openwebui.queue_weights import GroupWeights
 from comfyui_pipe.openwebui.store.files import OpenWebUIFileSink
 from comfyui_pipe.openwebui.store.jobs_table import SqlJobStore, create_job_table
@@ -60,7 +64,8 @@ class PluginRuntime:
         self._engine = engine
         self._first_run = first_run_config
         self.jobs = SqlJobStore(engine)
-        self.sink = OpenWebUIFileSink()
+        self.gallery = SqlGallery(engine)
+        self.sink = GallerySink(OpenWebUIFileSink(), self.gallery)
         self.workflow_store = SqlWorkflowStore(engine)
         self.models = ModelPublisher(admin_poll_interval)
         self._bundled = bundled_workflows()
@@ -71,6 +76,9 @@ class PluginRuntime:
         self._service: GenerationService | None = None
         self._delivery = AdoptedJobDelivery()
         self._weights = GroupWeights()
+        self.downloads = ModelDownloads(
+            SqlDownloads(engine), lambda: self.service.worker_id, self._models_installed
+        )
 
     @property
     def started(self) -> bool:
@@ -104,6 +112,8 @@ class PluginRuntime:
                 return
             await create_job_table(self._engine)
             await create_workflow_table(self._engine)
+            await create_download_table(self._engine)
+            await create_gallery_tables(self._engine)
             config = await self._first_load()
             workflows = enabled_workflows(await self._all_workflows(), config)
             self._use(config)
@@ -162,10 +172,18 @@ class PluginRuntime:
 
     async def aclose(self) -> None:
         await self._watch.aclose()
+        await self.downloads.aclose()
         async with self._lock:
             await self.models.aclose()
             if self._service is not None:
                 await self._service.aclose()
+
+    async def _models_installed(self, server: str) -> None:
+        """A model file was added on ``server``: its node schemas are fetched again, so the
+        workflows it completes are offered at once."""
+        pool = self.service.pool
+        if server in pool.urls:
+            await pool.object_info(await pool.server(server), refresh=True)
 
     async def _first_load(self) -> PipeConfig:
         stored = await self._read()

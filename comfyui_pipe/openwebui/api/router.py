@@ -2,7 +2,17 @@
 
 from fastapi import APIRouter
 
-from . import info, jobs, queue, servers, settings, workflow_admin, workflows
+from . import (
+    generations,
+    info,
+    jobs,
+    model_files,
+    queue,
+    servers,
+    settings,
+    workflow_admin,
+    workflows,
+)
 from .common import PREFIX
 
 __all__ = ["PREFIX", "router"]
@@ -15,3 +25,5 @@ router.include_router(info.router)
 router.include_router(settings.router)
 router.include_router(servers.router)
 router.include_router(queue.router)
+router.include_router(model_files.router)
+router.include_router(generations.router)

@@ -75,7 +75,7 @@ async def add_server(body: ServerIn, _admin: AdminUser, runtime: Runtime) -> Ser
     responses=error_responses(404, 409, 422),
 )
 async def remove_server(server_id: str, _admin: AdminUser, runtime: Runtime) -> None:
-    url = _url_of(runtime, server_id)
+    url = url_of(runtime, server_id)
     config = runtime.config
     others = [other for other in config.servers.urls if other != url]
     if not others:
@@ -99,7 +99,7 @@ async def remove_server(server_id: str, _admin: AdminUser, runtime: Runtime) -> 
 async def drain_server(
     server_id: str, body: DrainIn, _admin: AdminUser, runtime: Runtime
 ) -> ServerOut:
-    url = _url_of(runtime, server_id)
+    url = url_of(runtime, server_id)
     config = runtime.config
     drained = (config.drained | {url}) if body.drained else (config.drained - {url})
     ordered = [other for other in config.servers.urls if other in drained]
@@ -165,7 +165,7 @@ async def _one(runtime: PluginRuntime, url: str) -> ServerOut:
     return next(server for server in await servers_out(runtime) if server.url == url)
 
 
-def _url_of(runtime: PluginRuntime, wanted: str) -> str:
+def url_of(runtime: PluginRuntime, wanted: str) -> str:
     """The configured server of id ``wanted``; 404 for any other."""
     for url in runtime.config.servers.urls:
         if server_id(url) == wanted:
