@@ -24,6 +24,10 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+pytest_plugins = ["pytester", "comfyui_real.pytest_plugin"]
+# its comparisons fail with pytest's diff of what differs
+pytest.register_assert_rewrite("trace_replay")
+
 
 @pytest.fixture
 async def comfy_double() -> AsyncIterator[ComfyDouble]:

@@ -195,13 +195,17 @@ def _previewable(outputs: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+# As ComfyUI sorts: by one key, ties left in the listing's order (running, pending in queue
+# order, then history), and a job without both times as 0 s long.
+
+
 def _created(job: dict[str, Any]) -> Any:
-    return job["create_time"], job["priority"]
+    return job["create_time"] or 0
 
 
 def _duration(job: dict[str, Any]) -> Any:
     start, end = job.get("execution_start_time"), job.get("execution_end_time")
-    return end - start if start is not None and end is not None else -1
+    return end - start if start and end else 0
 
 
 def _is_uuid(value: str) -> bool:

@@ -12,7 +12,15 @@ import aiohttp
 import pytest
 from comfyui_double import ComfyDouble
 from comfyui_double.graphs import empty_image_prompt
-from trace_replay import V0_8, V0_33, Replay, TraceSet, normalise, recorded_replay, replay_against
+from trace_replay import (
+    V0_8,
+    V0_33,
+    TraceSet,
+    assert_same_client_view,
+    http_answers,
+    recorded_replay,
+    replay_against,
+)
 
 
 def _with_seed(workflow: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -99,32 +107,6 @@ async def _prime(double: ComfyDouble, prompt: dict[str, Any]) -> None:
     await double.wait_idle(timeout=10)
 
 
-def _frames(replay: Replay) -> list[Any]:
-    return [normalise(list(frame), replay) for frame in replay.frames]
-
-
-def _http(replay: Replay) -> list[Any]:
-    return [
-        normalise([r.method, r.path, r.status, r.content_type, r.body], replay) for r in replay.http
-    ]
-
-
-def _queue_lengths(frames: list[Any]) -> list[Any]:
-    """The queue lengths status frames report, repeats folded: whether the worker took the first
-    prompt before or after the next one was posted is timing (one more repeat either way)."""
-    lengths = [frame[2]["status"]["exec_info"] for frame in frames if frame[1] == "status"]
-    return [n for i, n in enumerate(lengths) if i == 0 or lengths[i - 1] != n]
-
-
-def _by_prompt(frames: list[Any]) -> dict[str, list[Any]]:
-    grouped: dict[str, list[Any]] = {}
-    for frame in (frame for frame in frames if frame[1] != "status"):
-        data = frame[2]
-        prompt = data.get("prompt_id") if isinstance(data, dict) else None
-        grouped.setdefault(prompt or "<untargeted>", []).append(frame)
-    return grouped
-
-
 @pytest.mark.parametrize("name", list(SCENARIOS))
 async def test_double_replays_recording(name: str) -> None:
     scenario = SCENARIOS[name]
@@ -142,24 +124,7 @@ async def test_double_replays_recording(name: str) -> None:
             await _prime(double, prompt)
         actual = await replay_against(double, records, meta["client_id"])
 
-    assert len(actual.prompt_ids) == len(expected.prompt_ids)
-    assert _http(actual) == _http(expected)
-    actual_frames, expected_frames = _frames(actual), _frames(expected)
-    if not scenario.multi_prompt:
-        assert actual_frames == expected_frames
-        return
-    assert _queue_lengths(actual_frames) == _queue_lengths(expected_frames)
-    assert _by_prompt(actual_frames) == _by_prompt(expected_frames)
-    # one prompt at a time: each prompt's frames end before the next prompt's begin
-    owners = [
-        frame[2]["prompt_id"]
-        for frame in actual_frames
-        if isinstance(frame[2], dict) and "prompt_id" in frame[2]
-    ]
-    assert owners == sorted(owners, key=lambda owner: owners.index(owner))
-    assert [p for i, p in enumerate(owners) if p not in owners[:i]] == [
-        p for i, p in enumerate(owners) if p not in owners[i + 1 :]
-    ]
+    assert_same_client_view(actual, expected, scenario.multi_prompt)
 
 
 def _independent_of_the_session(record: dict[str, Any]) -> bool:
@@ -186,7 +151,7 @@ async def test_double_answers_misc_endpoints_as_recorded(traces: TraceSet) -> No
     ) as double:
         actual = await replay_against(double, records, records[0].get("client_id", "misc"))
     assert len(expected.http) >= 15
-    assert _http(actual) == _http(expected)
+    assert http_answers(actual) == http_answers(expected)
 
 
 @pytest.mark.parametrize("traces", [V0_8, V0_33], ids=["0.8", "0.33"])

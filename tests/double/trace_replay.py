@@ -1,18 +1,19 @@
-"""Replays a recorded scenario against the double and normalises both sides for comparison."""
+"""Replays a recorded scenario against a server (the double or a real ComfyUI) and normalises
+what a client saw, for comparison."""
 
 from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import json
 import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
-from comfyui_double import ComfyDouble
 from PIL import Image
 
 TRACES = Path(__file__).parent.parent / "fixtures" / "traces"
@@ -66,12 +67,22 @@ V0_33 = TraceSet(
 )
 
 
+class ReplayTarget(Protocol):
+    """A server a recording is replayed against: the double, or a real ComfyUI."""
+
+    @property
+    def url(self) -> str: ...
+
+    async def wait_idle(self, timeout: float) -> None: ...  # noqa: ASYNC109
+
+
 @dataclass
 class Frames:
     """Frames one socket received, normalised as (kind, type, data)."""
 
     items: list[tuple[str, Any, Any]] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    wait_seconds: float = WAIT_SECONDS
 
     def add(self, item: tuple[str, Any, Any]) -> None:
         self.items.append(item)
@@ -86,7 +97,7 @@ class Frames:
                 self.arrived.clear()
                 await self.arrived.wait()
 
-        await asyncio.wait_for(wait(), WAIT_SECONDS)
+        await asyncio.wait_for(wait(), self.wait_seconds)
 
 
 def recorded_frame(record: dict[str, Any]) -> tuple[str, Any, Any]:
@@ -164,9 +175,14 @@ def _recorded_bytes(record: dict[str, Any]) -> Any:
 
 
 async def replay_against(
-    double: ComfyDouble, records: list[dict[str, Any]], client_id: str
+    server: ReplayTarget,
+    records: list[dict[str, Any]],
+    client_id: str,
+    wait_seconds: float = WAIT_SECONDS,
 ) -> Replay:
-    frames = Frames()
+    """Does what the recording's client did, each HTTP call once as many frames arrived as
+    had before it in the recording; waits up to ``wait_seconds`` for each."""
+    frames = Frames(wait_seconds=wait_seconds)
     http: list[HttpResult] = []
     prompt_ids: list[str] = []
     numbers: list[Any] = []
@@ -179,7 +195,7 @@ async def replay_against(
             for record in records:
                 kind = record["kind"]
                 if kind == "ws_connect":
-                    ws = await session.ws_connect(f"{double.url}/ws?clientId={client_id}")
+                    ws = await session.ws_connect(f"{server.url}/ws?clientId={client_id}")
                     reader = asyncio.create_task(_read(ws, frames))
                     await frames.wait_until(lambda: frames.items)
                 elif kind == "ws_send":
@@ -192,13 +208,13 @@ async def replay_against(
                     # act at the same point of the event stream as the recording did
                     before = _non_status_before(records, record["t"] - record.get("elapsed_s", 0))
                     await frames.wait_until(lambda n=before: frames.count_non_status() >= n)
-                    result = await _perform(session, double.url, record, id_map)
+                    result = await _perform(session, server.url, record, id_map)
                     http.append(result)
                     if _is_submission(record) and result.status == 200:
                         id_map[record["response_json"]["prompt_id"]] = result.body["prompt_id"]
                         prompt_ids.append(result.body["prompt_id"])
                         numbers.append(result.body["number"])
-            await double.wait_idle(timeout=WAIT_SECONDS)
+            await server.wait_idle(wait_seconds)
             total = recorded_non_status
             await frames.wait_until(lambda: frames.count_non_status() >= total)
         finally:
@@ -210,11 +226,15 @@ async def replay_against(
 
 
 def _non_status_before(records: list[dict[str, Any]], moment: float) -> int:
+    """The frames (but status) recorded before ``moment``. Times are recorded to 0.1 ms: a
+    frame in the same tenth of a millisecond as a request came before it (the client acted
+    on it; e.g. ``executing`` null, then ``GET /history``)."""
+    tick = round(moment, 4)
     return sum(
         1
         for r in records
         if r["kind"] in ("ws_text", "ws_binary")
-        and r["t"] < moment
+        and r["t"] <= tick
         and recorded_frame(r)[1] != "status"
     )
 
@@ -297,3 +317,96 @@ def _prompt_label(prompt_id: str, replay: Replay) -> str:
         return f"<prompt {replay.prompt_ids.index(prompt_id)}>"
     # a client id (the same on both sides), a prompt run before the replay, or no job at all
     return "<other id>"
+
+
+def frames_seen(replay: Replay) -> list[Any]:
+    return [normalise(list(frame), replay) for frame in replay.frames]
+
+
+def http_answers(replay: Replay) -> list[Any]:
+    return [
+        normalise([r.method, r.path, r.status, r.content_type, _ties_ordered(r)], replay)
+        for r in replay.http
+    ]
+
+
+def _ties_ordered(answer: HttpResult) -> Any:
+    """A jobs list with the jobs created in the same millisecond ordered as if they had
+    been a millisecond apart: ComfyUI leaves such ties in its listing's order, and whether
+    prompts posted one after the other share a millisecond is timing."""
+    body = answer.body
+    listed = answer.path.startswith("/api/jobs?") or answer.path == "/api/jobs"
+    if not (listed and isinstance(body, dict) and isinstance(body.get("jobs"), list)):
+        return body
+    if "sort_by=execution_duration" in answer.path:
+        return body
+    descending = "sort_order=asc" not in answer.path
+    runs = itertools.groupby(body["jobs"], key=lambda job: job.get("create_time"))
+    jobs = [
+        job
+        for _, run in runs
+        for job in sorted(run, key=lambda job: job.get("priority", 0), reverse=descending)
+    ]
+    return {**body, "jobs": jobs}
+
+
+def assert_same_client_view(actual: Replay, expected: Replay, multi_prompt: bool) -> None:
+    """What a client saw is the same: the HTTP answers, and the frames — in the same order
+    for one prompt at a time; with several prompts in flight, each prompt's frames, the queue
+    lengths reported, and one prompt running at a time (their interleaving with the HTTP calls
+    is timing)."""
+    assert len(actual.prompt_ids) == len(expected.prompt_ids)
+    _assert_same_lists(http_answers(actual), http_answers(expected), "HTTP answer")
+    actual_frames, expected_frames = frames_seen(actual), frames_seen(expected)
+    if not multi_prompt:
+        _assert_same_lists(actual_frames, expected_frames, "frame")
+        return
+    assert _queue_lengths(actual_frames) == _queue_lengths(expected_frames)
+    assert _by_prompt(actual_frames) == _by_prompt(expected_frames)
+    # one prompt at a time: each prompt's frames end before the next prompt's begin
+    owners = [
+        frame[2]["prompt_id"]
+        for frame in actual_frames
+        if isinstance(frame[2], dict) and "prompt_id" in frame[2]
+    ]
+    assert owners == sorted(owners, key=lambda owner: owners.index(owner))
+    assert [p for i, p in enumerate(owners) if p not in owners[:i]] == [
+        p for i, p in enumerate(owners) if p not in owners[i + 1 :]
+    ]
+
+
+def _assert_same_lists(actual: list[Any], expected: list[Any], what: str) -> None:
+    """Item by item, so that a failure names the first place where they differ."""
+    for index, (got, wanted) in enumerate(zip(actual, expected, strict=False)):
+        assert got == wanted, f"{what} {index} differs at {first_difference(got, wanted)}"
+    assert len(actual) == len(expected), f"{len(actual)} {what}s, {len(expected)} expected"
+
+
+def first_difference(actual: Any, expected: Any, path: str = "") -> str:
+    """Where ``actual`` and ``expected`` first differ, and how: ``[4].jobs[0].status: …``."""
+    if isinstance(actual, dict) and isinstance(expected, dict):
+        for key in [*expected, *(key for key in actual if key not in expected)]:
+            if actual.get(key, "<absent>") != expected.get(key, "<absent>"):
+                where = f"{path}.{key}"
+                return first_difference(actual.get(key, "<absent>"), expected.get(key), where)
+    elif isinstance(actual, list) and isinstance(expected, list) and len(actual) == len(expected):
+        for index, (got, wanted) in enumerate(zip(actual, expected, strict=True)):
+            if got != wanted:
+                return first_difference(got, wanted, f"{path}[{index}]")
+    return f"{path or '(whole)'}: {actual!r:.300} where {expected!r:.300} was expected"
+
+
+def _queue_lengths(frames: list[Any]) -> list[Any]:
+    """The queue lengths status frames report, repeats folded: whether the worker took the first
+    prompt before or after the next one was posted is timing (one more repeat either way)."""
+    lengths = [frame[2]["status"]["exec_info"] for frame in frames if frame[1] == "status"]
+    return [n for i, n in enumerate(lengths) if i == 0 or lengths[i - 1] != n]
+
+
+def _by_prompt(frames: list[Any]) -> dict[str, list[Any]]:
+    grouped: dict[str, list[Any]] = {}
+    for frame in (frame for frame in frames if frame[1] != "status"):
+        data = frame[2]
+        prompt = data.get("prompt_id") if isinstance(data, dict) else None
+        grouped.setdefault(prompt or "<untargeted>", []).append(frame)
+    return grouped

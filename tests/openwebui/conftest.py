@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from comfyui_real import RealComfyUI
 from default_models import DEFAULT_MODELS
 
 from openwebui.harness import (
@@ -24,6 +25,7 @@ from openwebui.harness import (
     open_webui_environment,
     restore_environment,
     sign_up,
+    valves_changed,
     wait_for_published_models,
 )
 from openwebui.scripted_connection import scripted  # noqa: F401 (the Tool tests' model)
@@ -95,3 +97,22 @@ def user(http: httpx.Client, admin: Account) -> Account:
 @pytest.fixture(scope="session")
 def other_user(http: httpx.Client, admin: Account) -> Account:
     return add_user(http, admin, "Otto Other", "other@example.com")
+
+
+REAL_IDLE_TIMEOUT = 120.0
+
+
+@pytest.fixture
+def real_backend(
+    real_comfyui: RealComfyUI, http: httpx.Client, admin: Account
+) -> Iterator[RealComfyUI]:
+    """The plugin on the session's real ComfyUI for one test (the admin's saved URL), then
+    back on the double. A test must leave the real server idle: whatever it left running
+    is cleared and the test fails."""
+    with valves_changed(http, admin, comfyui_url=real_comfyui.url):
+        yield real_comfyui
+    try:
+        real_comfyui.wait_idle(REAL_IDLE_TIMEOUT)
+    except TimeoutError:
+        real_comfyui.clear()
+        raise

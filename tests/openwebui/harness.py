@@ -14,7 +14,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -218,16 +219,35 @@ def add_user(http: httpx.Client, admin: Account, name: str, email: str) -> Accou
     return Account.from_auth(response.json())
 
 
-def wait_for_published_models(http: httpx.Client, account: Account, timeout: float = 10) -> None:
-    """The plugin publishes its models once the first admin exists (within a second)."""
+def wait_for_published_models(
+    http: httpx.Client, account: Account, timeout: float = 10, model_id: str = "comfyui."
+) -> None:
+    """The plugin publishes its models once the first admin exists (within a second), and
+    an uploaded workflow's model once it is uploaded: until ``account`` is offered a model
+    whose id starts with ``model_id``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         response = http.get("/api/models", headers=account.headers)
         response.raise_for_status()
-        if any(model["id"].startswith("comfyui.") for model in response.json()["data"]):
+        if any(model["id"].startswith(model_id) for model in response.json()["data"]):
             return
         time.sleep(0.1)
-    raise AssertionError("the ComfyUI models were never published to users")
+    raise AssertionError(f"no model {model_id}… was ever published to {account.email}")
+
+
+VALVES_PATH = "/api/v1/functions/id/comfyui/valves"
+
+
+@contextmanager
+def valves_changed(http: httpx.Client, admin: Account, **changes: Any) -> Iterator[None]:
+    """The admin saves ``changes`` in the plugin's settings, and the previous ones after."""
+    saved = http.get(VALVES_PATH, headers=admin.headers).json() or {}
+    updated = http.post(f"{VALVES_PATH}/update", headers=admin.headers, json={**saved, **changes})
+    updated.raise_for_status()
+    try:
+        yield
+    finally:
+        http.post(f"{VALVES_PATH}/update", headers=admin.headers, json=saved).raise_for_status()
 
 
 def environment_applied(values: dict[str, str]) -> dict[str, str | None]:

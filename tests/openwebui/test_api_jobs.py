@@ -41,9 +41,13 @@ def started(http: httpx.Client, account: Account, **body: Any) -> Job:
 
 
 def wait_for_job(
-    http: httpx.Client, account: Account, job_id: str, until: Callable[[Job], bool]
+    http: httpx.Client,
+    account: Account,
+    job_id: str,
+    until: Callable[[Job], bool],
+    timeout: float = WAIT,
 ) -> Job:
-    deadline = time.monotonic() + WAIT
+    deadline = time.monotonic() + timeout
     while True:
         job = http.get(f"{API}/jobs/{job_id}", headers=account.headers).json()
         if until(job):
@@ -52,9 +56,13 @@ def wait_for_job(
         time.sleep(0.05)
 
 
-def finished(http: httpx.Client, account: Account, job_id: str) -> Job:
+def finished(http: httpx.Client, account: Account, job_id: str, timeout: float = WAIT) -> Job:
     return wait_for_job(
-        http, account, job_id, lambda job: job["state"] in ("completed", "failed", "cancelled")
+        http,
+        account,
+        job_id,
+        lambda job: job["state"] in ("completed", "failed", "cancelled"),
+        timeout,
     )
 
 

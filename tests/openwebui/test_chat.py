@@ -16,7 +16,13 @@ import pytest
 import socketio
 from PIL import Image
 
-from openwebui.harness import Account, OpenWebUIServer, ThreadedDouble, free_port
+from openwebui.harness import (
+    Account,
+    OpenWebUIServer,
+    ThreadedDouble,
+    free_port,
+    valves_changed,
+)
 
 MODEL = "comfyui.sd15_txt2img"
 IMG2IMG_MODEL = "comfyui.sd15_img2img"
@@ -62,7 +68,7 @@ class SocketRecorder:
 
     def of(self, message_id: str, kind: str) -> list[Any]:
         return [
-            event["data"]["data"]
+            event["data"].get("data")
             for event in self.events
             if event.get("message_id") == message_id and event["data"].get("type") == kind
         ]
@@ -70,18 +76,19 @@ class SocketRecorder:
     def statuses(self, message_id: str) -> list[str]:
         return [status["description"] for status in self.of(message_id, "status")]
 
-    async def wait_for(self, found: Callable[[], Any]) -> Any:
-        async with asyncio.timeout(EVENT_TIMEOUT), self._arrived:
+    async def wait_for(self, found: Callable[[], Any], within: float = EVENT_TIMEOUT) -> Any:
+        async with asyncio.timeout(within), self._arrived:
             await self._arrived.wait_for(found)
         return found()
 
-    async def wait_done(self, message_id: str) -> None:
+    async def wait_done(self, message_id: str, within: float = EVENT_TIMEOUT) -> None:
         """Until Open WebUI reports the response finished (or stopped) for that message."""
         await self.wait_for(
             lambda: (
                 any(data and data.get("done") for data in self.of(message_id, "chat:completion"))
                 or self.of(message_id, "chat:tasks:cancel")
-            )
+            ),
+            within,
         )
 
 
@@ -413,12 +420,9 @@ async def test_non_image_attachment_is_a_chat_message(
 @pytest.fixture
 def comfyui_unreachable(http: httpx.Client, admin: Account) -> Any:
     """The admin points the valves at a port where nothing listens, then restores them."""
-    valves_url = "/api/v1/functions/id/comfyui/valves"
-    saved = http.get(valves_url, headers=admin.headers).json() or {}
-    nowhere = {**saved, "comfyui_url": f"http://127.0.0.1:{free_port()}"}
-    http.post(f"{valves_url}/update", headers=admin.headers, json=nowhere).raise_for_status()
-    yield nowhere["comfyui_url"]
-    http.post(f"{valves_url}/update", headers=admin.headers, json=saved).raise_for_status()
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    with valves_changed(http, admin, comfyui_url=nowhere):
+        yield nowhere
 
 
 async def test_comfyui_down_is_a_chat_message(

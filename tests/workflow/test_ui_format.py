@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from comfyui_real import RealComfyUI
 
 from comfyui_pipe.workflow.ui_format import UIConversionError, is_ui_workflow, ui_to_api
 
@@ -18,8 +19,20 @@ TEMPLATES = sorted(
 )
 
 
-@pytest.fixture(scope="module")
-def object_info_v0_33() -> dict[str, Any]:
+SCHEMAS = [
+    "recorded v0.33",
+    # a live server's: its installed models, no API nodes (--disable-api-nodes)
+    pytest.param("real server", marks=pytest.mark.real_comfyui),
+]
+
+
+@pytest.fixture(scope="module", params=SCHEMAS)
+def server_schemas(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """A ComfyUI 0.33's ``/object_info``: the recorded one, or a live server's."""
+    if request.param == "real server":
+        real_comfyui: RealComfyUI = request.getfixturevalue("real_comfyui")
+        info: dict[str, Any] = real_comfyui.get("/object_info")
+        return info
     return json.loads(V0_33_OBJECT_INFO.read_text("utf-8"))
 
 
@@ -36,11 +49,11 @@ def _without_titles(prompt: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_official_template_converts_as_the_comfyui_frontend_does(
-    template: str, object_info_v0_33: dict[str, Any]
+    template: str, server_schemas: dict[str, Any]
 ) -> None:
     # expected: what the frontend's own graphToPrompt() returned for this template
     # (bench/ui_conversion_vs_frontend.py --write-fixtures)
-    ours = ui_to_api(_load(f"{template}.json"), object_info_v0_33)
+    ours = ui_to_api(_load(f"{template}.json"), server_schemas)
     assert _without_titles(ours) == _load(f"{template}.api.json")
 
 
