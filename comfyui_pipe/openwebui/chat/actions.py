@@ -29,6 +29,8 @@ from comfyui_pipe.generation.request import GenerationRequest, InputImage
 from comfyui_pipe.generation.service import GenerationService
 from comfyui_pipe.openwebui.catalog.access import check_workflow_access
 from comfyui_pipe.openwebui.catalog.choice import Purpose, choose_workflow
+from comfyui_pipe.openwebui.chat import action_icons as icons
+from comfyui_pipe.openwebui.chat.action_icons import icon_url
 from comfyui_pipe.openwebui.chat.context import file_id_of_image, latest_chat_image
 from comfyui_pipe.openwebui.chat.defaults import stored_defaults
 from comfyui_pipe.openwebui.chat.job import run_job
@@ -72,10 +74,14 @@ class Result:
 
 class Action:
     actions: ClassVar[list[dict[str, str]]] = [
-        {"id": UPSCALE, "name": "Upscale"},
-        {"id": VARIATIONS, "name": "Variations"},
-        {"id": USE_AS_INPUT, "name": "Use as input"},
-        {"id": RERUN, "name": "Re-run with changed options"},
+        {"id": UPSCALE, "name": "Upscale", "icon_url": icon_url(icons.UPSCALE)},
+        {"id": VARIATIONS, "name": "Variations", "icon_url": icon_url(icons.VARIATIONS)},
+        {"id": USE_AS_INPUT, "name": "Use as input", "icon_url": icon_url(icons.USE_AS_INPUT)},
+        {
+            "id": RERUN,
+            "name": "Re-run with changed options",
+            "icon_url": icon_url(icons.RERUN),
+        },
     ]
 
     async def action(
