@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from openwebui.harness import PASSWORD, Account, OpenWebUIServer
 from openwebui.test_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -19,6 +21,10 @@ AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 """axe-core, installed from npm by scripts/test."""
 SCREENSHOTS = ROOT / "docs" / "console"
 SERIOUS = ("serious", "critical")
+
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Chromium is not installed (scripts/test installs it)"
+)
 
 
 @contextmanager

@@ -5,7 +5,6 @@ axe-core finds no serious or critical violation."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,18 +13,16 @@ from openwebui.console_browser import (
     AXE,
     browser,
     drop_files,
+    needs_chromium,
     open_console,
     serious_violations,
     signed_in,
 )
 from openwebui.harness import Account, OpenWebUIServer
 from openwebui.test_api_jobs import finished, started
-from openwebui.test_browser import CHROMIUM
 from openwebui.test_console_workflows import ui_workflow
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="Chromium is not installed (scripts/test installs it)"
-)
+pytestmark = needs_chromium
 
 ADMIN_SECTIONS = ["servers", "workflows", "models", "queue", "generations", "my-queue"]
 USER_SECTIONS = ["generations", "my-queue"]

@@ -21,6 +21,7 @@ from deploy.model_server import ModelServer
 from openwebui.console_browser import (
     browser,
     drop_files,
+    needs_chromium,
     open_console,
     screenshot,
     signed_in,
@@ -28,7 +29,6 @@ from openwebui.console_browser import (
 )
 from openwebui.harness import Account, OpenWebUIServer, ThreadedDouble
 from openwebui.test_api_jobs import API, finished, started, wait_for_job
-from openwebui.test_browser import CHROMIUM
 from openwebui.test_console_models import FILE, SHA256, files, models_dir, needs_download
 from openwebui.test_console_servers import second_comfy, settings_restored
 from openwebui.test_console_workflows import ui_workflow, uploads_removed
@@ -42,9 +42,7 @@ __all__ = [  # fixtures
     "uploads_removed",
 ]
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="Chromium is not installed (scripts/test installs it)"
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture

@@ -4,20 +4,15 @@ larger than it is (a small clip was stretched to the chat's full width)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
-import pytest
 
-from openwebui.console_browser import browser, signed_in
+from openwebui.console_browser import browser, needs_chromium, signed_in
 from openwebui.harness import Account, OpenWebUIServer
-from openwebui.test_browser import CHROMIUM, open_chat_with, send_message
+from openwebui.test_browser import open_chat_with, send_message
 
 ACTION_NAMES = ["Upscale", "Variations", "Use as input", "Re-run with changed options"]
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="Chromium is not installed (scripts/test installs it)"
-)
+pytestmark = needs_chromium
 
 
 def test_each_action_is_offered_with_its_own_icon(http: httpx.Client, user: Account) -> None:

@@ -12,7 +12,6 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,14 +21,12 @@ from sqlalchemy import insert
 
 from comfyui_pipe.openwebui.gallery.table import output_table, thumbnail_table
 from comfyui_pipe.openwebui.runtime import get_runtime
-from openwebui.console_browser import browser, open_console, screenshot, signed_in
+from openwebui.console_browser import browser, needs_chromium, open_console, screenshot, signed_in
 from openwebui.harness import Account, OpenWebUIServer, add_user
 from openwebui.test_api_jobs import API, finished, started
-from openwebui.test_browser import CHROMIUM, open_chat_with, send_message
+from openwebui.test_browser import open_chat_with, send_message
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="Chromium is not installed (scripts/test installs it)"
-)
+pytestmark = needs_chromium
 
 MANY = 5_000
 FIRST_SCREEN_MS = 1_000
