@@ -8,8 +8,11 @@ what a server lacks."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
+
+_SHA256 = re.compile(r"[0-9A-Fa-f]{64}")
 
 
 def template_models(data: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -45,7 +48,7 @@ def _entry(entry: Any) -> dict[str, Any] | None:
         "filename": name,
         "url": url if isinstance(url, str) else "",
     }
-    digest = entry.get("hash")
-    if entry.get("hash_type") in (None, "sha256") and isinstance(digest, str) and digest:
+    digest, kind = entry.get("hash"), str(entry.get("hash_type") or "sha256").lower()
+    if kind == "sha256" and isinstance(digest, str) and _SHA256.fullmatch(digest):
         model["sha256"] = digest.lower()
     return model

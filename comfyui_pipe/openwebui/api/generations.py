@@ -77,7 +77,10 @@ async def generation(file_id: str, user: VerifiedUser, runtime: Runtime) -> Gene
     description="A small WebP made when the output was stored; browsers may keep it for a "
     "year (it never changes).",
     responses={
-        200: {"content": {"image/webp": {}}, "description": "The thumbnail."},
+        200: {
+            "content": {"image/webp": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The thumbnail.",
+        },
         304: {"description": "The browser's copy is current."},
         **error_responses(404, 422),
     },
