@@ -6,6 +6,7 @@ Open WebUI's files and says so in its chat; nobody sees another user's."""
 from __future__ import annotations
 
 import io
+import uuid
 from typing import Any
 
 import httpx
@@ -99,8 +100,9 @@ def test_pages_follow_one_another_without_repeats_and_filters_narrow_them(
 def test_videos_animations_sound_and_text_are_shown_as_such(
     http: httpx.Client, admin: Account, user: Account
 ) -> None:
-    made(http, user, workflow="wan22_t2v", prompt="waves", steps=2)
-    [video] = generations(http, user, kind="video", q="waves")["items"]
+    words = f"waves {uuid.uuid4().hex}"
+    made(http, user, workflow="wan22_t2v", prompt=words, steps=2)
+    [video] = generations(http, user, kind="video", q=words)["items"]
     poster = http.get(video["thumbnail_url"], headers=user.headers)
     assert poster.status_code == 200 and Image.open(io.BytesIO(poster.content)).format == "WEBP"
     assert video["width"] and video["height"]
