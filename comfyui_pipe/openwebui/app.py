@@ -20,17 +20,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from open_webui.main import app
 from starlette.routing import Mount
 
 from comfyui_pipe.openwebui.api.router import router
 from comfyui_pipe.openwebui.app_middleware import PublishModelsFirst, ReloadOnValvesSaved
 from comfyui_pipe.openwebui.console.chat_media import NaturalSizeMedia
 from comfyui_pipe.openwebui.console.page import mount_console
+from comfyui_pipe.openwebui.host import open_webui_app
 from comfyui_pipe.openwebui.install import install_plugins
-from comfyui_pipe.openwebui.runtime import MOUNTED, close_runtime, get_runtime
+from comfyui_pipe.openwebui.runtime import MOUNTED, close_runtime, get_runtime, runtime_of
 
-__all__ = ["app", "mount_plugin"]
+__all__ = ("app", "mount_plugin")
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def _with_plugin_lifespan(open_webui_lifespan: Any) -> Any:
         # Before Open WebUI starts: it may load our plugins while starting (its model
         # cache), and switches off a function whose stored source no longer imports
         # (a shim naming an earlier version's module).
-        await install_plugins(app.state)
+        await install_plugins(app.state, runtime_of(app).host.plugins)
         async with open_webui_lifespan(app) as state:
             try:
                 await get_runtime(app)
@@ -82,4 +82,5 @@ def _with_plugin_lifespan(open_webui_lifespan: Any) -> Any:
     return lifespan
 
 
+app = open_webui_app()
 mount_plugin(app)

@@ -47,7 +47,7 @@ description: {self.description}
 
 from {self.module} import {self.class_name}
 
-__all__ = ["{self.class_name}"]
+__all__ = ("{self.class_name}",)
 '''
 
 

@@ -41,7 +41,7 @@ def thumbnails_stored(owui: OpenWebUIServer, file_ids: list[str]) -> int:
     async def count() -> int:
         runtime = await get_runtime(owui.app)
         query = select(func.count()).where(thumbnail_table.c.file_id.in_(file_ids))
-        async with runtime.engine.connect() as connection:
+        async with runtime.host.engine.connect() as connection:
             return int((await connection.execute(query)).scalar_one())
 
     return owui.run(count())

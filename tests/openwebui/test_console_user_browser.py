@@ -202,7 +202,7 @@ async def _seed_outputs(owui: OpenWebUIServer, owner_id: str, count: int) -> Non
             }
         )
         thumbs.append({"file_id": file_id, "data": shades[index % len(shades)]})
-    async with runtime.engine.begin() as connection:
+    async with runtime.host.engine.begin() as connection:
         await connection.execute(insert(output_table), rows)
         await connection.execute(insert(thumbnail_table), thumbs)
 

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import HTTPException, Query, Request, Response, status
 
-from comfyui_pipe.openwebui.console_host import delete_stored_file, note_removed_file
+from comfyui_pipe.openwebui.gallery.removal import remove_generation
 from comfyui_pipe.openwebui.gallery.table import BadCursor, Filters, Output
 from comfyui_pipe.openwebui.runtime import PluginRuntime
 from comfyui_pipe.openwebui.store.files import file_content_url
@@ -109,11 +109,7 @@ async def thumbnail(
 )
 async def delete_generation(file_id: str, user: VerifiedUser, runtime: Runtime) -> None:
     output = await _own(runtime, file_id, user.id)
-    await delete_stored_file(file_id)
-    await runtime.gallery.remove([file_id])
-    if output.chat_id and output.message_id:
-        note = f"🗑️ {output.name} was deleted in the ComfyUI console."
-        await note_removed_file(output.chat_id, output.message_id, file_id, note)
+    await remove_generation(runtime.host, runtime.gallery, output)
 
 
 def generation_out(output: Output) -> GenerationOut:

@@ -6,10 +6,9 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import HTTPException, Query, Request, status
-from open_webui.models.users import UserModel
 
 from comfyui_pipe.errors import PipeError
-from comfyui_pipe.generation.errors import JobNotFound, UnknownWorkflow
+from comfyui_pipe.generation.errors import JobNotFound
 from comfyui_pipe.generation.limits import check_lists, max_request_bytes
 from comfyui_pipe.generation.options import LoraRequest, RequestOptions, parse_aspect
 from comfyui_pipe.generation.records import JobRecord
@@ -22,7 +21,7 @@ from comfyui_pipe.openwebui.api.schemas import (
     JobPage,
     JobProgress,
 )
-from comfyui_pipe.openwebui.catalog.access import check_workflow_access, may_use_workflow
+from comfyui_pipe.openwebui.host import User
 from comfyui_pipe.openwebui.presenter import describe_failure
 from comfyui_pipe.openwebui.runtime import PluginRuntime, get_runtime
 from comfyui_pipe.openwebui.store.files import file_content_url
@@ -63,11 +62,16 @@ async def generate(
 ) -> JobOut:
     workflow_id = body.workflow or runtime.config.default_workflow
     try:
-        await _check_usable(runtime, user, workflow_id)
-        workflow = runtime.service.workflows.get(workflow_id)
+        workflow = await runtime.choice().named(user, workflow_id)
         check_lists(workflow, len(body.loras), len(body.images))
         images = [
-            await input_image(reference, user, runtime.service.policy.limits, f"image-{number}")
+            await input_image(
+                runtime.host.files,
+                reference,
+                user,
+                runtime.service.policy.limits,
+                f"image-{number}",
+            )
             for number, reference in enumerate(body.images, start=1)
         ]
         generation = GenerationRequest(
@@ -77,7 +81,7 @@ async def generate(
             options=_options(body),
             images=images,
         )
-        record = await runtime.service.start(generation, JobEvents(user.id))
+        record = await runtime.service.start(generation, JobEvents(runtime.host.events, user.id))
     except PipeError as error:
         raise http_error(error) from None
     return job_out(record)
@@ -142,17 +146,7 @@ async def cancel_job(
         raise http_error(error) from None
 
 
-async def _check_usable(runtime: PluginRuntime, user: UserModel, workflow_id: str) -> None:
-    """The chat's rule: a workflow whose model the user may not use is refused (403);
-    one that is not offered at all names those the user may use (404)."""
-    workflows = runtime.service.workflows
-    if workflow_id not in workflows:
-        usable = [w for w in workflows if await may_use_workflow(user, w)]
-        raise UnknownWorkflow(workflow_id, usable)
-    await check_workflow_access(user, workflow_id)
-
-
-async def _visible_job(runtime: PluginRuntime, job_id: str, user: UserModel) -> JobRecord:
+async def _visible_job(runtime: PluginRuntime, job_id: str, user: User) -> JobRecord:
     record = runtime.service.live(job_id) or await runtime.jobs.get(job_id)
     if record is None or (record.owner_id != user.id and user.role != "admin"):
         raise http_error(JobNotFound(job_id))

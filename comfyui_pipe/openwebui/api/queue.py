@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import HTTPException, Query, status
 
 from comfyui_pipe.generation.records import JobRecord
-from comfyui_pipe.openwebui.console_host import user_names
 from comfyui_pipe.openwebui.runtime import PluginRuntime
 from comfyui_pipe.openwebui.store.queue_reads import unfinished_records
 
@@ -46,10 +45,12 @@ async def queue(
 async def queue_items(runtime: PluginRuntime, owner_id: str | None) -> list[QueueItemOut]:
     """The unfinished jobs (``owner_id``'s only, when given), oldest first; owners' names
     only when everyone's are asked for (an admin)."""
-    records = [runtime.service.live(r.id) or r for r in await unfinished_records(runtime.engine)]
+    records = [
+        runtime.service.live(r.id) or r for r in await unfinished_records(runtime.host.engine)
+    ]
     places = _places(records)
     shown = [r for r in records if owner_id is None or r.owner_id == owner_id]
-    names = await user_names([r.owner_id for r in shown]) if owner_id is None else {}
+    names = await runtime.host.users.names([r.owner_id for r in shown]) if owner_id is None else {}
     servers = server_names(runtime)
     return [
         QueueItemOut(

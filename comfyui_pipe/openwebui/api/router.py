@@ -15,7 +15,7 @@ from . import (
 )
 from .common import PREFIX
 
-__all__ = ["PREFIX", "router"]
+__all__ = ("PREFIX", "router")
 
 router = APIRouter(prefix=PREFIX, tags=["comfyui"])
 router.include_router(jobs.router)

@@ -13,7 +13,6 @@ from comfyui_pipe.comfy.problems import ProblemKind
 from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.limits import request_fields
 from comfyui_pipe.openwebui.api.schemas import BoundsOut, WorkflowOut, WorkflowUpload
-from comfyui_pipe.openwebui.catalog.access import may_use_workflow
 from comfyui_pipe.openwebui.catalog.availability import (
     missing_everywhere,
     reachable_object_infos,
@@ -48,7 +47,7 @@ async def list_workflows(
 ) -> list[WorkflowOut]:
     bundled = set(bundled_workflows())
     workflows = await runtime.workflows()
-    usable = [w for w in workflows.values() if await may_use_workflow(user, w.id)]
+    usable = await runtime.choice(workflows).usable(user)
     infos = await reachable_object_infos(runtime.service.pool)
     missing = missing_everywhere(usable, infos)
     return [
