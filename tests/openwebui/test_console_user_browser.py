@@ -22,7 +22,7 @@ from sqlalchemy import insert
 from comfyui_pipe.openwebui.gallery.table import output_table, thumbnail_table
 from comfyui_pipe.openwebui.runtime import get_runtime
 from openwebui.console_browser import browser, needs_chromium, open_console, screenshot, signed_in
-from openwebui.harness import Account, OpenWebUIServer, add_user
+from openwebui.harness import PASSWORD, Account, OpenWebUIServer, add_user
 from openwebui.test_api_jobs import API, finished, started
 from openwebui.test_browser import open_chat_with, send_message
 
@@ -220,3 +220,21 @@ def _thumbnail(index: int) -> bytes:
     out = io.BytesIO()
     image.convert("RGB").save(out, "WEBP", quality=70)
     return out.getvalue()
+
+
+def test_signed_out_the_console_sends_you_to_open_webuis_sign_in_and_back(
+    user_browser: Any, owui: OpenWebUIServer, user: Account
+) -> None:
+    page = user_browser.new_page()
+    page.goto(f"{owui.url}/comfyui/")
+    page.get_by_text("Sign in to Open WebUI first").wait_for(timeout=30_000)
+
+    page.get_by_role("link", name="Sign in").click()
+    page.locator("input#password").wait_for(timeout=30_000)
+    page.locator("input[autocomplete=email], input[type=email]").first.fill(user.email)
+    page.locator("input#password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    page.wait_for_url(f"{owui.url}/comfyui/", timeout=30_000)
+    page.get_by_role("heading", name="My generations").wait_for(timeout=30_000)
+    assert page.locator("#who").inner_text() == "Uma User"
