@@ -32,6 +32,7 @@ VARIABLE_OF_SETTING: Mapping[str, str] = MappingProxyType(
                 "jobs_per_user",
                 "job_timeout",
                 "previews",
+                "model_folders",
             )
         },
     }

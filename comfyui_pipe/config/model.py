@@ -47,6 +47,8 @@ Text = Annotated[str, AfterValidator(text.without_control_characters)]
 ServerList = Annotated[Text, _read_by(text.server_urls)]
 Header = Annotated[Text, _read_by(text.header)]
 Weights = Annotated[Text, _read_by(text.group_weights)]
+Servers = Annotated[Text, _read_by(text.listed_servers)]
+ModelFolders = Annotated[Text, _read_by(text.model_folders)]
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,20 @@ class PipeConfig(BaseModel):
         max_length=MAX_TEXT,
         description="ComfyUI base URL, http:// or https://; several servers (up to "
         f"{text.MAX_SERVERS}) separated by commas share the jobs.",
+    )
+    drained_servers: Servers = Field(
+        "",
+        max_length=MAX_TEXT,
+        description="Servers of the list above that take no new jobs, separated by commas: "
+        "each finishes the jobs it has. At least one server must take new jobs.",
+    )
+    model_folders: ModelFolders = Field(
+        "",
+        max_length=MAX_TEXT,
+        description="Where this Open WebUI can write a server's models folder, as 'URL = "
+        "path' pairs separated by commas, e.g. 'http://comfyui:8188 = /comfyui-models': the "
+        "ComfyUI console downloads and removes models there. For any other server it says "
+        "which file to put in which folder.",
     )
     comfyui_auth_header: Header = Field(
         "",
@@ -190,6 +206,7 @@ class PipeConfig(BaseModel):
 
     CHECKED_TOGETHER: ClassVar[tuple[frozenset[str], ...]] = (
         frozenset({"lease_heartbeat", "lease_expiry"}),
+        frozenset({"comfyui_url", "drained_servers"}),
     )
     """Settings valid or not only together (the refusal names the last of them)."""
 
@@ -200,6 +217,16 @@ class PipeConfig(BaseModel):
         if heartbeat is not None and expiry < 2 * heartbeat:
             raise ValueError("The lease expiry must be at least twice the heartbeat")
         return expiry
+
+    @field_validator("drained_servers")
+    @classmethod
+    def _one_server_takes_jobs(cls, drained: str, info: ValidationInfo) -> str:
+        listed = info.data.get("comfyui_url")
+        if listed is not None and set(text.server_urls(listed)) <= set(
+            text.listed_servers(drained)
+        ):
+            raise ValueError("At least one server must take new jobs; do not drain them all")
+        return drained
 
     def stored_values(self) -> dict[str, Any]:
         """The flat values, as the function's valves keep them."""
@@ -217,6 +244,18 @@ class PipeConfig(BaseModel):
             headers=text.header(self.comfyui_auth_header),
             token=self.comfyui_token or None,
         )
+
+    @cached_property
+    def drained(self) -> frozenset[str]:
+        """The listed servers that take no new jobs (a drained URL no longer listed is
+        ignored)."""
+        return frozenset(text.listed_servers(self.drained_servers)) & set(self.servers.urls)
+
+    @cached_property
+    def model_folder_of(self) -> MappingProxyType[str, str]:
+        """Server URL -> the path of its models folder here, for the listed servers."""
+        folders = text.model_folders(self.model_folders)
+        return MappingProxyType({url: folders[url] for url in self.servers.urls if url in folders})
 
     @cached_property
     def limits(self) -> Limits:

@@ -49,6 +49,31 @@ def server_urls(text: str) -> tuple[str, ...]:
     return tuple(url.rstrip("/") for url in urls)
 
 
+def listed_servers(text: str) -> tuple[str, ...]:
+    """Like :func:`server_urls`, but an empty list is allowed (no server named)."""
+    return server_urls(text) if comma_separated(text) else ()
+
+
+def model_folders(text: str) -> dict[str, str]:
+    """``'http://comfyui:8188 = /models'`` as ``{"http://comfyui:8188": "/models"}``: where
+    this process reaches each server's models folder (an absolute path)."""
+    folders: dict[str, str] = {}
+    for pair in comma_separated(text):
+        url, sep, path = (side.strip() for side in pair.partition(" = " if " = " in pair else "="))
+        if not sep or not url or not path:
+            raise ValueError(
+                "Write each models folder as 'server URL = path', e.g. "
+                f"'{_EXAMPLE_URL} = /comfyui/models'"
+            )
+        (server,) = server_urls(url)
+        if not path.startswith("/"):
+            raise ValueError(f"The models folder of {server} must be an absolute path")
+        if server in folders:
+            raise ValueError(f"{server} is given a models folder twice")
+        folders[server] = path.rstrip("/") or "/"
+    return folders
+
+
 def _check_server_url(url: str, number: int) -> None:
     # The URL itself is never quoted back: it may carry a password.
     where = f"Server {number}" if number > 1 else "The server"

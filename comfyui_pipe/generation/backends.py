@@ -13,7 +13,7 @@ import asyncio
 import itertools
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -68,6 +68,7 @@ class BackendPool:
         self._picks = itertools.count(1)
         self._exit_stack = AsyncExitStack()
         self._closed = False
+        self._drained: frozenset[str] = frozenset()
 
     async def __aenter__(self) -> Self:
         return self
@@ -107,6 +108,18 @@ class BackendPool:
                 self._servers[key] = await self._exit_stack.enter_async_context(server)
             return self._servers[key]
 
+    @property
+    def drained(self) -> frozenset[str]:
+        return self._drained
+
+    def drain(self, urls: Collection[str]) -> None:
+        """``urls`` take no new jobs (none is picked or offered); the jobs they have
+        finish there. Replaces the earlier drained set."""
+        self._drained = frozenset(url.rstrip("/") for url in urls) & set(self.urls)
+
+    def _open_to_new_jobs(self) -> list[str]:
+        return [url for url in self.urls if url not in self._drained]
+
     def in_flight(self, url: str) -> int:
         """Our own jobs on ``url``: unfinished ones plus those being started."""
         server = self._servers.get((url, None))
@@ -115,7 +128,7 @@ class BackendPool:
     def available(self) -> list[str]:
         """The backends not known to be down, most preferred first."""
         return sorted(
-            (url for url in self.urls if self._down_until[url] <= time.monotonic()),
+            (url for url in self._open_to_new_jobs() if self._down_until[url] <= time.monotonic()),
             key=self._preference,
         )
 
@@ -124,8 +137,9 @@ class BackendPool:
         self._down_until[url] = time.monotonic() + DOWN_FOR
 
     async def reachable(self) -> AsyncGenerator[ComfyServer, None]:
-        """Every reachable backend, most preferred first (probed as it comes)."""
-        for url in sorted(self.urls, key=self._preference):
+        """Every reachable backend that takes new jobs, most preferred first (probed as it
+        comes)."""
+        for url in sorted(self._open_to_new_jobs(), key=self._preference):
             try:
                 server = await self.server(url)
                 await self._probe(server)
@@ -136,7 +150,8 @@ class BackendPool:
             yield server
 
     async def pick(self) -> ComfyServer:
-        """The least busy reachable backend; ``ComfyUnreachable`` if none is."""
+        """The least busy reachable backend that takes new jobs; ``ComfyUnreachable`` if
+        none is."""
         async with self.acquire() as server:
             return server
 
@@ -180,7 +195,7 @@ class BackendPool:
 
     async def _reserve(self) -> tuple[str, ComfyServer]:
         failures: list[ComfyUnreachable] = []
-        untried = list(self.urls)
+        untried = self._open_to_new_jobs()
         while untried:
             # Chosen afresh each time: other jobs may have reserved meanwhile.
             url = min(untried, key=self._preference)

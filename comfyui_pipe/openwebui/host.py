@@ -123,6 +123,11 @@ class HostUsers:
         admin: User | None = await Users.get_super_admin_user()
         return admin
 
+    async def names(self, user_ids: Sequence[str]) -> dict[str, str]:
+        """Each known user's name, by id."""
+        users = await Users.get_users_by_user_ids(list(set(user_ids))) if user_ids else []
+        return {user.id: user.name for user in users}
+
     async def group_names(self, user_ids: Sequence[str]) -> dict[str, set[str]]:
         """Each user's groups, those they belong to through a child group included."""
         groups = await Groups.get_groups_by_member_ids(list(user_ids), include_inherited=True)
@@ -156,6 +161,17 @@ class HostChats:
 
     async def mark_done(self, chat_id: str, message_id: str) -> None:
         await Chats.upsert_message_to_chat_by_id_and_message_id(chat_id, message_id, {"done": True})
+
+    async def change_message(self, chat_id: str, message_id: str, change: dict[str, Any]) -> bool:
+        """Set these fields of a saved message; False when the chat is gone."""
+        changed = await Chats.upsert_message_to_chat_by_id_and_message_id(
+            chat_id, message_id, change
+        )
+        return changed is not None
+
+    async def unlink_file(self, chat_id: str, file_id: str) -> None:
+        """The file is no longer one of the chat's (Open WebUI's access checks follow)."""
+        await Chats.delete_chat_file(chat_id, file_id)
 
 
 class HostFiles:

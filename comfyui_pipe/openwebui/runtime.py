@@ -18,14 +18,18 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from comfyui_pipe.config import PipeConfig, ServerConfig, from_environment, salvaged
+from comfyui_pipe.config import PipeConfig, from_environment, salvaged
 from comfyui_pipe.generation import BackendPool, GenerationService
 from comfyui_pipe.openwebui.adopted_jobs import AdoptedJobDelivery
 from comfyui_pipe.openwebui.catalog.availability import Availability
 from comfyui_pipe.openwebui.catalog.chat_models import ADMIN_POLL_INTERVAL, ModelPublisher
 from comfyui_pipe.openwebui.catalog.choice import WorkflowChoice
 from comfyui_pipe.openwebui.config_store import ConfigStore, ConfigWatch, Stored
+from comfyui_pipe.openwebui.gallery.sink import GallerySink
+from comfyui_pipe.openwebui.gallery.table import SqlGallery, create_gallery_tables
 from comfyui_pipe.openwebui.host import OpenWebUIHost, open_webui_app
+from comfyui_pipe.openwebui.model_files.downloads import ModelDownloads
+from comfyui_pipe.openwebui.model_files.downloads_table import SqlDownloads, create_download_table
 from comfyui_pipe.openwebui.queue_weights import GroupWeights
 from comfyui_pipe.openwebui.store.files import OpenWebUIFileSink
 from comfyui_pipe.openwebui.store.jobs_table import SqlJobStore, create_job_table
@@ -40,8 +44,11 @@ MOUNTED = "comfyui_pipe_mounted"
 serving any request once the first admin exists (no need to poll for one)."""
 
 
-def backend_pool(servers: ServerConfig) -> BackendPool:
-    return BackendPool(list(servers.urls), headers=dict(servers.headers), token=servers.token)
+def backend_pool(config: PipeConfig) -> BackendPool:
+    servers = config.servers
+    pool = BackendPool(list(servers.urls), headers=dict(servers.headers), token=servers.token)
+    pool.drain(config.drained)
+    return pool
 
 
 class PluginRuntime:
@@ -57,7 +64,8 @@ class PluginRuntime:
         self.host = host
         self._environment = environment_config
         self.jobs = SqlJobStore(host.engine)
-        self.sink = OpenWebUIFileSink(host)
+        self.gallery = SqlGallery(host.engine)
+        self.sink = GallerySink(OpenWebUIFileSink(host), self.gallery)
         self.workflow_store = SqlWorkflowStore(host.engine)
         self.models = ModelPublisher(host, admin_poll_interval)
         self.availability = Availability()
@@ -69,6 +77,9 @@ class PluginRuntime:
         self._service: GenerationService | None = None
         self._delivery = AdoptedJobDelivery(host)
         self._weights = GroupWeights(host.users)
+        self.downloads = ModelDownloads(
+            SqlDownloads(host.engine), lambda: self.service.worker_id, self._models_installed
+        )
 
     @property
     def started(self) -> bool:
@@ -97,11 +108,13 @@ class PluginRuntime:
                 return
             await create_job_table(self.host.engine)
             await create_workflow_table(self.host.engine)
+            await create_download_table(self.host.engine)
+            await create_gallery_tables(self.host.engine)
             config = await self._first_load()
             workflows = enabled_workflows(await self._all_workflows(), config)
             self._use(config)
             self._service = GenerationService(
-                backend_pool(config.servers),
+                backend_pool(config),
                 workflows,
                 self.jobs,
                 self.sink,
@@ -167,11 +180,19 @@ class PluginRuntime:
 
     async def aclose(self) -> None:
         await self._watch.aclose()
+        await self.downloads.aclose()
         async with self._lock:
             await self.models.aclose()
             await self.availability.aclose()
             if self._service is not None:
                 await self._service.aclose()
+
+    async def _models_installed(self, server: str) -> None:
+        """A model file was added on ``server``: its node schemas are fetched again, so the
+        workflows it completes are offered at once."""
+        pool = self.service.pool
+        if server in pool.urls:
+            await pool.object_info(await pool.server(server), refresh=True)
 
     async def _first_load(self) -> PipeConfig:
         found = salvaged((await self._read()).values, self._environment)
@@ -190,7 +211,9 @@ class PluginRuntime:
         service = self.service
         if config.servers != self._config.servers:
             # The service closes the replaced pool after its last job.
-            service.reconfigure(pool=backend_pool(config.servers))
+            service.reconfigure(pool=backend_pool(config))
+        elif config.drained != self._config.drained:
+            service.pool.drain(config.drained)
         workflows = enabled_workflows(await self._all_workflows(), config)
         self._use(config)
         service.reconfigure(workflows=workflows, policy=config.policy, lease_times=config.leases)

@@ -72,11 +72,14 @@ class ComfyDouble:
         version: str = "0.8",
         load_seconds: float = 0.0,
         model_memory: int | None = None,
+        models_dir: Path | None = None,
     ) -> None:
         self.version = VERSIONS[version]
         self.step_seconds = step_seconds
         self.memory = ModelMemory(load_seconds, model_memory)
         self.models = {folder: list(names) for folder, names in (models or {}).items()}
+        self.models_dir = models_dir
+        """Like ComfyUI's models folder: files put in its folders are offered at once."""
         self._object_info_cache: tuple[Any, dict[str, Any]] | None = None
         self.jobs_api = jobs_api
         self.faults = Faults(_drop=self._drop_sockets)
@@ -196,11 +199,27 @@ class ComfyDouble:
         )
         # Building it deep-copies the recorded schema (~0.1 s): rebuild only when
         # the installed models or the input files change.
-        key = (repr(sorted(self.models.items())), tuple(input_files))
+        models = self.installed_models()
+        key = (repr(sorted(models.items())), tuple(input_files))
         if self._object_info_cache is None or self._object_info_cache[0] != key:
-            info = build_object_info(self.version.object_info_path, self.models, input_files)
+            info = build_object_info(self.version.object_info_path, models, input_files)
             self._object_info_cache = (key, info)
         return self._object_info_cache[1]
+
+    def installed_models(self) -> dict[str, list[str]]:
+        """``models``, and the files in ``models_dir``'s folders (``.part`` files left out,
+        as a download in progress is not a model yet)."""
+        if self.models_dir is None:
+            return self.models
+        installed = {folder: list(names) for folder, names in self.models.items()}
+        for folder in sorted(self.models_dir.iterdir()):
+            if folder.is_dir():
+                names = installed.setdefault(folder.name, [])
+                for path in sorted(folder.rglob("*")):
+                    name = path.relative_to(folder).as_posix()
+                    if path.is_file() and not name.endswith(".part") and name not in names:
+                        names.append(name)
+        return installed
 
     async def submit(self, body: dict[str, Any]) -> web.Response:
         self.prompts_received.append(body)

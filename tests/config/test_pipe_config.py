@@ -105,3 +105,40 @@ def test_the_admin_form_shows_the_bounds_and_hides_the_secrets() -> None:
     assert "16384" in schema["max_size"]["description"]
     assert schema["comfyui_token"]["input"] == {"type": "password"}
     assert schema["comfyui_auth_header"]["input"] == {"type": "password"}
+
+
+def test_drained_servers_are_those_listed_and_never_all_of_them() -> None:
+    config = PipeConfig(
+        comfyui_url="http://a:1, http://b:2", drained_servers="http://b:2/, http://gone:3"
+    )
+
+    assert config.drained == frozenset({"http://b:2"})
+    assert config.model_copy(update={"drained_servers": ""}).drained == frozenset()
+    with pytest.raises(ValidationError, match="At least one server must take new jobs"):
+        config.model_copy(update={"drained_servers": "http://a:1, http://b:2"})
+    with pytest.raises(ValidationError, match="At least one server must take new jobs"):
+        config.model_copy(update={"comfyui_url": "http://b:2"})
+    assert config.model_copy(update={"drained_servers": "http://b:2"}).servers == config.servers
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("/models", "'server URL = path'"),
+        ("http://a:1 = models", "absolute path"),
+        ("ftp://a:1 = /m", "http:// or https://"),
+        ("http://a:1 = /m, http://a:1/ = /n", "twice"),
+    ],
+)
+def test_a_models_folder_is_an_absolute_path_per_server(text: str, says: str) -> None:
+    with pytest.raises(ValidationError, match=says):
+        PipeConfig(model_folders=text)
+
+
+def test_each_listed_server_has_its_models_folder_if_given() -> None:
+    config = PipeConfig(
+        comfyui_url="http://a:1, http://b:2",
+        model_folders="http://a:1 = /data/models/, http://elsewhere:3=/x",
+    )
+
+    assert dict(config.model_folder_of) == {"http://a:1": "/data/models"}

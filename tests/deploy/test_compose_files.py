@@ -181,7 +181,10 @@ def test_with_the_example_env_the_plugin_starts_from_its_own_defaults():
     found = from_environment(environment)
 
     assert found.problems == ()
-    assert found.config == PipeConfig(comfyui_url="http://comfyui:8188")
+    assert found.config == PipeConfig(
+        comfyui_url="http://comfyui:8188", model_folders="http://comfyui:8188 = /comfyui-models"
+    )
+    assert "comfyui-models:/comfyui-models" in stack("cpu")["services"]["open-webui"]["volumes"]
 
 
 def test_without_an_env_file_the_secret_is_generated_into_the_data_volume():

@@ -73,6 +73,29 @@ def test_workflows_show_parameters_defaults_and_bounds(http: httpx.Client, user:
     assert [w["id"] for w in workflows.values() if w["default"]] == ["sd15_txt2img"]
 
 
+CONSOLE_OPERATIONS = {
+    ("GET", f"{API}/queue"),
+    ("GET", f"{API}/servers"),
+    ("POST", f"{API}/servers"),
+    ("DELETE", f"{API}/servers/{{server_id}}"),
+    ("PUT", f"{API}/servers/{{server_id}}/drain"),
+    ("GET", f"{API}/workflows/all"),
+    ("POST", f"{API}/workflows/check"),
+    ("PATCH", f"{API}/workflows/{{workflow_id}}"),
+    ("PUT", f"{API}/workflows/{{workflow_id}}/enabled"),
+    ("GET", f"{API}/models/servers"),
+    ("POST", f"{API}/models/downloads"),
+    ("GET", f"{API}/models/downloads"),
+    ("POST", f"{API}/models/downloads/{{download_id}}/cancel"),
+    ("DELETE", f"{API}/models/files/{{server_id}}/{{folder}}/{{filename}}"),
+    ("GET", f"{API}/generations"),
+    ("GET", f"{API}/generations/{{file_id}}"),
+    ("GET", f"{API}/generations/{{file_id}}/thumbnail"),
+    ("DELETE", f"{API}/generations/{{file_id}}"),
+}
+"""The routes the ComfyUI console uses (every action on its page is one of these)."""
+
+
 def test_every_route_is_documented_with_examples(owui: OpenWebUIServer) -> None:
     schema = owui.app.openapi()
     operations = {
@@ -94,17 +117,31 @@ def test_every_route_is_documented_with_examples(owui: OpenWebUIServer) -> None:
         ("GET", f"{API}/health"),
         ("GET", f"{API}/settings"),
         ("PUT", f"{API}/settings"),
+        *CONSOLE_OPERATIONS,
     }
     for key, operation in operations.items():
         assert operation["summary"] and operation["description"], key
         assert operation["tags"] == ["comfyui"], key
         success = next(code for code in operation["responses"] if code.startswith("2"))
+        kind = "image/webp" if key[1].endswith("/thumbnail") else "application/json"
         if key[0] != "DELETE":
-            assert operation["responses"][success]["content"]["application/json"]["schema"], key
+            assert "schema" in operation["responses"][success]["content"][kind], key
     components = schema["components"]["schemas"]
     for name in ("GenerateRequest", "JobOut", "JobPage", "WorkflowOut", "WorkflowUpload"):
         assert components[name]["examples"], name
     for name in ("HealthOut", "ModelsOut", "ErrorOut", "SettingsUpdate"):
+        assert components[name]["examples"], name
+    for name in (
+        "ServersOut",
+        "ServerIn",
+        "DrainIn",
+        "QueueOut",
+        "GenerationsPage",
+        "WorkflowCheckIn",
+        "WorkflowEdit",
+        "EnabledIn",
+        "ModelDownloadIn",
+    ):
         assert components[name]["examples"], name
     generate = operations[("POST", f"{API}/generate")]
     assert {"400", "404", "415", "422", "429", "503"} <= set(generate["responses"])

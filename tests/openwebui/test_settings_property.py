@@ -44,6 +44,8 @@ TEXT_EXAMPLES = {
     "enabled_workflows": ["", "sd15_txt2img", "sd15_txt2img, no_such_flow"],
     "default_workflow": ["sd15_txt2img", "sd15_img2img"],
     "queue_group_weights": ["", "Pro = 3", "Pro = 3, Trial = 0.5"],
+    "drained_servers": ["", "http://127.0.0.1:1", "http://b"],
+    "model_folders": ["", "http://127.0.0.1:1 = /models", "http://a=/m, http://b = /n"],
 }
 
 

@@ -15,6 +15,7 @@ from comfyui_pipe.generation.limits import (
     MAX_LORAS,
 )
 from comfyui_pipe.generation.text import has_lone_surrogate
+from comfyui_pipe.openwebui.api.model_schemas import ModelFileIn
 from comfyui_pipe.workflow import MAX_RANDOM_SEED
 
 
@@ -271,6 +272,11 @@ class WorkflowMetaIn(RequestBody):
         None,
         description="Explicit parameter targets, for graphs whose wiring cannot be read "
         "(our shape, or Open WebUI's ComfyUI node list).",
+    )
+    models: list[ModelFileIn] = Field(
+        default_factory=list,
+        max_length=200,
+        description="The model files it needs and where to download them (the console offers to).",
     )
 
 
