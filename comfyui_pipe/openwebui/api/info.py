@@ -8,7 +8,7 @@ from comfyui_pipe.comfy.model_lists import LOADER_INPUTS
 from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.backends import BackendHealth
 from comfyui_pipe.generation.costs import Learnt
-from comfyui_pipe.openwebui.api.schemas import (
+from comfyui_pipe.openwebui.api.info_schemas import (
     BackendHealthOut,
     HealthOut,
     LearntOut,

@@ -5,13 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from .schemas import RequestBody
-
-
-def _examples(*examples: dict[str, Any]) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": list(examples)})
+from .schemas import RequestBody, examples
 
 
 class QueueItemOut(BaseModel):
@@ -32,7 +28,7 @@ class QueueItemOut(BaseModel):
 
 
 class QueueOut(BaseModel):
-    model_config = _examples(
+    model_config = examples(
         {
             "items": [
                 {
@@ -87,7 +83,7 @@ class ServerOut(BaseModel):
 
 
 class ServersOut(BaseModel):
-    model_config = _examples(
+    model_config = examples(
         {
             "servers": [
                 {
@@ -112,7 +108,7 @@ class ServersOut(BaseModel):
 
 
 class ServerIn(RequestBody):
-    model_config = _examples({"url": "http://comfyui-gpu1:8188"})
+    model_config = examples({"url": "http://comfyui-gpu1:8188"})
 
     url: str = Field(
         min_length=1, max_length=2000, description="The ComfyUI base URL, http:// or https://."
@@ -120,6 +116,6 @@ class ServerIn(RequestBody):
 
 
 class DrainIn(RequestBody):
-    model_config = _examples({"drained": True})
+    model_config = examples({"drained": True})
 
     drained: bool = Field(description="True: take no new jobs; false: take them again.")
