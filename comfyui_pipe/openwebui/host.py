@@ -1,12 +1,12 @@
 """Open WebUI as the plugin uses it: the one module of ``openwebui/`` that imports Open
 WebUI's internals (an import contract says so).
 
-``OpenWebUIHost`` gathers them by concern — ``users``, ``chats``, ``files``, ``models``
-(the chat models' rows and who may use them), ``plugins`` (our functions, tool and
-settings rows) and ``events`` — and answers with plain values or the protocols below,
-never with Open WebUI's table classes. The runtime holds one and hands it to whoever
-needs it. Two things are needed before any runtime exists and are plain functions:
-``verified_user`` (the routes' sign-in dependency) and ``open_webui_app``.
+``OpenWebUIHost`` gathers them by concern — ``users``, ``chats``, ``files``, ``models``,
+``plugins`` (our rows), ``events``, ``images`` (Open WebUI's own image settings) — and
+answers with plain values or the protocols below, never with Open WebUI's table classes.
+The runtime holds one and hands it to whoever needs it. Plain functions serve before any
+runtime exists: ``verified_user`` (the routes' sign-in dependency), ``signed_in`` (that
+check called by a route) and ``open_webui_app``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from fastapi import BackgroundTasks, Request, Response
+from open_webui import env
 from open_webui.config import BYPASS_ADMIN_ACCESS_CONTROL
 from open_webui.env import BYPASS_MODEL_ACCESS_CONTROL
 from open_webui.internal.db import async_engine
 from open_webui.models.chats import Chats
+from open_webui.models.config import Config
 from open_webui.models.files import FileForm, Files
 from open_webui.models.functions import Function, FunctionForm, FunctionMeta, Functions
 from open_webui.models.groups import Groups
@@ -30,7 +33,7 @@ from open_webui.models.users import Users
 from open_webui.socket.main import get_event_emitter
 from open_webui.storage.provider import Storage
 from open_webui.utils.access_control.files import has_access_to_file
-from open_webui.utils.auth import get_verified_user
+from open_webui.utils.auth import get_current_user, get_http_authorization_cred, get_verified_user
 from open_webui.utils.models import check_model_access
 from open_webui.utils.plugin import extract_frontmatter
 from open_webui.utils.tools import get_tool_specs
@@ -44,6 +47,15 @@ Emitter = Callable[[dict[str, Any]], Awaitable[Any]]
 
 verified_user = get_verified_user
 """The routes' dependency: the signed-in user (401 without a valid token)."""
+
+
+async def signed_in(request: Request) -> User:
+    """``verified_user`` for a route that looks at the credentials itself first."""
+    credentials = get_http_authorization_cred(request.headers.get("Authorization"))
+    tasks = BackgroundTasks()
+    user: User = get_verified_user(await get_current_user(request, Response(), tasks, credentials))
+    await tasks()
+    return user
 
 
 def open_webui_app() -> Any:
@@ -344,6 +356,35 @@ class HostEvents:
         return emitter
 
 
+@dataclass(frozen=True)
+class UserForwarding:
+    """What Open WebUI tells an engine of the user it calls for (``ENABLE_FORWARD_*``)."""
+
+    enabled: bool
+    id_header: str
+    jwt_header: str
+    jwt_secret: str | None
+
+
+class HostImages:
+    """Open WebUI's own image settings (Admin → Settings → Images), what it forwards to
+    the engine they name, and its ``WEBUI_SECRET_KEY``."""
+
+    forwarding = UserForwarding(
+        env.ENABLE_FORWARD_USER_INFO_HEADERS,
+        env.FORWARD_USER_INFO_HEADER_USER_ID,
+        env.FORWARD_USER_INFO_HEADER_JWT,
+        env.FORWARD_USER_INFO_HEADER_JWT_SECRET,
+    )
+    secret_key = str(env.WEBUI_SECRET_KEY)
+
+    async def settings(self, keys: Sequence[str]) -> dict[str, Any]:
+        return dict(await Config.get_many(*keys))
+
+    async def save(self, values: Mapping[str, Any]) -> None:
+        await Config.upsert(dict(values))
+
+
 class OpenWebUIHost:
     """Open WebUI's users, chats, files, chat models, our plugins' rows and events, and
     its database engine (``engine``), for the rest of ``openwebui/``."""
@@ -356,3 +397,4 @@ class OpenWebUIHost:
         self.models = HostModels()
         self.plugins = HostPlugins(self.engine)
         self.events = HostEvents()
+        self.images = HostImages()

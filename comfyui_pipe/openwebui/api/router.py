@@ -2,8 +2,9 @@
 
 from fastapi import APIRouter
 
-from . import info, jobs, settings, workflows
+from . import image_engine, info, jobs, settings, workflows
 from .common import PREFIX
+from .openai import images
 
 __all__ = ("PREFIX", "router")
 
@@ -12,3 +13,5 @@ router.include_router(jobs.router)
 router.include_router(workflows.router)
 router.include_router(info.router)
 router.include_router(settings.router)
+router.include_router(image_engine.router)
+router.include_router(images.router)

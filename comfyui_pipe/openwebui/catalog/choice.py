@@ -29,6 +29,7 @@ from comfyui_pipe.workflow import Workflow
 class Purpose(StrEnum):
     IMAGE = "image"
     EDIT = "edit"
+    INPAINT = "inpaint"
     VIDEO = "video"
     VIDEO_FROM_IMAGE = "video from an image"
     UPSCALE = "upscale"
@@ -37,6 +38,7 @@ class Purpose(StrEnum):
 KINDS: Mapping[Purpose, tuple[str, ...]] = {
     Purpose.IMAGE: ("txt2img",),
     Purpose.EDIT: ("edit", "img2img"),
+    Purpose.INPAINT: ("inpaint",),
     Purpose.VIDEO: ("video", "txt2vid"),
     Purpose.VIDEO_FROM_IMAGE: ("video", "img2vid"),
     Purpose.UPSCALE: ("upscale",),
@@ -45,6 +47,7 @@ _TAKES_IMAGE: Mapping[Purpose, bool] = {Purpose.VIDEO: False, Purpose.VIDEO_FROM
 _NOUNS: Mapping[Purpose, str] = {
     Purpose.IMAGE: "makes images from text",
     Purpose.EDIT: "edits images",
+    Purpose.INPAINT: "repaints part of an image",
     Purpose.VIDEO: "makes videos from text",
     Purpose.VIDEO_FROM_IMAGE: "makes videos from an image",
     Purpose.UPSCALE: "upscales images",
