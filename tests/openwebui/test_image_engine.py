@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from openwebui.harness import Account, OpenWebUIServer, ThreadedDouble
-from openwebui.scripted_model import MODEL_ID, ScriptedModel
+from openwebui.scripted_model import ScriptedModel
 from openwebui.test_api_jobs import png_bytes
-from openwebui.test_input_rules import job_total
 from openwebui.test_chat import SocketRecorder, api  # noqa: F401
+from openwebui.test_input_rules import job_total
 from openwebui.test_tool import answering, ask_model, calls  # noqa: F401
 
 API = "/api/v1/comfyui"
@@ -125,13 +125,13 @@ async def test_with_our_tool_the_model_is_offered_one_generate_image_ours(
     api: httpx.AsyncClient,  # noqa: F811
     user: Account,
     scripted: ScriptedModel,
-    answering: SocketRecorder,
+    answering: SocketRecorder,  # noqa: F811
     image_engine: dict[str, object],
 ) -> None:
     scripted.script = calls("generate_image", prompt="a kite")
     before = len(scripted.requests)
 
-    chat_id, reply_id = await ask_model(
+    _, reply_id = await ask_model(
         api, user, answering, "draw a kite", features={"image_generation": True}
     )
     await answering.wait_done(reply_id)
