@@ -41,7 +41,12 @@ serving any request once the first admin exists (no need to poll for one)."""
 
 
 def backend_pool(servers: ServerConfig) -> BackendPool:
-    return BackendPool(list(servers.urls), headers=dict(servers.headers), token=servers.token)
+    return BackendPool(
+        list(servers.urls),
+        headers=dict(servers.headers),
+        token=servers.token,
+        api_key=servers.api_key,
+    )
 
 
 class PluginRuntime:

@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from comfyui_pipe.comfy import (
     ComfyError,
     ComfyUnreachable,
+    NotListed,
     PromptRejected,
     UploadTooLarge,
 )
@@ -82,6 +83,7 @@ HTTP_STATUSES: tuple[tuple[type[PipeError], int], ...] = (
     (WorkflowUnavailable, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (PromptRejected, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (RequestError, status.HTTP_400_BAD_REQUEST),
+    (NotListed, status.HTTP_409_CONFLICT),
     (ComfyUnreachable, status.HTTP_503_SERVICE_UNAVAILABLE),
     (JobHandedOver, status.HTTP_503_SERVICE_UNAVAILABLE),
     (ComfyError, status.HTTP_502_BAD_GATEWAY),

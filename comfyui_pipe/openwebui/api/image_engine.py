@@ -69,6 +69,9 @@ class ImageEngineOut(BaseModel):
     "/image-engine",
     response_model=ImageEngineOut,
     summary="Whether Open WebUI's image feature runs here (admin)",
+    description="Whether Open WebUI's image engine (Admin → Settings → Images) points at "
+    "the images API with this deployment's key, for which workflows, and whether Open "
+    "WebUI says which user it calls for.",
     responses=error_responses(),
 )
 async def engine_status(_admin: AdminUser, runtime: Runtime) -> ImageEngineOut:
@@ -116,6 +119,8 @@ async def connect(
     "/image-engine",
     response_model=ImageEngineOut,
     summary="Switch Open WebUI's image feature off, if it runs here (admin)",
+    description="Turns off Open WebUI's making and editing of images where they point "
+    "here; an engine pointed elsewhere is left as it is.",
     responses=error_responses(),
 )
 async def disconnect(_admin: AdminUser, runtime: Runtime) -> ImageEngineOut:

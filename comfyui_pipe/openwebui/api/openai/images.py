@@ -44,7 +44,7 @@ JOB_HEADER = "X-ComfyUI-Job-Id"
 GENERATION, EDIT = "image_generation", "image_edit"
 ANSWER_CODES = (400, 404, 409, 413, 415, 422, 429, *FAILURE_CODES)
 
-router = APIRouter(prefix="/v1", route_class=openai_route(largest_body), tags=["openai"])
+router = APIRouter(prefix="/v1", route_class=openai_route(largest_body))
 
 
 class WorkflowModel(BaseModel):

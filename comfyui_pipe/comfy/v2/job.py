@@ -1,0 +1,164 @@
+"""One job on a Comfy API v2 server, followed from its queue to its end.
+
+The job itself (``GET /jobs/{id}``) is the truth; its server-sent events are a live
+view of it that is not replayed. So: while it waits in the server's queue its place is
+looked at every ``poll`` seconds; once it runs, its event stream gives its progress and
+previews as they come; whenever the stream ends (the job ended, the connection dropped,
+the server refused one more stream) the job is looked at again — and while the server
+does not answer, again and again, a little less often each time. It settles once, from
+the job's state when that is over, or when it is cancelled or given up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..errors import ComfyError
+from ..events import ExecutionStart
+from ..job import JobListener, JobTimeouts, JobUpdate
+from ..outcome import Ending, JobOutcome
+from .client import V2Client
+from .translate import QUEUED, TERMINAL, LiveEvents, outcome_of, place_in_line
+
+logger = logging.getLogger(__name__)
+
+POLL = 1.0
+"""Seconds between looks at a job waiting in the server's queue."""
+LONGEST_PAUSE = 10.0
+"""The most seconds between looks while the server does not answer."""
+
+
+def _ignore(update: JobUpdate) -> None:
+    return None
+
+
+class V2Job:
+    """Made by ``V2Server.submit`` (or ``adopt``); its outcome is ``outcome()``."""
+
+    def __init__(
+        self,
+        prompt_id: str,
+        client: V2Client,
+        timeouts: JobTimeouts,
+        listener: JobListener | None = None,
+        poll: float = POLL,
+    ) -> None:
+        self.prompt_id = prompt_id
+        """The job's id on the server (our submit's key until the server names it)."""
+        self._client = client
+        self._timeouts = timeouts
+        self._listener = listener or _ignore
+        self._poll = poll
+        self._started = False
+        self._cancelling = False
+        self._outcome: asyncio.Future[JobOutcome] = asyncio.get_running_loop().create_future()
+        self._runner = asyncio.create_task(self._run(), name=f"comfy-v2-job-{prompt_id}")
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    def add_done_callback(self, callback: Callable[[V2Job], None]) -> None:
+        self._runner.add_done_callback(lambda _: callback(self))
+
+    async def outcome(self) -> JobOutcome:
+        return await asyncio.shield(self._runner)
+
+    async def abandon(self) -> None:
+        self._runner.cancel()
+        await asyncio.gather(self._runner, return_exceptions=True)
+
+    def lose(self) -> None:
+        self._settle(JobOutcome(self.prompt_id, Ending.LOST))
+
+    async def reconcile(self) -> None:
+        """Nothing to do: it looks at the job itself whenever its events stop."""
+
+    async def cancel(self) -> None:
+        """Cancel it on the server and wait, bounded, until the server says it is over."""
+        if self._outcome.done():
+            return
+        self._cancelling = True
+        try:
+            async with asyncio.timeout(self._timeouts.cancel):
+                job = await self._client.cancel(self.prompt_id)
+                if job is None or job.get("status") in TERMINAL:
+                    self._settle(outcome_of(job or {"id": self.prompt_id}, cancelling=True))
+                await asyncio.wait([self._outcome])
+        except (TimeoutError, ComfyError) as error:
+            logger.info("cancelling %s on the server: %s", self.prompt_id, error or "timed out")
+        self._settle(JobOutcome(self.prompt_id, Ending.INTERRUPTED))
+
+    async def _run(self) -> JobOutcome:
+        follower = asyncio.create_task(self._follow(), name=f"comfy-v2-events-{self.prompt_id}")
+        try:
+            return await asyncio.shield(self._outcome)
+        finally:
+            follower.cancel()
+            await asyncio.gather(follower, return_exceptions=True)
+
+    async def _follow(self) -> None:
+        live = LiveEvents(self.prompt_id)
+        while not self._outcome.done():
+            job = await self._look()
+            if job is None or job.get("status") in TERMINAL:
+                self._settle(outcome_of(job or {"id": self.prompt_id}, self._cancelling))
+                return
+            if job.get("status") == QUEUED:
+                if (place := place_in_line(job)) is not None:
+                    self._tell(place)
+                await asyncio.sleep(self._poll)
+                continue
+            self._start()
+            if not await self._listen(live):
+                await asyncio.sleep(
+                    self._poll
+                )  # a stream that ends at once is not reopened at once
+
+    async def _look(self) -> Mapping[str, Any] | None:
+        """The job as the server has it now (None: it does not know it); waits while the
+        server does not answer."""
+        pause = self._poll
+        while True:
+            try:
+                job = await self._client.resolve(self.prompt_id)
+            except ComfyError as error:
+                logger.info("looking at %s: %s", self.prompt_id, error)
+                await asyncio.sleep(pause)
+                pause = min(2 * pause, LONGEST_PAUSE)
+                continue
+            if job is not None and job.get("id"):
+                self.prompt_id = str(job["id"])
+            return job
+
+    async def _listen(self, live: LiveEvents) -> bool:
+        """Its live events, until its stream ends; whether the stream said it is over."""
+        live.job_id = self.prompt_id
+        try:
+            async with self._client.events(self.prompt_id) as events:
+                async for event in events:
+                    if event.name == "status" and event.data.get("status") in TERMINAL:
+                        return True
+                    for update in live.translated(event):
+                        self._tell(update)
+        except ComfyError as error:  # dropped, or e.g. 429: too many streams
+            logger.info("the events of %s stopped: %s", self.prompt_id, error)
+        return False
+
+    def _start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._tell(ExecutionStart(self.prompt_id))
+
+    def _settle(self, outcome: JobOutcome) -> None:
+        if not self._outcome.done():
+            self._outcome.set_result(outcome)
+
+    def _tell(self, update: JobUpdate) -> None:
+        try:
+            self._listener(update)
+        except Exception:
+            logger.exception("the listener of %s failed on %s", self.prompt_id, type(update))
