@@ -13,7 +13,8 @@ from .errors import (
     PromptRejected,
     UploadTooLarge,
 )
-from .job import Job, JobListener, JobTimeouts, JobUpdate
+from .followed import JobListener, JobUpdate
+from .job import Job, JobTimeouts
 from .outcome import Ending, JobOutcome, NodeFailure
 from .outputs import OutputRef, outputs_from_executed, outputs_from_history
 from .problems import NodeRef, Problem, ProblemKind

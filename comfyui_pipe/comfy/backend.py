@@ -17,7 +17,8 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from .errors import ComfyError
-from .job import JobListener, JobTimeouts
+from .followed import JobListener
+from .job import JobTimeouts
 from .outcome import JobOutcome
 from .outputs import OutputRef
 

@@ -14,7 +14,8 @@ from typing import Any, Self
 from .backend import BackendHealth
 from .client import ComfyClient
 from .errors import ComfyError
-from .job import Job, JobListener, JobTimeouts, JobUpdate
+from .followed import JobListener, JobUpdate
+from .job import Job, JobTimeouts
 from .outputs import OutputRef
 from .stream import EventStream, Subscription
 

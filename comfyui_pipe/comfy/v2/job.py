@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ComfyError
 from ..events import ExecutionStart
-from ..job import JobListener, JobTimeouts, JobUpdate
-from ..outcome import Ending, JobOutcome
+from ..followed import FollowedPrompt, JobListener
+from ..job import JobTimeouts
+from ..outcome import Ending
 from .client import V2Client
 from .translate import QUEUED, TERMINAL, LiveEvents, outcome_of, place_in_line
 
@@ -31,11 +32,7 @@ LONGEST_PAUSE = 10.0
 """The most seconds between looks while the server does not answer."""
 
 
-def _ignore(update: JobUpdate) -> None:
-    return None
-
-
-class V2Job:
+class V2Job(FollowedPrompt):
     """Made by ``V2Server.submit`` (or ``adopt``); its outcome is ``outcome()``."""
 
     def __init__(
@@ -46,33 +43,16 @@ class V2Job:
         listener: JobListener | None = None,
         poll: float = POLL,
     ) -> None:
-        self.prompt_id = prompt_id
-        """The job's id on the server (our submit's key until the server names it)."""
+        super().__init__(prompt_id, listener, "comfy-v2-job")
         self._client = client
         self._timeouts = timeouts
-        self._listener = listener or _ignore
         self._poll = poll
         self._started = False
         self._cancelling = False
-        self._outcome: asyncio.Future[JobOutcome] = asyncio.get_running_loop().create_future()
-        self._runner = asyncio.create_task(self._run(), name=f"comfy-v2-job-{prompt_id}")
 
     @property
     def started(self) -> bool:
         return self._started
-
-    def add_done_callback(self, callback: Callable[[V2Job], None]) -> None:
-        self._runner.add_done_callback(lambda _: callback(self))
-
-    async def outcome(self) -> JobOutcome:
-        return await asyncio.shield(self._runner)
-
-    async def abandon(self) -> None:
-        self._runner.cancel()
-        await asyncio.gather(self._runner, return_exceptions=True)
-
-    def lose(self) -> None:
-        self._settle(JobOutcome(self.prompt_id, Ending.LOST))
 
     async def reconcile(self) -> None:
         """Nothing to do: it looks at the job itself whenever its events stop."""
@@ -90,15 +70,7 @@ class V2Job:
                 await asyncio.wait([self._outcome])
         except (TimeoutError, ComfyError) as error:
             logger.info("cancelling %s on the server: %s", self.prompt_id, error or "timed out")
-        self._settle(JobOutcome(self.prompt_id, Ending.INTERRUPTED))
-
-    async def _run(self) -> JobOutcome:
-        follower = asyncio.create_task(self._follow(), name=f"comfy-v2-events-{self.prompt_id}")
-        try:
-            return await asyncio.shield(self._outcome)
-        finally:
-            follower.cancel()
-            await asyncio.gather(follower, return_exceptions=True)
+        self._settle(self._ended(Ending.INTERRUPTED))
 
     async def _follow(self) -> None:
         live = LiveEvents(self.prompt_id)
@@ -152,13 +124,3 @@ class V2Job:
         if not self._started:
             self._started = True
             self._tell(ExecutionStart(self.prompt_id))
-
-    def _settle(self, outcome: JobOutcome) -> None:
-        if not self._outcome.done():
-            self._outcome.set_result(outcome)
-
-    def _tell(self, update: JobUpdate) -> None:
-        try:
-            self._listener(update)
-        except Exception:
-            logger.exception("the listener of %s failed on %s", self.prompt_id, type(update))

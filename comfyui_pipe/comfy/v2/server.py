@@ -17,7 +17,8 @@ from typing import Any, Self
 
 from ..backend import BackendHealth
 from ..errors import NotListed
-from ..job import JobListener, JobTimeouts
+from ..followed import JobListener
+from ..job import JobTimeouts
 from ..outputs import OutputRef
 from .client import V2Client
 from .job import POLL, V2Job
