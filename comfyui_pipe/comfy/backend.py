@@ -48,7 +48,9 @@ class FollowedJob(Protocol):
         ...
 
     def lose(self) -> None:
-        """Give it up as lost (its server is gone)."""
+        """Its server stopped answering before it started: give it up as lost where that
+        means its server's queue is gone (a native ComfyUI); a server that keeps its
+        queue (a v2 one) is looked at again instead."""
         ...
 
     async def reconcile(self) -> None:

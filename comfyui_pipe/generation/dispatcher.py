@@ -136,7 +136,8 @@ class Dispatcher:
                 self._turns.served(QueuedJob.of(mine.record), weight(mine.record.owner_id))
 
     async def _move_off_dead_servers(self) -> None:
-        """A job still pending on a server that stopped answering goes back to our queue."""
+        """A job still pending on a server that stopped answering goes back to our queue
+        (one that keeps its queue meanwhile, a v2 server, keeps it: ``FollowedJob.lose``)."""
         pending: dict[Backend, list[FollowedJob]] = {}
         for run in self._runs.values():
             server, job = run.server, run.job

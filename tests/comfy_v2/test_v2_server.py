@@ -186,3 +186,23 @@ async def test_the_api_key_goes_to_v2_servers_only(double: ComfyDouble) -> None:
 
     sent = {name.lower() for request in double.requests for name in request.headers}
     assert double.requests and not {"authorization", "x-api-key"} & sent
+
+
+async def test_a_waiting_job_outlives_a_v2_server_that_stops_answering_for_a_while(
+    proxy: ApiProxy, server: Backend, double: ComfyDouble
+) -> None:
+    double.step_seconds = 0.1
+    running = await server.submit(txt2img_prompt(steps=30, seed=1))
+    waiting = await server.submit(txt2img_prompt(steps=2, seed=2))
+
+    await asyncio.to_thread(proxy.stop)
+    await asyncio.sleep(1.5)
+    waiting.lose()  # what the dispatcher does when the server does not answer
+    await asyncio.sleep(0.5)
+    assert not server.connected
+    proxy.start()  # the same address, a fresh process: ComfyUI still has both
+    await asyncio.to_thread(proxy.wait_ready)
+
+    assert (await running.outcome()).ending is Ending.SUCCEEDED
+    assert (await waiting.outcome()).ending is Ending.SUCCEEDED
+    assert len(double.prompts_received) == 2  # nothing sent twice

@@ -57,6 +57,11 @@ class V2Job(FollowedPrompt):
     async def reconcile(self) -> None:
         """Nothing to do: it looks at the job itself whenever its events stop."""
 
+    def lose(self) -> None:
+        """Nothing to do: a v2 server keeps its queue while it cannot be reached (Comfy
+        Cloud, a proxy restarting), so the job is still looked at until the server answers
+        or the job's deadline gives it up — sent elsewhere meanwhile, it could run twice."""
+
     async def cancel(self) -> None:
         """Cancel it on the server and wait, bounded, until the server says it is over."""
         if self._outcome.done():

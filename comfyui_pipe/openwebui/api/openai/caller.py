@@ -30,7 +30,11 @@ NO_FORWARDED_USER = (
     "Open WebUI's image feature reached ComfyUI without saying who is asking; start Open "
     "WebUI with ENABLE_FORWARD_USER_INFO_HEADERS=true."
 )
-UNKNOWN_FORWARDED_USER = "Open WebUI's image feature called for a user who does not exist."
+UNKNOWN_FORWARDED_USER = (
+    "Open WebUI's image feature called for a user who does not exist or is not signed up yet."
+)
+SIGNED_IN_ROLES = ("user", "admin")
+"""Open WebUI's verified roles (a pending user may use nothing)."""
 
 
 def engine_key(images: HostImages) -> str:
@@ -63,7 +67,7 @@ async def _caller(request: Request, runtime: Runtime) -> User:
     if user_id is None:
         raise ImagesAPIError(status.HTTP_401_UNAUTHORIZED, NO_FORWARDED_USER, "no_user")
     user = await runtime.host.users.get(user_id)
-    if user is None:
+    if user is None or user.role not in SIGNED_IN_ROLES:
         raise ImagesAPIError(status.HTTP_401_UNAUTHORIZED, UNKNOWN_FORWARDED_USER, "no_user")
     return user
 
