@@ -40,7 +40,9 @@ def plain_model(http: httpx.Client, admin: Account, scripted: ScriptedModel) -> 
     ).raise_for_status()
     scripted.script = calls("generate_image", prompt="a paper boat on a pond")
     yield PLAIN_MODEL
-    http.delete(f"/api/v1/models/model/delete?id={PLAIN_MODEL}", headers=admin.headers)
+    http.post(
+        "/api/v1/models/model/delete", headers=admin.headers, json={"id": PLAIN_MODEL}
+    ).raise_for_status()
 
 
 def test_the_image_button_makes_an_image_with_our_workflow(
