@@ -27,7 +27,7 @@ from open_webui.models.config import Config
 from open_webui.models.files import FileForm, Files
 from open_webui.models.functions import Function, FunctionForm, FunctionMeta, Functions
 from open_webui.models.groups import Groups
-from open_webui.models.models import ModelForm, ModelMeta, ModelParams, Models
+from open_webui.models.models import Model, ModelForm, ModelMeta, ModelParams, Models
 from open_webui.models.tools import ToolForm, ToolMeta, Tools
 from open_webui.models.users import Users
 from open_webui.socket.main import get_event_emitter
@@ -210,6 +210,20 @@ class HostFiles:
 
 class HostModels:
     """The chat models' rows, and Open WebUI's rule for who may use a model."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def offered(self, function_id: str, model_id: str) -> bool:
+        """Whether the chat lists the model: its function is on and its row, if it has one,
+        is active (one statement: asked on every request)."""
+        query = select(
+            select(Function.is_active).filter_by(id=function_id).scalar_subquery(),
+            select(Model.is_active).filter_by(id=model_id).scalar_subquery(),
+        )
+        async with self._engine.connect() as connection:
+            function_on, model_on = (await connection.execute(query)).one()
+        return bool(function_on) and model_on is not False
 
     async def get(self, model_id: str) -> ModelRow | None:
         row = await Models.get_model_by_id(model_id)
@@ -394,7 +408,7 @@ class OpenWebUIHost:
         self.users = HostUsers()
         self.chats = HostChats()
         self.files = HostFiles()
-        self.models = HostModels()
+        self.models = HostModels(self.engine)
         self.plugins = HostPlugins(self.engine)
         self.events = HostEvents()
         self.images = HostImages()

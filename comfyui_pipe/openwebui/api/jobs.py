@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import HTTPException, Query, Request, status
+from pydantic import ValidationError
 
 from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.errors import JobNotFound
@@ -29,6 +31,8 @@ from comfyui_pipe.openwebui.store.input_images import input_image
 
 from .body_limit import body_limited
 from .common import PREFIX, Runtime, VerifiedUser, error_responses, http_error, sub_router
+
+logger = logging.getLogger(__name__)
 
 MAX_OFFSET = 1_000_000_000
 """Beyond any real job count, within what every database takes as an OFFSET."""
@@ -169,7 +173,7 @@ def job_out(record: JobRecord) -> JobOut:
         finished_at=_time(record.finished_at),
         error=describe_failure(record.failure) if record.failure is not None else None,
         output_file_ids=record.output_file_ids,
-        progress=JobProgress.model_validate(record.progress) if record.progress else None,
+        progress=_progress_of(record),
         links=JobLinks(
             self=path,
             cancel=f"{path}/cancel",
@@ -194,3 +198,15 @@ def _options(body: GenerateRequest) -> RequestOptions:
         negative_prompt=body.negative_prompt,
         loras=[LoraRequest(lora.name, lora.strength) for lora in body.loras],
     )
+
+
+def _progress_of(record: JobRecord) -> JobProgress | None:
+    """The record's progress; none shown when an earlier version stored it otherwise (one
+    such record must not take every listing down)."""
+    if not record.progress:
+        return None
+    try:
+        return JobProgress.model_validate(record.progress)
+    except ValidationError:
+        logger.warning("generation %s keeps progress of another shape", record.id)
+        return None

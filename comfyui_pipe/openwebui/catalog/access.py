@@ -24,16 +24,9 @@ def workflow_model_id(workflow_id: str) -> str:
 
 async def may_use_workflow(host: OpenWebUIHost, user: User, workflow_id: str) -> bool:
     """What the chat decides for the model (``open_webui.main.chat_completion``)."""
-    if not await _offered(host, workflow_id):
+    model_id = workflow_model_id(workflow_id)
+    # the chat lists it at all: the Pipe is on and the model's row, if any, is active
+    # (Open WebUI drops an inactive model for everyone)
+    if not await host.models.offered(FUNCTION_ID, model_id):
         return False
-    return await host.models.may_use(user, workflow_model_id(workflow_id))
-
-
-async def _offered(host: OpenWebUIHost, workflow_id: str) -> bool:
-    """Whether the chat lists the model at all: the Pipe function is on and the model's
-    row, if it has one, is active (Open WebUI drops an inactive model for everyone)."""
-    function = await host.plugins.function(FUNCTION_ID)
-    if function is None or not function.is_active:
-        return False
-    row = await host.models.get(workflow_model_id(workflow_id))
-    return row is None or row.is_active
+    return await host.models.may_use(user, model_id)
