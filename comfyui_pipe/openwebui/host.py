@@ -3,19 +3,18 @@ WebUI's internals (an import contract says so).
 
 ``OpenWebUIHost`` gathers them by concern — ``users``, ``chats``, ``files``, ``models``,
 ``plugins`` (our rows), ``events``, ``images`` (Open WebUI's own image settings) — and
-answers with plain values or the protocols below, never with Open WebUI's table classes.
-The runtime holds one and hands it to whoever needs it. Plain functions serve before any
-runtime exists: ``verified_user`` (the routes' sign-in dependency), ``signed_in`` (that
-check called by a route) and ``open_webui_app``.
+answers with the plain values of ``host_values.py``, never with Open WebUI's table
+classes. The runtime holds one and hands it to whoever needs it. Plain functions serve
+before any runtime exists: ``verified_user`` (the routes' sign-in dependency),
+``signed_in`` (that check called by a route) and ``open_webui_app``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from fastapi import BackgroundTasks, Request, Response
 from open_webui import env
@@ -42,8 +41,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-Emitter = Callable[[dict[str, Any]], Awaitable[Any]]
-"""Open WebUI's event emitter (and event caller) of a chat message."""
+from comfyui_pipe.openwebui.host_values import (
+    Emitter,
+    HostFile,
+    ModelRow,
+    PluginRow,
+    StoredValves,
+    User,
+    UserForwarding,
+)
 
 verified_user = get_verified_user
 """The routes' dependency: the signed-in user (401 without a valid token)."""
@@ -63,54 +69,6 @@ def open_webui_app() -> Any:
     from open_webui.main import app
 
     return app
-
-
-class User(Protocol):
-    """A signed-in Open WebUI user, as Open WebUI hands it back to its own checks."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def role(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class HostFile:
-    """A row of Open WebUI's files table."""
-
-    id: str
-    user_id: str
-    filename: str
-    path: str | None
-    meta: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class ModelRow:
-    """A chat model's row (its admin settings) in Open WebUI."""
-
-    id: str
-    name: str
-    description: str | None
-    is_active: bool
-
-
-@dataclass(frozen=True)
-class PluginRow:
-    """A stored function or tool: its source, and for a tool its specs."""
-
-    content: str
-    is_active: bool = True
-    specs: Any = None
-
-
-@dataclass(frozen=True)
-class StoredValves:
-    """A function's valves as saved, and when its row last changed (whole seconds)."""
-
-    values: dict[str, Any]
-    changed_at: int | None
 
 
 async def _inserted(insert: Awaitable[object]) -> bool:
@@ -368,16 +326,6 @@ class HostEvents:
         files events are also saved into the chat."""
         emitter: Emitter = await get_event_emitter(dict(metadata), update_db=persisted)
         return emitter
-
-
-@dataclass(frozen=True)
-class UserForwarding:
-    """What Open WebUI tells an engine of the user it calls for (``ENABLE_FORWARD_*``)."""
-
-    enabled: bool
-    id_header: str
-    jwt_header: str
-    jwt_secret: str | None
 
 
 class HostImages:

@@ -28,7 +28,8 @@ from comfyui_pipe.generation.errors import (
 from comfyui_pipe.openwebui.api.schemas import ErrorOut
 from comfyui_pipe.openwebui.catalog.access import WorkflowNotAllowed
 from comfyui_pipe.openwebui.catalog.availability import WorkflowUnavailable
-from comfyui_pipe.openwebui.host import User, verified_user
+from comfyui_pipe.openwebui.host import verified_user
+from comfyui_pipe.openwebui.host_values import User
 from comfyui_pipe.openwebui.presenter import describe
 from comfyui_pipe.openwebui.runtime import PluginRuntime, get_runtime
 from comfyui_pipe.openwebui.store.input_images import FileNotFound

@@ -20,7 +20,8 @@ from pydantic import BaseModel, Field
 
 from comfyui_pipe.errors import PipeError
 from comfyui_pipe.openwebui.catalog.choice import NoWorkflowFor, Purpose
-from comfyui_pipe.openwebui.host import HostImages, User
+from comfyui_pipe.openwebui.host import HostImages
+from comfyui_pipe.openwebui.host_values import User
 from comfyui_pipe.openwebui.runtime import PluginRuntime
 
 from .common import PREFIX, AdminUser, Runtime, error_responses, http_error, sub_router

@@ -23,7 +23,7 @@ from comfyui_pipe.openwebui.api.schemas import (
     JobPage,
     JobProgress,
 )
-from comfyui_pipe.openwebui.host import User
+from comfyui_pipe.openwebui.host_values import User
 from comfyui_pipe.openwebui.presenter import describe_failure
 from comfyui_pipe.openwebui.runtime import PluginRuntime, get_runtime
 from comfyui_pipe.openwebui.store.files import file_content_url

@@ -23,7 +23,8 @@ from collections.abc import Iterable, Mapping
 from comfyui_pipe.comfy import Problem
 from comfyui_pipe.openwebui.catalog.access import workflow_model_id
 from comfyui_pipe.openwebui.function_source import ACTIONS
-from comfyui_pipe.openwebui.host import ModelRow, OpenWebUIHost
+from comfyui_pipe.openwebui.host import OpenWebUIHost
+from comfyui_pipe.openwebui.host_values import ModelRow
 from comfyui_pipe.openwebui.presenter import describe_problem
 from comfyui_pipe.workflow import Workflow
 

@@ -22,7 +22,8 @@ from comfyui_pipe.generation.backends import BackendPool
 from comfyui_pipe.generation.errors import RequestError, UnknownWorkflow
 from comfyui_pipe.openwebui.catalog.access import WorkflowNotAllowed, may_use_workflow
 from comfyui_pipe.openwebui.catalog.availability import Availability
-from comfyui_pipe.openwebui.host import OpenWebUIHost, User
+from comfyui_pipe.openwebui.host import OpenWebUIHost
+from comfyui_pipe.openwebui.host_values import User
 from comfyui_pipe.workflow import Workflow
 
 

@@ -21,7 +21,8 @@ import jwt
 from fastapi import Depends, Request, status
 
 from comfyui_pipe.openwebui.api.common import Runtime
-from comfyui_pipe.openwebui.host import HostImages, User, UserForwarding, signed_in
+from comfyui_pipe.openwebui.host import HostImages, signed_in
+from comfyui_pipe.openwebui.host_values import User, UserForwarding
 
 from .errors import ImagesAPIError
 

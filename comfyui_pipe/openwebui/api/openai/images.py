@@ -29,7 +29,7 @@ from comfyui_pipe.openwebui.api.events import JobEvents
 from comfyui_pipe.openwebui.api.jobs import largest_body
 from comfyui_pipe.openwebui.catalog.choice import Purpose
 from comfyui_pipe.openwebui.chat.job import run_job
-from comfyui_pipe.openwebui.host import User
+from comfyui_pipe.openwebui.host_values import User
 from comfyui_pipe.openwebui.runtime import PluginRuntime
 from comfyui_pipe.workflow import Workflow
 
