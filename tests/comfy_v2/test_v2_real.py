@@ -1,7 +1,8 @@
 """A real ComfyUI 0.33 behind the real ``comfy-api-proxy`` (PyPI), as a ``comfy-v2+``
 backend: a small SD 1.5 generation shows its sampler steps and live previews and gives
-its PNG; Stop interrupts it on the real server; an input image goes up as an asset and
-into the real server's input folder. Graphs are 64×64 with random weights: the protocol
+its PNG; Stop interrupts it on the real server; a submit whose answer was lost runs once
+on the real server; an input image goes up as an asset and into the real server's input
+folder. Graphs are 64×64 with random weights: the protocol
 and the plumbing are proved, not the pictures."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from job_updates import Updates
 from openwebui.real_comfyui import REAL_TIMEOUT, sd15_graph
 from PIL import Image
 
-from comfy_v2.proxy import ApiProxy
+from comfy_v2.proxy import AnswerDropper, ApiProxy
 from comfyui_pipe.comfy import (
     Backend,
     Credentials,
@@ -78,6 +79,25 @@ async def test_stop_interrupts_the_real_run(real_v2: Backend, real_comfyui: Real
 
     assert (await job.outcome()).ending is Ending.INTERRUPTED
     await asyncio.to_thread(real_comfyui.wait_idle, 60)
+
+
+async def test_a_submit_whose_answer_was_lost_runs_once_on_the_real_server(
+    real_comfyui: RealComfyUI,
+) -> None:
+    runs_before = len(await asyncio.to_thread(real_comfyui.get, "/history"))
+    async with ApiProxy(real_comfyui.url) as proxy, AnswerDropper(proxy.port) as dropper:
+        backend = open_backend("comfy-v2+" + dropper.url, Credentials({}), TIMEOUTS)
+        async with backend:
+            dropper.drop_next_submit()
+            job = await backend.submit(sd15_graph("a kite once", steps=1, seed=7))
+            async with asyncio.timeout(REAL_TIMEOUT):
+                outcome = await job.outcome()
+    await asyncio.sleep(1)
+
+    assert dropper.dropped == 1
+    assert outcome.ending is Ending.SUCCEEDED, outcome
+    history = await asyncio.to_thread(real_comfyui.get, "/history")
+    assert len(history) == runs_before + 1  # the retry found the run the first try made
 
 
 async def test_an_input_image_goes_up_as_an_asset_into_the_real_input_folder(

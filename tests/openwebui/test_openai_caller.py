@@ -9,9 +9,11 @@ import time
 import jwt
 
 from comfyui_pipe.openwebui.api.openai.caller import engine_key, forwarded_user_id
-from comfyui_pipe.openwebui.host import HostImages, UserForwarding
+from comfyui_pipe.openwebui.host import HostImages
+from comfyui_pipe.openwebui.host_values import UserForwarding
 
-SECRET = "forwarding-secret"
+SECRET = "a forwarding secret of 32 bytes."
+GUESSED = "a guessed secret, also 32 bytes."
 SIGNED = UserForwarding(True, "X-OpenWebUI-User-Id", "X-OpenWebUI-User-Jwt", SECRET)
 PLAIN = UserForwarding(True, "X-OpenWebUI-User-Id", "X-OpenWebUI-User-Jwt", None)
 
@@ -24,7 +26,7 @@ def claim(user_id: str, secret: str = SECRET, expires_in: int = 300) -> str:
 
 def test_a_signed_claim_names_the_user_and_a_forged_or_expired_one_nobody() -> None:
     assert forwarded_user_id(SIGNED, {"X-OpenWebUI-User-Jwt": claim("u1")}) == "u1"
-    assert forwarded_user_id(SIGNED, {"X-OpenWebUI-User-Jwt": claim("u1", "guess")}) is None
+    assert forwarded_user_id(SIGNED, {"X-OpenWebUI-User-Jwt": claim("u1", GUESSED)}) is None
     assert forwarded_user_id(SIGNED, {"X-OpenWebUI-User-Jwt": claim("u1", expires_in=-60)}) is None
     # with a secret, the plain id header is not believed
     assert forwarded_user_id(SIGNED, {"X-OpenWebUI-User-Id": "u1"}) is None

@@ -163,6 +163,7 @@ def test_a_stream_sends_previews_then_the_image(
     )
 
     events = list(stream)
+    job_id = stream.response.headers["X-ComfyUI-Job-Id"]
 
     kinds = [event.type for event in events]
     assert kinds == [
@@ -176,6 +177,8 @@ def test_a_stream_sends_previews_then_the_image(
     assert events[0].output_format == "jpeg"
     assert base64.b64decode(events[2].b64_json).startswith(PNG)
     assert events[2].output_format == "png"
+    job = job_of(http, user, job_id)
+    assert job["state"] == "completed" and job["params"]["prompt"] == "a lighthouse"
 
 
 def test_a_workflow_open_webui_denies_the_user_is_refused_in_openais_shape(
