@@ -18,6 +18,7 @@ VARIABLE_OF_SETTING: Mapping[str, str] = MappingProxyType(
         "comfyui_url": "COMFYUI_URL",
         "comfyui_auth_header": "COMFYUI_AUTH_HEADER",
         "comfyui_token": "COMFYUI_TOKEN",
+        "comfy_api_key": "COMFY_API_KEY",
         **{
             setting: ENV_PREFIX + setting.upper()
             for setting in (

@@ -58,6 +58,7 @@ class ServerConfig:
     urls: tuple[str, ...]
     headers: tuple[tuple[str, str], ...]
     token: str | None
+    api_key: str | None = None
 
 
 class PipeConfig(BaseModel):
@@ -68,8 +69,10 @@ class PipeConfig(BaseModel):
     comfyui_url: ServerList = Field(
         "http://127.0.0.1:8188",
         max_length=MAX_TEXT,
-        description="ComfyUI base URL, http:// or https://; several servers (up to "
-        f"{text.MAX_SERVERS}) separated by commas share the jobs.",
+        description="ComfyUI base URL, http:// or https://; a Comfy API v2 server (Comfy "
+        "Cloud, comfy-api-proxy) with comfy-v2+ before it, e.g. "
+        f"comfy-v2+https://cloud.comfy.org; several servers (up to {text.MAX_SERVERS}) "
+        "separated by commas share the jobs.",
     )
     drained_servers: Servers = Field(
         "",
@@ -95,6 +98,13 @@ class PipeConfig(BaseModel):
         "",
         max_length=MAX_SECRET,
         description="Token sent as ?token= (ComfyUI-Login and similar).",
+        json_schema_extra=_SECRET,
+    )
+    comfy_api_key: Text = Field(
+        "",
+        max_length=MAX_SECRET,
+        description="API key for the Comfy API v2 servers (comfy-v2+…): Comfy Cloud's "
+        "(platform.comfy.org), or comfy-api-proxy's --token. Sent to those only.",
         json_schema_extra=_SECRET,
     )
     enabled_workflows: Text = Field(
@@ -243,6 +253,7 @@ class PipeConfig(BaseModel):
             urls=text.server_urls(self.comfyui_url),
             headers=text.header(self.comfyui_auth_header),
             token=self.comfyui_token or None,
+            api_key=self.comfy_api_key or None,
         )
 
     @cached_property

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from contextlib import suppress
 
-from comfyui_pipe.comfy import ComfyError, ComfyServer, ComfyUnreachable, Job, PromptRejected
+from comfyui_pipe.comfy import Backend, ComfyError, ComfyUnreachable, FollowedJob, PromptRejected
 from comfyui_pipe.workflow import check_against
 
 from .backends import BackendPool
@@ -158,19 +158,20 @@ class Dispatcher:
                 mine.show_position(place, len(places))
 
     async def _move_off_dead_servers(self) -> None:
-        """A job still pending on a server that stopped answering goes back to our queue."""
-        pending: dict[ComfyServer, list[Job]] = {}
+        """A job still pending on a server that stopped answering goes back to our queue
+        (one that keeps its queue meanwhile, a v2 server, keeps it: ``FollowedJob.lose``)."""
+        pending: dict[Backend, list[FollowedJob]] = {}
         for run in self._runs.values():
             server, job = run.server, run.job
-            if job is None or server is None or server.stream.connected.is_set():
+            if job is None or server is None or server.connected:
                 continue
             if not job.started:
                 pending.setdefault(server, []).append(job)
         for server, jobs in pending.items():
             try:
-                await server.client.queue()
+                await server.probe()
             except ComfyUnreachable:
-                self._pool().mark_down(server.client.base_url)
+                self._pool().mark_down(server.url)
                 for job in jobs:
                     job.lose()
             except ComfyError:
@@ -199,8 +200,11 @@ class Dispatcher:
 
     def _can_run(self, job: QueuedJob, url: str) -> bool:
         """Whether ``url`` has the nodes and models of ``job`` (a job of another process:
-        assumed; that process checks it)."""
+        assumed, that process checks it; a server that checks prompts itself: assumed, its
+        refusal fails the job with its words)."""
         run = self._runs.get(job.id)
+        if not self._pool().checks_prompts(url):
+            return True
         info = self._pool().cached_object_info(url)
         if run is None or info is None:
             return run is None

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from comfyui_pipe.comfy import ComfyError, ComfyServer, Ending, Job, JobOutcome, JobUpdate
+from comfyui_pipe.comfy import Backend, ComfyError, Ending, FollowedJob, JobOutcome, JobUpdate
 from comfyui_pipe.comfy.errors import briefly_unavailable
 from comfyui_pipe.comfy.queue import QueuePosition
 from comfyui_pipe.errors import PipeError
@@ -102,8 +102,8 @@ class JobRun:
         self.shape = shape_of(record.workflow_id, record.prompt or {})
         """What the scheduler prices it by: its workflow, steps, size and models."""
         self.pool: BackendPool | None = None
-        self.server: ComfyServer | None = None
-        self.job: Job | None = None
+        self.server: Backend | None = None
+        self.job: FollowedJob | None = None
         self.task: asyncio.Task[None] | None = None
         self.cancel_requested = False
         self.handed_over = False
@@ -167,7 +167,7 @@ class JobRun:
         self.apply(Dispatch(url, str(uuid.uuid4()), pool.client_id))
         self.task = asyncio.create_task(self._submit(), name=f"comfyui-pipe-job-{self.record.id}")
 
-    def follow_adopted(self, pool: BackendPool, server: ComfyServer) -> None:
+    def follow_adopted(self, pool: BackendPool, server: Backend) -> None:
         """Follow a job another process queued on ``server`` (its clientId's socket)."""
         assert self.record.prompt_id is not None
         self.pool, self.server = pool, server
@@ -266,7 +266,7 @@ class JobRun:
             logger.exception("generation %s failed", self.record.id)
             await self.end(Fail(Failure(FailureKind.UNEXPECTED), time.time()))
 
-    async def _outcome(self, job: Job, server: ComfyServer) -> JobOutcome | Failure:
+    async def _outcome(self, job: FollowedJob, server: Backend) -> JobOutcome | Failure:
         """How it ended on ComfyUI, or why it was given up at its deadline."""
         ending = asyncio.ensure_future(job.outcome())
         disowned = asyncio.ensure_future(self._writer.disowned.wait())
@@ -278,7 +278,7 @@ class JobRun:
         if ending.done() and await self._writer.settled():
             return ending.result()
         if not ending.done() and not disowned.done():
-            connected = server.stream.connected.is_set()
+            connected = server.connected
             await job.cancel()
             if not connected:
                 return Failure(FailureKind.UNREACHABLE)
@@ -295,7 +295,7 @@ class JobRun:
             observed = self._watch.observed(ran, self._tracker.seconds_per_step)
             self._context.costs.observe(backend, self.shape, observed)
 
-    async def _end_with(self, outcome: JobOutcome, server: ComfyServer) -> None:
+    async def _end_with(self, outcome: JobOutcome, server: Backend) -> None:
         now = time.time()
         match outcome.ending:
             case Ending.SUCCEEDED:
@@ -311,7 +311,7 @@ class JobRun:
             case Ending.NO_OUTPUT:
                 await self.end(Fail(Failure(FailureKind.NO_OUTPUT), now))
 
-    async def _deliver(self, outcome: JobOutcome, server: ComfyServer) -> None:
+    async def _deliver(self, outcome: JobOutcome, server: Backend) -> None:
         """Its outputs into the host's files, exactly once, then its end."""
         self._left_server()
         try:

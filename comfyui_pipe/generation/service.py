@@ -28,12 +28,11 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
-from comfyui_pipe.comfy import ComfyServer
 from comfyui_pipe.workflow import Workflow
 
 from .admission import Admission
 from .adoption import Delivery, LeaseKeeper
-from .backends import BackendHealth, BackendPool
+from .backends import BackendPool, ServerHealth
 from .costs import ServerCosts
 from .dispatcher import Dispatcher
 from .errors import JobHandedOver
@@ -212,27 +211,30 @@ class GenerationService:
     # -- what ComfyUI has ------------------------------------------------------------------
 
     async def models(self, folders: list[str]) -> dict[str, list[str]]:
-        """The model files in each of ``folders`` on the least busy reachable backend."""
-        server = await self._pool.pick()
-        found = await asyncio.gather(*(server.client.models(folder) for folder in folders))
+        """The model files in each of ``folders`` on the most preferred reachable backend
+        that lists them (``NotListed`` when only v2 servers are configured)."""
+        server = await self._pool.pick_listing("models")
+        found = await asyncio.gather(*(server.models(folder) for folder in folders))
         return dict(zip(folders, found, strict=True))
 
-    async def health(self) -> list[BackendHealth]:
+    async def health(self) -> list[ServerHealth]:
         """Each server's state, with what this process has learnt of it."""
         return [
-            replace(health, learnt=self._costs.view(health.url))
+            ServerHealth(**vars(health), learnt=self._costs.view(health.url))
             for health in await self._pool.health()
         ]
 
     async def object_info(self) -> dict[str, object]:
-        """The node schemas (``/object_info``) of the least busy reachable backend."""
-        return await self._pool.object_info(await self._pool.pick())
+        """The node schemas (``/object_info``) of the most preferred reachable backend that
+        has them (``NotListed`` when only v2 servers are configured)."""
+        server = await self._pool.pick_listing("node schemas")
+        return await self._pool.object_info(server) or {}
 
     async def check(self, workflow: Workflow) -> None:
         """Raise ``PromptRejected`` (or ``ComfyUnreachable``) unless a backend has every
-        node and model ``workflow`` needs and accepts its values."""
-        server: ComfyServer = await self._pool.pick()
-        await check_workflow(self._pool, server, workflow)
+        node and model ``workflow`` needs and accepts its values (a v2 server checks a
+        prompt only when it is submitted)."""
+        await check_workflow(self._pool, await self._pool.pick(), workflow)
 
     # -- jobs ------------------------------------------------------------------------------
 

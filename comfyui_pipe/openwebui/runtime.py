@@ -46,7 +46,12 @@ serving any request once the first admin exists (no need to poll for one)."""
 
 def backend_pool(config: PipeConfig) -> BackendPool:
     servers = config.servers
-    pool = BackendPool(list(servers.urls), headers=dict(servers.headers), token=servers.token)
+    pool = BackendPool(
+        list(servers.urls),
+        headers=dict(servers.headers),
+        token=servers.token,
+        api_key=servers.api_key,
+    )
     pool.drain(config.drained)
     return pool
 

@@ -142,3 +142,36 @@ def test_each_listed_server_has_its_models_folder_if_given() -> None:
     )
 
     assert dict(config.model_folder_of) == {"http://a:1": "/data/models"}
+
+
+def test_a_comfy_api_v2_server_is_an_entry_with_its_prefix_and_the_key_goes_with_them() -> None:
+    config = PipeConfig(
+        comfyui_url="http://a:8188, comfy-v2+https://cloud.comfy.org/, comfy-v2+http://b:8189",
+        comfy_api_key="comfyui-abc",
+    )
+
+    assert config.servers.urls == (
+        "http://a:8188",
+        "comfy-v2+https://cloud.comfy.org",
+        "comfy-v2+http://b:8189",
+    )
+    assert config.servers.api_key == "comfyui-abc"
+    assert PipeConfig().servers.api_key is None
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("comfy-v2+ftp://cloud.comfy.org", "comfy-v2+https://"),
+        ("comfy-v2+https://user:pw@cloud.comfy.org", "comfy_api_key"),
+        ("comfy-v2+https://", "no valid host"),
+        ("http://a, comfy-v2+http://a", None),
+    ],
+)
+def test_a_v2_entry_is_checked_like_any_server(url: str, words: str | None) -> None:
+    if words is None:  # a native and a v2 server at the same address are two servers
+        assert len(PipeConfig(comfyui_url=url).servers.urls) == 2
+        return
+    with pytest.raises(ValidationError) as refused:
+        PipeConfig(comfyui_url=url)
+    assert words in str(refused.value)

@@ -25,7 +25,7 @@ MULTI_GPU = ROOT / "docker-compose.multi-gpu.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"
 STACKS = {"cpu": [BASE], "gpu": [BASE, GPU], "multi-gpu": [BASE, MULTI_GPU]}
 # Open WebUI's own settings the stack sets (read by open_webui itself).
-OPEN_WEBUI_ENV = {"WEBUI_SECRET_KEY"}
+OPEN_WEBUI_ENV = {"WEBUI_SECRET_KEY", "ENABLE_FORWARD_USER_INFO_HEADERS"}
 
 
 def example_environ(**overrides: str) -> dict[str, str]:

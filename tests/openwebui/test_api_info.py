@@ -118,6 +118,12 @@ def test_every_route_is_documented_with_examples(owui: OpenWebUIServer) -> None:
         ("GET", f"{API}/settings"),
         ("PUT", f"{API}/settings"),
         *CONSOLE_OPERATIONS,
+        ("GET", f"{API}/image-engine"),
+        ("PUT", f"{API}/image-engine"),
+        ("DELETE", f"{API}/image-engine"),
+        ("GET", f"{API}/v1/models"),
+        ("POST", f"{API}/v1/images/generations"),
+        ("POST", f"{API}/v1/images/edits"),
     }
     for key, operation in operations.items():
         assert operation["summary"] and operation["description"], key

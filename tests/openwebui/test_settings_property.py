@@ -38,9 +38,15 @@ broken_text = (
     | st.text(max_size=3).map(lambda text: text + "\r\n")
 )
 TEXT_EXAMPLES = {
-    "comfyui_url": ["http://127.0.0.1:1", "https://comfy.example/base", "http://a, http://b"],
+    "comfyui_url": [
+        "http://127.0.0.1:1",
+        "https://comfy.example/base",
+        "http://a, http://b",
+        "http://a, comfy-v2+https://cloud.example",
+    ],
     "comfyui_auth_header": ["", "Authorization: Bearer abc", "X-Key:v"],
     "comfyui_token": ["", "secret-token"],
+    "comfy_api_key": ["", "comfyui-abc123"],
     "enabled_workflows": ["", "sd15_txt2img", "sd15_txt2img, no_such_flow"],
     "default_workflow": ["sd15_txt2img", "sd15_img2img"],
     "queue_group_weights": ["", "Pro = 3", "Pro = 3, Trial = 0.5"],

@@ -28,7 +28,7 @@ router = sub_router()
     summary="List models",
     description="Checkpoints, LoRAs, diffusion models, VAEs, text encoders, upscale "
     "models, … installed on ComfyUI (the least busy reachable backend).",
-    responses=error_responses(502, 503),
+    responses=error_responses(409, 502, 503),
 )
 async def list_models(
     _user: VerifiedUser,

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from . import (
     generations,
+    image_engine,
     info,
     jobs,
     model_files,
@@ -14,6 +15,7 @@ from . import (
     workflows,
 )
 from .common import PREFIX
+from .openai import images
 
 __all__ = ("PREFIX", "router")
 
@@ -27,3 +29,5 @@ router.include_router(servers.router)
 router.include_router(queue.router)
 router.include_router(model_files.router)
 router.include_router(generations.router)
+router.include_router(image_engine.router)
+router.include_router(images.router)

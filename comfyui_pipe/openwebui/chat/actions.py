@@ -27,7 +27,8 @@ from comfyui_pipe.openwebui.chat.action_icons import icon_url
 from comfyui_pipe.openwebui.chat.context import file_id_of_image
 from comfyui_pipe.openwebui.chat.reply import failure_sentence
 from comfyui_pipe.openwebui.chat.turn import Asked, ChatMessage, ChatTurn
-from comfyui_pipe.openwebui.host import Emitter, OpenWebUIHost, User
+from comfyui_pipe.openwebui.host import OpenWebUIHost
+from comfyui_pipe.openwebui.host_values import Emitter, User
 from comfyui_pipe.openwebui.presenter import UNEXPECTED_IN_ACTION, describe
 from comfyui_pipe.openwebui.runtime import PluginRuntime, get_runtime
 from comfyui_pipe.openwebui.store.input_images import image_from_file
