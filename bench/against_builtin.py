@@ -1,7 +1,6 @@
 """Open WebUI's built-in ComfyUI path against ours, inside one Open WebUI process.
 
-    .venv/bin/python bench/against_builtin.py [--repeats 3] [--skip-progress] [--skip-mixed]
-    .venv/bin/python bench/against_builtin.py --only-mixed [--timeline]
+    .venv/bin/python bench/against_builtin.py [--repeats 3] [--skip-progress]
 
 One real Open WebUI (our ASGI app: Open WebUI plus the plugin) runs in a child
 process, so its CPU time and peak RSS are its own; the ComfyUI doubles and the
@@ -22,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
-import itertools
 import json
 import os
 import re
@@ -495,145 +492,6 @@ def _percentile(ordered: Sequence[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-# -- four ComfyUI servers of mixed speed ------------------------------------------------
-
-MIXED_STEP_SECONDS = (0.02, 0.04, 0.08, 0.16)
-BATCH = 12
-"""The first user's batch: two in three txt2img, one in three model-free."""
-
-
-@dataclass(frozen=True)
-class MixedMeasurement:
-    round: str
-    makespan_s: float
-    ideal_s: float
-    """The fluid bound: every server busy until the end (jobs split at will)."""
-    best_s: float
-    """The best whole-job schedule of the txt2img jobs, every server's speed known."""
-    second_user_wait_s: float
-    job_length_s: tuple[float, ...]
-    """A txt2img job's time on each server, measured on the server itself."""
-
-
-MIXED_ROUNDS = ("cold", "warm")
-"""The batch twice on the same servers: first while the plugin knows none of their
-speeds, then once it has learnt them from the first round."""
-
-
-async def measure_mixed(
-    bench: Bench, admin: Account, second: Account, timeline: bool = False
-) -> list[MixedMeasurement]:
-    with contextlib.ExitStack() as stack:
-        doubles = [
-            stack.enter_context(ThreadedDouble(models=MODELS, step_seconds=seconds))
-            for seconds in MIXED_STEP_SECONDS
-        ]
-        settings = (await admin.http.get(f"{API}/settings", headers=admin.headers)).json()
-        urls = ",".join(double.url for double in doubles)
-        await _put_settings(admin, {"comfyui_url": urls})
-        try:
-            await _job_lengths([double.url for double in doubles])  # models loaded
-            lengths = await _job_lengths([double.url for double in doubles])
-            rounds = []
-            for name in MIXED_ROUNDS:
-                since = time.time()
-                rounds.append(await _mixed_round(bench, admin, second, name, lengths))
-                if timeline:
-                    print(f"{name} round:\n{format_timeline(doubles, since)}", flush=True)
-            return rounds
-        finally:
-            await _put_settings(admin, {"comfyui_url": settings["comfyui_url"]})
-
-
-async def _job_lengths(urls: Sequence[str]) -> tuple[float, ...]:
-    """Each server's own time for one txt2img job (``POST /prompt`` until its history
-    shows it), all at once as in a round: what the plugin's schedule is measured by."""
-
-    async def one(http: httpx.AsyncClient, url: str) -> float:
-        graph = json.loads(json.dumps(TXT2IMG))
-        graph["3"]["inputs"]["seed"] = next(_calibration_seeds)  # never a cached answer
-        started = time.monotonic()
-        prompt_id = (await http.post(f"{url}/prompt", json={"prompt": graph})).json()["prompt_id"]
-        while not (await http.get(f"{url}/history/{prompt_id}")).json():  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-        return time.monotonic() - started
-
-    async with httpx.AsyncClient(timeout=RUN_TIMEOUT) as http:
-        return tuple(await asyncio.gather(*(one(http, url) for url in urls)))
-
-
-_calibration_seeds = itertools.count(10**6)
-
-
-async def _mixed_round(
-    bench: Bench,
-    admin: Account,
-    second: Account,
-    name: str,
-    lengths: tuple[float, ...],
-) -> MixedMeasurement:
-    batch = [
-        (MODEL_FREE if index % 3 == 2 else TXT2IMG_WORKLOAD, next(bench.tags))
-        for index in range(BATCH)
-    ]
-    started = time.monotonic()
-    first = [asyncio.create_task(ours_to_the_end(admin, workload, tag)) for workload, tag in batch]
-    await asyncio.sleep(0.05)  # the batch is queued first
-    queued_at = time.monotonic()
-    second_job = await ours_to_the_end(second, TXT2IMG_WORKLOAD, next(bench.tags))
-    await asyncio.gather(*first)
-    makespan = time.monotonic() - started
-    running = [e.received_at for e in second.events[second_job] if e.data["state"] == "running"]
-    txt2img_jobs = 1 + sum(1 for workload, _ in batch if workload is TXT2IMG_WORKLOAD)
-    return MixedMeasurement(
-        round=name,
-        makespan_s=makespan,
-        ideal_s=txt2img_jobs / sum(1 / length for length in lengths),
-        best_s=_best_schedule(lengths, txt2img_jobs),
-        second_user_wait_s=(running[0] if running else time.monotonic()) - queued_at,
-        job_length_s=lengths,
-    )
-
-
-def format_timeline(doubles: Sequence[ThreadedDouble], since: float) -> str:
-    """Each prompt a server took since ``since`` (wall clock): when it was queued there,
-    started and ended, in seconds from ``since``, by server and start."""
-    lines = ["| server | job | queued | started | ended | ran |", "|---" * 6 + "|"]
-    for index, comfy in enumerate(doubles):
-        rows = []
-        for prompt_id, entry in list(comfy.double.history.items()):
-            queued_ms = entry["prompt"][3].get("create_time", 0)
-            times = comfy.double.state.times.get(prompt_id)
-            if queued_ms / 1000 < since or times is None or times.started is None:
-                continue
-            prompt = entry["prompt"][2]
-            sampled = any(node["class_type"] == "KSampler" for node in prompt.values())
-            kind = "txt2img" if sampled else "free"
-            queued, started = queued_ms / 1000 - since, times.started / 1000 - since
-            ended = (times.ended or 0) / 1000 - since
-            rows.append((started, f"{kind} {_tag_of(prompt)}", queued, ended))
-        for started, job, queued, ended in sorted(rows):
-            lines.append(
-                f"| {index} ({comfy.double.step_seconds} s/step) | {job} | {queued:.2f} "
-                f"| {started:.2f} | {ended:.2f} | {ended - started:.2f} |"
-            )
-    return "\n".join(lines)
-
-
-def _best_schedule(job_seconds: Sequence[float], jobs: int) -> float:
-    """The shortest makespan of ``jobs`` equal jobs taking ``job_seconds`` on each server."""
-    best = float("inf")
-    for split in itertools.product(range(jobs + 1), repeat=len(job_seconds)):
-        if sum(split) == jobs:
-            best = min(best, max(n * t for n, t in zip(split, job_seconds, strict=True)))
-    return best
-
-
-async def _put_settings(admin: Account, values: dict[str, Any]) -> None:
-    response = await admin.http.put(f"{API}/settings", headers=admin.headers, json=values)
-    response.raise_for_status()
-
-
 # -- the report ------------------------------------------------------------------------
 
 METRICS = (
@@ -673,25 +531,6 @@ def format_progress(rows: Sequence[ProgressMeasurement], step_seconds: float) ->
     return "\n".join(lines)
 
 
-def format_mixed(rows: Sequence[MixedMeasurement]) -> str:
-    lines = [
-        "| round | txt2img job on each server | makespan | fluid ideal | best whole-job "
-        "schedule | makespan/ideal | makespan/best | second user queued → running "
-        "| ÷ fastest job | ÷ slowest job |",
-        "|---" * 10 + "|",
-    ]
-    for row in rows:
-        lengths = ", ".join(f"{length:.2f}" for length in row.job_length_s)
-        fastest, slowest = min(row.job_length_s), max(row.job_length_s)
-        lines.append(
-            f"| {row.round} | {lengths} s | {row.makespan_s:.2f} s | {row.ideal_s:.2f} s "
-            f"| {row.best_s:.2f} s | {row.makespan_s / row.ideal_s:.2f} "
-            f"| {row.makespan_s / row.best_s:.2f} | {row.second_user_wait_s:.2f} s "
-            f"| {row.second_user_wait_s / fastest:.2f} | {row.second_user_wait_s / slowest:.2f} |"
-        )
-    return "\n".join(lines)
-
-
 # -- main ------------------------------------------------------------------------------
 
 
@@ -708,7 +547,7 @@ async def run(args: argparse.Namespace) -> str:
                 await upload_workflow(admin, workload)
             bench = Bench(owui, comfy, WriteCounter(owui.database))
             rows = []
-            for workload in () if args.only_mixed else (MODEL_FREE, TXT2IMG_WORKLOAD):
+            for workload in (MODEL_FREE, TXT2IMG_WORKLOAD):
                 await configure_builtin(admin, comfy.url, workload)
                 for way in WAYS.values():  # warm both ways up
                     await bench.measure(way, admin, workload, 2)
@@ -725,22 +564,13 @@ async def run(args: argparse.Namespace) -> str:
                     print(format_paths(rows[-1:]), flush=True)
             if rows:
                 report.append(format_paths(rows))
-            if not args.skip_progress and not args.only_mixed:
+            if not args.skip_progress:
                 progress = [
                     await measure_progress(bench, frames, admin, in_flight, args.step_seconds)
                     for in_flight in args.in_flight
                 ]
                 report.append(format_progress(progress, args.step_seconds))
                 print(report[-1], flush=True)
-            if not args.skip_mixed:
-                second = Account(
-                    owui.url, await add_user(admin, "Second User", "second@example.com")
-                )
-                await second.connect()
-                mixed = await measure_mixed(bench, admin, second, args.timeline)
-                report.append(format_mixed(mixed))
-                print(report[-1], flush=True)
-                await second.close()
             await admin.close()
         finally:
             owui.stop()
@@ -754,11 +584,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--in-flight", type=int, nargs="+", default=[16, 256])
     parser.add_argument("--step-seconds", type=float, default=0.05)
     parser.add_argument("--skip-progress", action="store_true")
-    parser.add_argument("--skip-mixed", action="store_true")
-    parser.add_argument("--only-mixed", action="store_true", help="the mixed-speed servers alone")
-    parser.add_argument(
-        "--timeline", action="store_true", help="each mixed round's prompts on each server"
-    )
     args = parser.parse_args(argv)
     print(asyncio.run(run(args)))
     return 0

@@ -1,4 +1,4 @@
-"""The environment variables the plugin reads: each gives the first-run value of one
+"""The environment variables the plugin reads: each gives the value of one
 setting of :class:`comfyui_pipe.config.PipeConfig`.
 
 This is the one list of them; the compose files set exactly these names (a test
@@ -18,6 +18,7 @@ VARIABLE_OF_SETTING: Mapping[str, str] = MappingProxyType(
         "comfyui_url": "COMFYUI_URL",
         "comfyui_auth_header": "COMFYUI_AUTH_HEADER",
         "comfyui_token": "COMFYUI_TOKEN",
+        "comfy_api_key": "COMFY_API_KEY",
         **{
             setting: ENV_PREFIX + setting.upper()
             for setting in (
@@ -32,11 +33,12 @@ VARIABLE_OF_SETTING: Mapping[str, str] = MappingProxyType(
                 "jobs_per_user",
                 "job_timeout",
                 "previews",
+                "model_folders",
             )
         },
     }
 )
-"""Setting name -> the environment variable giving its first-run value."""
+"""Setting name -> the environment variable giving its value."""
 
 
 def environment_settings(environ: Mapping[str, str]) -> dict[str, str]:

@@ -1,16 +1,20 @@
 """Talking to ComfyUI: one HTTP client, one event stream and the jobs of one server."""
 
+from .addresses import V2_PREFIX, Credentials, cancel_on, open_backend, server_address
+from .backend import Backend, BackendHealth, FollowedJob
 from .client import ComfyClient, Submitted, UploadedImage
 from .errors import (
     ComfyError,
     ComfyHTTPError,
     ComfyProtocolError,
     ComfyUnreachable,
+    NotListed,
     OutputUnavailable,
     PromptRejected,
     UploadTooLarge,
 )
-from .job import Job, JobListener, JobTimeouts, JobUpdate
+from .followed import JobListener, JobUpdate
+from .job import Job, JobTimeouts
 from .outcome import Ending, JobOutcome, NodeFailure
 from .outputs import OutputRef, outputs_from_executed, outputs_from_history
 from .problems import NodeRef, Problem, ProblemKind
@@ -19,14 +23,19 @@ from .server import ComfyServer
 from .stream import EventStream, Subscription
 
 __all__ = [
+    "V2_PREFIX",
+    "Backend",
+    "BackendHealth",
     "ComfyClient",
     "ComfyError",
     "ComfyHTTPError",
     "ComfyProtocolError",
     "ComfyServer",
     "ComfyUnreachable",
+    "Credentials",
     "Ending",
     "EventStream",
+    "FollowedJob",
     "Job",
     "JobListener",
     "JobOutcome",
@@ -34,6 +43,7 @@ __all__ = [
     "JobUpdate",
     "NodeFailure",
     "NodeRef",
+    "NotListed",
     "OutputRef",
     "OutputUnavailable",
     "Problem",
@@ -45,6 +55,9 @@ __all__ = [
     "Subscription",
     "UploadTooLarge",
     "UploadedImage",
+    "cancel_on",
+    "open_backend",
     "outputs_from_executed",
     "outputs_from_history",
+    "server_address",
 ]

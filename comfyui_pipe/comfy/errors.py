@@ -49,6 +49,15 @@ class ComfyProtocolError(ComfyError):
         super().__init__(f"ComfyUI answered {method} {path} with {what}")
 
 
+class NotListed(ComfyError):
+    """The servers here do not list what was asked for (a Comfy API v2 server gives no
+    node schemas and no model lists)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(f"no server here lists its {what}")
+
+
 class UploadTooLarge(ComfyError):
     """ComfyUI refused an input image for its size (its ``--max-upload-size``)."""
 

@@ -29,6 +29,7 @@ from .events import (
     Status,
     is_terminal,
 )
+from .followed import FollowedPrompt, JobListener
 from .outcome import Ending, JobOutcome, NodeFailure
 from .outputs import OutputRef, in_node_order, outputs_from_executed, outputs_from_history
 from .queue import QueuePosition, QueueSnapshot
@@ -55,15 +56,7 @@ class JobTimeouts:
     cancel: float = 15.0
 
 
-JobUpdate = Event | QueuePosition
-JobListener = Callable[[JobUpdate], None]
-
-
-def _ignore(update: JobUpdate) -> None:
-    return None
-
-
-class Job:
+class Job(FollowedPrompt):
     """Created by ``ComfyServer.submit`` (or ``adopt``); its outcome is ``outcome()``."""
 
     def __init__(
@@ -76,22 +69,15 @@ class Job:
         request_queue_refresh: Callable[[], None],
         listener: JobListener | None = None,
     ) -> None:
-        self.prompt_id = prompt_id
+        super().__init__(prompt_id, listener, "comfy-job")
         self._client = client
         self._subscription = subscription
         self._timeouts = timeouts
         self._request_queue_refresh = request_queue_refresh
-        self._listener = listener or _ignore
         self._started_at = time.monotonic()
         self._started = False
         self._saw_run_start = False
         self._seen_outputs: dict[str, dict[str, Any]] = {}
-        self._outcome: asyncio.Future[JobOutcome] = asyncio.get_running_loop().create_future()
-        self._runner = asyncio.create_task(self._run(), name=f"comfy-job-{prompt_id}")
-
-    @property
-    def done(self) -> bool:
-        return self._runner.done()
 
     @property
     def started(self) -> bool:
@@ -107,18 +93,6 @@ class Job:
         """Seconds since it was submitted (or adopted) here."""
         return time.monotonic() - self._started_at
 
-    def add_done_callback(self, callback: Callable[[Job], None]) -> None:
-        self._runner.add_done_callback(lambda _: callback(self))
-
-    async def abandon(self) -> None:
-        """Stop following the job here (the server is not told); ``outcome()`` is cancelled."""
-        self._runner.cancel()
-        await asyncio.gather(self._runner, return_exceptions=True)
-
-    async def outcome(self) -> JobOutcome:
-        """How it ended: its outputs, or what ended it."""
-        return await asyncio.shield(self._runner)
-
     async def cancel(self) -> None:
         """Cancel exactly this job on the server; a no-op once it has ended. Its outcome is
         ``INTERRUPTED`` unless it ended otherwise first."""
@@ -127,10 +101,6 @@ class Job:
         await self._stop_on_server()
         self._settle(self._ended(Ending.INTERRUPTED))
         await asyncio.wait([self._runner], timeout=self._timeouts.cancel)
-
-    def lose(self) -> None:
-        """Give the job up as lost (its server is gone); a no-op once it has ended."""
-        self._settle(self._ended(Ending.LOST))
 
     def set_queue_position(self, queue: QueueSnapshot) -> None:
         position = queue.position(self.prompt_id)
@@ -174,24 +144,8 @@ class Job:
         elif entry is None:
             self._settle(self._ended(unknown))
 
-    async def _run(self) -> JobOutcome:
-        follower = asyncio.create_task(self._follow(), name=f"comfy-job-events-{self.prompt_id}")
-        try:
-            return await asyncio.shield(self._outcome)
-        finally:
-            follower.cancel()
-            await asyncio.gather(follower, return_exceptions=True)
-            self._subscription.close()
-
-    def _settle(self, outcome: JobOutcome) -> None:
-        if not self._outcome.done():
-            self._outcome.set_result(outcome)
-
-    def _tell(self, update: JobUpdate) -> None:
-        try:
-            self._listener(update)
-        except Exception:
-            logger.exception("the listener of %s failed on %s", self.prompt_id, type(update))
+    def _stopped(self) -> None:
+        self._subscription.close()
 
     def _note(self, event: Event) -> None:
         """Keep what the job itself needs of ``event``, then pass it on."""
@@ -268,9 +222,6 @@ class Job:
             for node_id, output in self._seen_outputs.items()
             for ref in outputs_from_executed(output, node_id)
         ]
-
-    def _ended(self, ending: Ending) -> JobOutcome:
-        return JobOutcome(self.prompt_id, ending)
 
     def _failed(self, event: ExecutionError) -> JobOutcome:
         failure = NodeFailure(

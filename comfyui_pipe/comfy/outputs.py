@@ -42,8 +42,9 @@ _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
 
 @dataclass(frozen=True)
 class OutputRef:
-    """One file on the server, addressable through ``GET /view`` — or, for a text
-    output, the ``text`` itself (nothing to download)."""
+    """One file on the server, addressable through ``GET /view`` (a Comfy API v2 server:
+    at its ``location``) — or, for a text output, the ``text`` itself (nothing to
+    download)."""
 
     filename: str
     subfolder: str
@@ -52,6 +53,8 @@ class OutputRef:
     node_id: str
     content_type: str
     text: str | None = None
+    location: str | None = None
+    """A Comfy API v2 server's URL of the file (its asset's content)."""
 
     @property
     def unsafe_reason(self) -> str | None:

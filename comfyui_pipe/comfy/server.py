@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from types import TracebackType
 from typing import Any, Self
 
+from .backend import BackendHealth
 from .client import ComfyClient
 from .errors import ComfyError
-from .job import Job, JobListener, JobTimeouts, JobUpdate
+from .followed import JobListener, JobUpdate
+from .job import Job, JobTimeouts
+from .outputs import OutputRef
 from .stream import EventStream, Subscription
 
 __all__ = ["ComfyServer", "Job", "JobListener", "JobTimeouts", "JobUpdate"]
@@ -22,7 +25,8 @@ logger = logging.getLogger(__name__)
 
 
 class ComfyServer:
-    """``async with ComfyServer(base_url) as server: job = await server.submit(prompt)``."""
+    """``async with ComfyServer(base_url) as server: job = await server.submit(prompt)``;
+    a ``Backend`` (``backend.py``) of the pool."""
 
     def __init__(
         self,
@@ -86,6 +90,47 @@ class ComfyServer:
     def jobs(self) -> list[Job]:
         """The jobs that have not finished yet."""
         return list(self._jobs.values())
+
+    @property
+    def url(self) -> str:
+        return self.client.base_url
+
+    @property
+    def connected(self) -> bool:
+        return self.stream.connected.is_set()
+
+    async def probe(self) -> None:
+        await self.client.queue()
+
+    async def wait_connected(self, timeout: float) -> None:  # noqa: ASYNC109 (our own error)
+        await self.stream.wait_connected(timeout)
+
+    async def upload_image(self, data: bytes, filename: str) -> str:
+        return (await self.client.upload_image(data, filename)).reference
+
+    def stream_output(self, ref: OutputRef) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        return self.client.stream_output(ref)
+
+    async def node_schemas(self) -> dict[str, Any]:
+        return await self.client.object_info()
+
+    async def models(self, folder: str) -> list[str]:
+        return await self.client.models(folder)
+
+    async def cancel(self, prompt_id: str) -> None:
+        await self.client.cancel(prompt_id)
+
+    async def health(self) -> BackendHealth:
+        stats, queue = await asyncio.gather(self.client.system_stats(), self.client.queue())
+        system = stats.get("system") or {}
+        return BackendHealth(
+            self.url,
+            reachable=True,
+            version=system.get("comfyui_version"),
+            queue_running=len(queue.running),
+            queue_pending=len(queue.pending),
+            devices=list(stats.get("devices") or []),
+        )
 
     async def submit(
         self,

@@ -47,6 +47,8 @@ Text = Annotated[str, AfterValidator(text.without_control_characters)]
 ServerList = Annotated[Text, _read_by(text.server_urls)]
 Header = Annotated[Text, _read_by(text.header)]
 Weights = Annotated[Text, _read_by(text.group_weights)]
+Servers = Annotated[Text, _read_by(text.listed_servers)]
+ModelFolders = Annotated[Text, _read_by(text.model_folders)]
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class ServerConfig:
     urls: tuple[str, ...]
     headers: tuple[tuple[str, str], ...]
     token: str | None
+    api_key: str | None = None
 
 
 class PipeConfig(BaseModel):
@@ -66,8 +69,24 @@ class PipeConfig(BaseModel):
     comfyui_url: ServerList = Field(
         "http://127.0.0.1:8188",
         max_length=MAX_TEXT,
-        description="ComfyUI base URL, http:// or https://; several servers (up to "
-        f"{text.MAX_SERVERS}) separated by commas share the jobs.",
+        description="ComfyUI base URL, http:// or https://; a Comfy API v2 server (Comfy "
+        "Cloud, comfy-api-proxy) with comfy-v2+ before it, e.g. "
+        f"comfy-v2+https://cloud.comfy.org; several servers (up to {text.MAX_SERVERS}) "
+        "separated by commas share the jobs.",
+    )
+    drained_servers: Servers = Field(
+        "",
+        max_length=MAX_TEXT,
+        description="Servers of the list above that take no new jobs, separated by commas: "
+        "each finishes the jobs it has. At least one server must take new jobs.",
+    )
+    model_folders: ModelFolders = Field(
+        "",
+        max_length=MAX_TEXT,
+        description="Where this Open WebUI can write a server's models folder, as 'URL = "
+        "path' pairs separated by commas, e.g. 'http://comfyui:8188 = /comfyui-models': the "
+        "ComfyUI console downloads and removes models there. For any other server it says "
+        "which file to put in which folder.",
     )
     comfyui_auth_header: Header = Field(
         "",
@@ -79,6 +98,13 @@ class PipeConfig(BaseModel):
         "",
         max_length=MAX_SECRET,
         description="Token sent as ?token= (ComfyUI-Login and similar).",
+        json_schema_extra=_SECRET,
+    )
+    comfy_api_key: Text = Field(
+        "",
+        max_length=MAX_SECRET,
+        description="API key for the Comfy API v2 servers (comfy-v2+…): Comfy Cloud's "
+        "(platform.comfy.org), or comfy-api-proxy's --token. Sent to those only.",
         json_schema_extra=_SECRET,
     )
     enabled_workflows: Text = Field(
@@ -190,6 +216,7 @@ class PipeConfig(BaseModel):
 
     CHECKED_TOGETHER: ClassVar[tuple[frozenset[str], ...]] = (
         frozenset({"lease_heartbeat", "lease_expiry"}),
+        frozenset({"comfyui_url", "drained_servers"}),
     )
     """Settings valid or not only together (the refusal names the last of them)."""
 
@@ -200,6 +227,16 @@ class PipeConfig(BaseModel):
         if heartbeat is not None and expiry < 2 * heartbeat:
             raise ValueError("The lease expiry must be at least twice the heartbeat")
         return expiry
+
+    @field_validator("drained_servers")
+    @classmethod
+    def _one_server_takes_jobs(cls, drained: str, info: ValidationInfo) -> str:
+        listed = info.data.get("comfyui_url")
+        if listed is not None and set(text.server_urls(listed)) <= set(
+            text.listed_servers(drained)
+        ):
+            raise ValueError("At least one server must take new jobs; do not drain them all")
+        return drained
 
     def stored_values(self) -> dict[str, Any]:
         """The flat values, as the function's valves keep them."""
@@ -216,7 +253,20 @@ class PipeConfig(BaseModel):
             urls=text.server_urls(self.comfyui_url),
             headers=text.header(self.comfyui_auth_header),
             token=self.comfyui_token or None,
+            api_key=self.comfy_api_key or None,
         )
+
+    @cached_property
+    def drained(self) -> frozenset[str]:
+        """The listed servers that take no new jobs (a drained URL no longer listed is
+        ignored)."""
+        return frozenset(text.listed_servers(self.drained_servers)) & set(self.servers.urls)
+
+    @cached_property
+    def model_folder_of(self) -> MappingProxyType[str, str]:
+        """Server URL -> the path of its models folder here, for the listed servers."""
+        folders = text.model_folders(self.model_folders)
+        return MappingProxyType({url: folders[url] for url in self.servers.urls if url in folders})
 
     @cached_property
     def limits(self) -> Limits:

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from comfyui_pipe.comfy import V2_PREFIX
+
 MAX_SERVERS = 64
 MAX_GROUPS = 100
 MIN_WEIGHT = 0.01
@@ -34,7 +36,8 @@ def comma_separated(text: str) -> list[str]:
 
 
 def server_urls(text: str) -> tuple[str, ...]:
-    """The servers of a comma-separated list, each without a trailing slash."""
+    """The servers of a comma-separated list, each without a trailing slash: a native
+    ComfyUI's ``http(s)://`` URL, or a Comfy API v2 server's, ``comfy-v2+`` before it."""
     urls = comma_separated(text)
     if not urls:
         raise ValueError(f"Name at least one ComfyUI server, e.g. {_EXAMPLE_URL}")
@@ -49,9 +52,35 @@ def server_urls(text: str) -> tuple[str, ...]:
     return tuple(url.rstrip("/") for url in urls)
 
 
+def listed_servers(text: str) -> tuple[str, ...]:
+    """Like :func:`server_urls`, but an empty list is allowed (no server named)."""
+    return server_urls(text) if comma_separated(text) else ()
+
+
+def model_folders(text: str) -> dict[str, str]:
+    """``'http://comfyui:8188 = /models'`` as ``{"http://comfyui:8188": "/models"}``: where
+    this process reaches each server's models folder (an absolute path)."""
+    folders: dict[str, str] = {}
+    for pair in comma_separated(text):
+        url, sep, path = (side.strip() for side in pair.partition(" = " if " = " in pair else "="))
+        if not sep or not url or not path:
+            raise ValueError(
+                "Write each models folder as 'server URL = path', e.g. "
+                f"'{_EXAMPLE_URL} = /comfyui/models'"
+            )
+        (server,) = server_urls(url)
+        if not path.startswith("/"):
+            raise ValueError(f"The models folder of {server} must be an absolute path")
+        if server in folders:
+            raise ValueError(f"{server} is given a models folder twice")
+        folders[server] = path.rstrip("/") or "/"
+    return folders
+
+
 def _check_server_url(url: str, number: int) -> None:
     # The URL itself is never quoted back: it may carry a password.
     where = f"Server {number}" if number > 1 else "The server"
+    url = url.removeprefix(V2_PREFIX)
     try:
         parts = urlsplit(url)
         port = parts.port  # a ValueError unless a number up to 65535
@@ -59,11 +88,14 @@ def _check_server_url(url: str, number: int) -> None:
     except (ValueError, httpx.InvalidURL):
         raise ValueError(f"{where} is not a valid URL, e.g. {_EXAMPLE_URL}") from None
     if parts.scheme not in ("http", "https"):
-        raise ValueError(f"{where} must start with http:// or https://, e.g. {_EXAMPLE_URL}")
+        raise ValueError(
+            f"{where} must start with http:// or https:// (a Comfy API v2 server with "
+            f"{V2_PREFIX}https://), e.g. {_EXAMPLE_URL}"
+        )
     if parts.username is not None or parts.password is not None:
         raise ValueError(
             f"{where} holds a user name or password; give ComfyUI's credentials as "
-            "comfyui_auth_header or comfyui_token instead"
+            "comfyui_auth_header, comfyui_token or comfy_api_key instead"
         )
     host = parts.netloc.rsplit(":", 1)[0] if port is not None else parts.netloc
     if not parts.hostname or not _HOST.fullmatch(host) or port == 0:

@@ -21,6 +21,7 @@ import httpx
 from comfyui_pipe.workflow.model import ModelFile
 
 CHUNK_SIZE = 1024 * 1024
+CLI_ADVICE = "Check the network, or place the file yourself and set COMFYUI_FETCH_MODELS=false."
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=15.0)
 
 
@@ -47,11 +48,16 @@ def fetch_model(
     attempts: int = 5,
     retry_delay: float = 3.0,
     report: Callable[[str], None] = lambda line: None,
+    on_bytes: Callable[[int, int | None], None] = lambda done, total: None,
+    advice: str = CLI_ADVICE,
 ) -> FetchResult:
     """Make sure ``models_dir/<folder>/<filename>`` exists and matches ``model``.
 
     Retries interrupted transfers, resuming where they stopped. Raises
-    :class:`FetchError` when the file cannot be had or does not verify.
+    :class:`FetchError` when the file cannot be had or does not verify. ``on_bytes(done,
+    total)`` hears of every chunk written (``total`` None when unknown); an exception it
+    raises stops the download, leaving the ``.part`` file to resume from. ``advice`` ends
+    the sentence of a download that kept breaking.
     """
     destination = _destination(models_dir, model)
     label = f"{model.folder}/{model.filename}"
@@ -65,7 +71,7 @@ def fetch_model(
     part = destination.with_name(destination.name + ".part")
     host = urlsplit(model.url).hostname or model.url
     report(f"Downloading {label} from {host}" + _size_note(model.size_bytes))
-    progress = _Progress(label, report)
+    progress = _Progress(label, report, on_bytes)
     for attempt in range(1, attempts + 1):
         try:
             _transfer(client, model, part, progress)
@@ -73,8 +79,7 @@ def fetch_model(
         except (httpx.TransportError, _Interrupted) as error:
             if attempt == attempts:
                 raise FetchError(
-                    f"Cannot download {label} from {host}: {_reason(error)}. Check the network, "
-                    "or place the file yourself and set COMFYUI_FETCH_MODELS=false."
+                    f"Cannot download {label} from {host}: {_reason(error)}. {advice}"
                 ) from None
             report(f"{label}: {_reason(error)}; resuming (attempt {attempt + 1} of {attempts})")
             time.sleep(retry_delay)
@@ -188,8 +193,13 @@ def _size_note(size: int | None) -> str:
 class _Progress:
     """Counts bytes over all attempts; reports each tenth of the file, so logs stay short."""
 
-    def __init__(self, label: str, report: Callable[[str], None]) -> None:
-        self._label, self._report = label, report
+    def __init__(
+        self,
+        label: str,
+        report: Callable[[str], None],
+        on_bytes: Callable[[int, int | None], None],
+    ) -> None:
+        self._label, self._report, self._on_bytes = label, report, on_bytes
         self.received = 0
         self._done, self._next_tenth = 0, 1
         self._total: int | None = None
@@ -197,10 +207,12 @@ class _Progress:
     def start(self, offset: int, total: int | None) -> None:
         self._done, self._total = offset, total
         self._next_tenth = self._tenths() + 1
+        self._on_bytes(self._done, self._total)
 
     def advance(self, size: int) -> None:
         self.received += size
         self._done += size
+        self._on_bytes(self._done, self._total)
         if self._total and self._tenths() >= self._next_tenth:
             self._next_tenth = self._tenths() + 1
             self._report(f"{self._label}: {min(self._tenths(), 10) * 10}%")

@@ -8,7 +8,7 @@ and ``service`` is what callers use: ``admission`` lets a request in, the
 :class:`ProgressSink`, and its outputs to an :class:`OutputSink`.
 """
 
-from .backends import BackendHealth, BackendPool
+from .backends import BackendHealth, BackendPool, ServerHealth
 from .errors import (
     ImageTooLarge,
     JobHandedOver,
@@ -33,6 +33,7 @@ from .sink import OutputSink, StoredFile
 
 __all__ = [
     "BackendHealth",
+    "ServerHealth",
     "BackendPool",
     "Failure",
     "FailureKind",

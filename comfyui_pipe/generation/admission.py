@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 
-from comfyui_pipe.comfy import ComfyServer, ComfyUnreachable, PromptRejected
+from comfyui_pipe.comfy import Backend, ComfyUnreachable, PromptRejected
 from comfyui_pipe.workflow import GenerationParams, PreparedPrompt, Workflow
 
 from .backends import BackendPool
@@ -63,7 +63,7 @@ class Admission:
             raise TooManyJobs(unfinished_here, policy.jobs_per_user)
         params = validated_params(workflow, request, policy.limits)
         server, prepared = await self._prepare(workflow, request, params)
-        url = server.client.base_url
+        url = server.url
         record = JobRecord(
             id=uuid.uuid4().hex,
             owner_id=request.owner_id,
@@ -83,7 +83,7 @@ class Admission:
 
     async def _prepare(
         self, workflow: Workflow, request: GenerationRequest, params: GenerationParams
-    ) -> tuple[ComfyServer, PreparedPrompt]:
+    ) -> tuple[Backend, PreparedPrompt]:
         """The prompt, applied and validated on the most preferred reachable server that
         has its nodes and models (and its input images uploaded there)."""
         pool = self._pool()
@@ -97,7 +97,7 @@ class Admission:
                     continue
                 if request.images:
                     names = [
-                        (await server.client.upload_image(image.data, image.filename)).reference
+                        await server.upload_image(image.data, image.filename)
                         for image in request.images
                     ]
                     seed = prepared.applied.get("seed")

@@ -1,10 +1,12 @@
 """Several ComfyUI servers sharing the jobs.
 
-One :class:`ComfyServer` per URL, opened on first use. A job goes to the
-reachable backend with the fewest of our own jobs in flight; a backend that
-was just found unreachable is tried last for a while. Jobs adopted from another
-process are followed on a server opened under that process's ComfyUI clientId
-(ComfyUI sends a prompt's events to the client that queued it).
+One :class:`Backend` per server entry (``comfy.addresses``: a native ComfyUI, or a Comfy
+API v2 server), opened on first use; the pool and its users need nothing else of a
+server, whichever protocol it speaks. A job goes to the reachable backend with the
+fewest of our own jobs in flight; a backend that was just found unreachable is tried
+last for a while. Jobs adopted from another process are followed on a native server
+opened under that process's ComfyUI clientId (ComfyUI sends a prompt's events to the
+client that queued it). A v2 server has no node schemas: it checks each prompt itself.
 """
 
 from __future__ import annotations
@@ -13,27 +15,37 @@ import asyncio
 import itertools
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Mapping
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-from comfyui_pipe.comfy import ComfyClient, ComfyError, ComfyServer, ComfyUnreachable, JobTimeouts
+from comfyui_pipe.comfy import (
+    Backend,
+    BackendHealth,
+    ComfyError,
+    ComfyUnreachable,
+    Credentials,
+    JobTimeouts,
+    NotListed,
+    cancel_on,
+    open_backend,
+    server_address,
+)
+
+from .costs import Learnt
+
+__all__ = ["BackendHealth", "BackendPool", "ServerHealth"]
 
 DOWN_FOR = 10.0
 """Seconds a backend that failed a probe is tried only after the others."""
 
 
 @dataclass(frozen=True)
-class BackendHealth:
-    url: str
-    reachable: bool
-    version: str | None = None
-    queue_running: int = 0
-    queue_pending: int = 0
-    devices: list[dict[str, Any]] = field(default_factory=list)
-    error: ComfyError | None = None
+class ServerHealth(BackendHealth):
+    learnt: Learnt | None = None
+    """Its speeds and the models it holds, as this process has seen them."""
 
 
 class BackendPool:
@@ -45,16 +57,16 @@ class BackendPool:
         headers: Mapping[str, str] | None = None,
         token: str | None = None,
         timeouts: JobTimeouts | None = None,
+        api_key: str | None = None,
     ) -> None:
         if not urls:
             raise ValueError("A backend pool needs at least one ComfyUI URL.")
         self.urls = [url.rstrip("/") for url in urls]
-        self.headers = dict(headers or {})
-        self.token = token
+        self.credentials = Credentials(dict(headers or {}), token, api_key)
         self.timeouts = timeouts or JobTimeouts()
         self.client_id = str(uuid.uuid4())
         """The ComfyUI clientId of this pool's own sockets (the prompts it queues)."""
-        self._servers: dict[tuple[str, str | None], ComfyServer] = {}
+        self._servers: dict[tuple[str, str | None], Backend] = {}
         self._opening = {url: asyncio.Lock() for url in self.urls}
         self._object_info: dict[str, dict[str, Any]] = {}
         self._object_info_locks = {url: asyncio.Lock() for url in self.urls}
@@ -64,6 +76,7 @@ class BackendPool:
         self._picks = itertools.count(1)
         self._exit_stack = AsyncExitStack()
         self._closed = False
+        self._drained: frozenset[str] = frozenset()
 
     async def __aenter__(self) -> Self:
         return self
@@ -82,26 +95,40 @@ class BackendPool:
         await self._exit_stack.aclose()
         self._servers.clear()
 
-    async def server(self, url: str, client_id: str | None = None) -> ComfyServer:
+    async def server(self, url: str, client_id: str | None = None) -> Backend:
         """The server for ``url`` (one of :attr:`urls`), opened on first use; with the
-        ``client_id`` of another process, one listening under that clientId."""
+        ``client_id`` of another process, a native one listening under that clientId."""
         url = url.rstrip("/")
         if url not in self._opening:
             raise KeyError(f"{url} is not one of this pool's backends")
-        key = (url, None if client_id in (None, self.client_id) else client_id)
+        other = client_id not in (None, self.client_id) and self.checks_prompts(url)
+        key = (url, client_id if other else None)
         async with self._opening[url]:
             if self._closed:
                 raise ComfyUnreachable(url, "the backend pool is closed")
             if key not in self._servers:
-                server = ComfyServer(
-                    url,
-                    headers=self.headers,
-                    token=self.token,
-                    client_id=key[1] or self.client_id,
-                    timeouts=self.timeouts,
-                )
+                client = key[1] or self.client_id
+                server = open_backend(url, self.credentials, self.timeouts, client)
                 self._servers[key] = await self._exit_stack.enter_async_context(server)
             return self._servers[key]
+
+    @property
+    def drained(self) -> frozenset[str]:
+        return self._drained
+
+    def drain(self, urls: Collection[str]) -> None:
+        """``urls`` take no new jobs (none is picked or offered); the jobs they have
+        finish there. Replaces the earlier drained set."""
+        self._drained = frozenset(url.rstrip("/") for url in urls) & set(self.urls)
+
+    def _open_to_new_jobs(self) -> list[str]:
+        return [url for url in self.urls if url not in self._drained]
+
+    @staticmethod
+    def checks_prompts(url: str) -> bool:
+        """Whether prompts for ``url`` are checked here against its node schemas (a native
+        ComfyUI); a Comfy API v2 server has none to give and checks them itself."""
+        return not server_address(url).v2
 
     def in_flight(self, url: str) -> int:
         """Our own jobs on ``url``: unfinished ones plus those being started."""
@@ -111,7 +138,7 @@ class BackendPool:
     def available(self) -> list[str]:
         """The backends not known to be down, most preferred first."""
         return sorted(
-            (url for url in self.urls if self._down_until[url] <= time.monotonic()),
+            (url for url in self._open_to_new_jobs() if self._down_until[url] <= time.monotonic()),
             key=self._preference,
         )
 
@@ -119,9 +146,10 @@ class BackendPool:
         """``url`` was found unreachable: offer it last for a while."""
         self._down_until[url] = time.monotonic() + DOWN_FOR
 
-    async def reachable(self) -> AsyncGenerator[ComfyServer, None]:
-        """Every reachable backend, most preferred first (probed as it comes)."""
-        for url in sorted(self.urls, key=self._preference):
+    async def reachable(self) -> AsyncGenerator[Backend, None]:
+        """Every reachable backend that takes new jobs, most preferred first (probed as it
+        comes)."""
+        for url in sorted(self._open_to_new_jobs(), key=self._preference):
             try:
                 server = await self.server(url)
                 await self._probe(server)
@@ -131,13 +159,25 @@ class BackendPool:
             self._down_until[url] = 0.0
             yield server
 
-    async def pick(self) -> ComfyServer:
-        """The least busy reachable backend; ``ComfyUnreachable`` if none is."""
+    async def pick(self) -> Backend:
+        """The least busy reachable backend that takes new jobs; ``ComfyUnreachable`` if
+        none is."""
         async with self.acquire() as server:
             return server
 
+    async def pick_listing(self, what: str) -> Backend:
+        """The most preferred reachable backend that lists its node schemas and models (a
+        native one); ``NotListed`` (``what``) when all are v2 servers."""
+        if not any(self.checks_prompts(url) for url in self.urls):
+            raise NotListed(what)
+        async with aclosing(self.reachable()) as servers:
+            async for server in servers:
+                if self.checks_prompts(server.url):
+                    return server
+        raise ComfyUnreachable(", ".join(self.urls), "none of the backends answered")
+
     @asynccontextmanager
-    async def acquire(self) -> AsyncIterator[ComfyServer]:
+    async def acquire(self) -> AsyncIterator[Backend]:
         """Like :meth:`pick`, and counts a job as in flight on it until the block ends,
         so that jobs started at the same time spread over the backends."""
         url, server = await self._reserve()
@@ -146,13 +186,16 @@ class BackendPool:
         finally:
             self._starting[url] -= 1
 
-    async def object_info(self, server: ComfyServer, refresh: bool = False) -> dict[str, Any]:
+    async def object_info(self, server: Backend, refresh: bool = False) -> dict[str, Any] | None:
         """The server's ``/object_info``, cached; ``refresh`` fetches it anew (after a
-        model or node was reported missing: the admin may just have installed it)."""
-        url = server.client.base_url
+        model or node was reported missing: the admin may just have installed it). None
+        for a server that has none (it checks prompts itself)."""
+        url = server.url
+        if not self.checks_prompts(url):
+            return None
         async with self._object_info_locks[url]:
             if refresh or url not in self._object_info:
-                self._object_info[url] = await server.client.object_info()
+                self._object_info[url] = await server.node_schemas() or {}
             return self._object_info[url]
 
     def cached_object_info(self, url: str) -> dict[str, Any] | None:
@@ -164,19 +207,16 @@ class BackendPool:
         that the settings named when the job was started."""
         url = url.rstrip("/")
         if url in self._opening:
-            await (await self.server(url)).client.cancel(prompt_id)
+            await (await self.server(url)).cancel(prompt_id)
             return
-        async with ComfyClient(
-            url, headers=self.headers, token=self.token, timeout=self.timeouts.connect
-        ) as client:
-            await client.cancel(prompt_id)
+        await cancel_on(url, prompt_id, self.credentials, self.timeouts)
 
     async def health(self) -> list[BackendHealth]:
         return list(await asyncio.gather(*(self._health(url) for url in self.urls)))
 
-    async def _reserve(self) -> tuple[str, ComfyServer]:
+    async def _reserve(self) -> tuple[str, Backend]:
         failures: list[ComfyUnreachable] = []
-        untried = list(self.urls)
+        untried = self._open_to_new_jobs()
         while untried:
             # Chosen afresh each time: other jobs may have reserved meanwhile.
             url = min(untried, key=self._preference)
@@ -205,26 +245,16 @@ class BackendPool:
         recently picked."""
         return (self._down_until[url] > time.monotonic(), self.in_flight(url), self._last_pick[url])
 
-    async def _probe(self, server: ComfyServer) -> None:
-        if server.stream.connected.is_set():
+    async def _probe(self, server: Backend) -> None:
+        if server.connected:
             return
         # An HTTP call fails at once on a refused connection; the socket would
         # only give up after the connect timeout.
-        await server.client.queue()
-        await server.stream.wait_connected(self.timeouts.connect)
+        await server.probe()
+        await server.wait_connected(self.timeouts.connect)
 
     async def _health(self, url: str) -> BackendHealth:
         try:
-            server = await self.server(url)
-            stats, queue = await asyncio.gather(server.client.system_stats(), server.client.queue())
+            return await (await self.server(url)).health()
         except ComfyError as error:
             return BackendHealth(url, reachable=False, error=error)
-        system = stats.get("system") or {}
-        return BackendHealth(
-            url,
-            reachable=True,
-            version=system.get("comfyui_version"),
-            queue_running=len(queue.running),
-            queue_pending=len(queue.pending),
-            devices=list(stats.get("devices") or []),
-        )

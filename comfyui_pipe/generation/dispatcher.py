@@ -2,9 +2,10 @@
 
 Each look reads the shared queue (the unfinished records of every process), ends
 what ended elsewhere, gives up what waited past its deadline, moves jobs pending on
-a server that stopped answering back into the queue, shows every waiting job of
-this process its place, and launches the jobs that ``scheduler.plan`` places —
-users in fair turns (``FairTurns``), each job where it should finish first.
+a server that stopped answering back into the queue, and launches the jobs that
+``planner.plan`` sends now: users in fair turns (``FairTurns``), each job where it
+should finish first. Every job of this process not started yet is told when it
+should end and, while it waits, its place in our queue.
 """
 
 from __future__ import annotations
@@ -15,16 +16,19 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from contextlib import suppress
 
-from comfyui_pipe.comfy import ComfyError, ComfyServer, ComfyUnreachable, Job, PromptRejected
+from comfyui_pipe.comfy import Backend, ComfyError, ComfyUnreachable, FollowedJob, PromptRejected
 from comfyui_pipe.workflow import check_against
 
 from .backends import BackendPool
+from .costs import ServerCosts
 from .failures import Failure, FailureKind
+from .handoff import HandOff
+from .job_costs import JobCosts
+from .planner import Plan, plan
 from .policy import Policy
-from .records import JobStore, QueuedJob
+from .records import JobState, JobStore, QueuedJob
 from .run import JobRun
-from .scheduler import FairTurns, QueueWeights, Weight, equal_weight, plan
-from .speeds import ServerSpeeds
+from .scheduler import FairTurns, QueueWeights, Weight, equal_weight
 from .transitions import Fail
 
 logger = logging.getLogger(__name__)
@@ -41,14 +45,16 @@ class Dispatcher:
         store: JobStore,
         pool: Callable[[], BackendPool],
         policy: Callable[[], Policy],
-        speeds: ServerSpeeds,
+        costs: ServerCosts,
+        handoff: HandOff,
         weights: QueueWeights | None = None,
     ) -> None:
         self._runs = runs
         self._store = store
         self._pool = pool
         self._policy = policy
-        self._speeds = speeds
+        self._costs = costs
+        self._handoff = handoff
         self._weights = weights
         self._turns = FairTurns()
         self._wake = asyncio.Event()
@@ -85,7 +91,9 @@ class Dispatcher:
             self._wake.clear()
             try:
                 async with self._looking:
+                    started = time.monotonic()
                     await self._look()
+                    self._handoff.looked(time.monotonic() - started)
             except Exception:
                 logger.exception("dispatching generations")
 
@@ -121,34 +129,49 @@ class Dispatcher:
         backends = [url for url in pool.available() if await self._known(pool, url)]
         weight = await self._weight_of({job.owner_id for job in view})
         order = self._turns.order(view, weight)
-        for position, job in enumerate(order, start=1):
-            mine = self._runs.get(job.id)
-            if mine is not None and mine.waiting:
-                mine.show_position(position, len(order))
-        depth = self._policy().server_depth
-        placements = plan(
-            view, backends, depth, self._can_run, order, seconds=self._expected, work=self._work
+        now = time.monotonic()
+        held = sorted(
+            (job for job in view if job.dispatched),
+            key=lambda job: (job.state is not JobState.RUNNING, job.created_at),
         )
-        for placement in placements:
+        depth, horizon = self._policy().server_depth, self._handoff.horizon
+        costs = JobCosts(self._costs, self._runs, now)
+        the_plan = plan(order, held, backends, self._can_run, costs, now, horizon, depth)
+        self._show(the_plan, [job.id for job in order])
+        for placement in the_plan.placements:
             mine = self._runs.get(placement.job_id)
             if mine is not None and mine.waiting:
                 mine.launch(pool, placement.backend)
                 self._turns.served(QueuedJob.of(mine.record), weight(mine.record.owner_id))
 
+    def _show(self, the_plan: Plan, order: list[str]) -> None:
+        """Every job of ours not started yet: when it should end; and each waiting one its
+        place among those waiting (by when it should start)."""
+        places = the_plan.places(order)
+        for job_id, expected in the_plan.expected.items():
+            mine = self._runs.get(job_id)
+            if mine is not None and not mine.record.state.terminal and mine.ran_from is None:
+                mine.expect(expected.end, expected.ahead)
+        for job_id, place in places.items():
+            mine = self._runs.get(job_id)
+            if mine is not None and mine.waiting:
+                mine.show_position(place, len(places))
+
     async def _move_off_dead_servers(self) -> None:
-        """A job still pending on a server that stopped answering goes back to our queue."""
-        pending: dict[ComfyServer, list[Job]] = {}
+        """A job still pending on a server that stopped answering goes back to our queue
+        (one that keeps its queue meanwhile, a v2 server, keeps it: ``FollowedJob.lose``)."""
+        pending: dict[Backend, list[FollowedJob]] = {}
         for run in self._runs.values():
             server, job = run.server, run.job
-            if job is None or server is None or server.stream.connected.is_set():
+            if job is None or server is None or server.connected:
                 continue
             if not job.started:
                 pending.setdefault(server, []).append(job)
         for server, jobs in pending.items():
             try:
-                await server.client.queue()
+                await server.probe()
             except ComfyUnreachable:
-                self._pool().mark_down(server.client.base_url)
+                self._pool().mark_down(server.url)
                 for job in jobs:
                     job.lose()
             except ComfyError:
@@ -177,8 +200,11 @@ class Dispatcher:
 
     def _can_run(self, job: QueuedJob, url: str) -> bool:
         """Whether ``url`` has the nodes and models of ``job`` (a job of another process:
-        assumed; that process checks it)."""
+        assumed, that process checks it; a server that checks prompts itself: assumed, its
+        refusal fails the job with its words)."""
         run = self._runs.get(job.id)
+        if not self._pool().checks_prompts(url):
+            return True
         info = self._pool().cached_object_info(url)
         if run is None or info is None:
             return run is None
@@ -191,17 +217,3 @@ class Dispatcher:
                 known = (id(info), False)
             self._runnable[(job.id, url)] = known
         return known[1]
-
-    def _expected(self, job: QueuedJob, url: str) -> float | None:
-        """Seconds ``job`` should run on ``url``; for a job running there, the seconds it
-        has left."""
-        expected = self._speeds.seconds(url, self._work(job))
-        run = self._runs.get(job.id)
-        if expected is None or run is None or run.ran_from is None or job.backend != url:
-            return expected
-        return max(expected - (time.monotonic() - run.ran_from), 0.0)
-
-    def _work(self, job: QueuedJob) -> int:
-        """Its sampler steps (a job of another process: one)."""
-        run = self._runs.get(job.id)
-        return run.work if run is not None else 1

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-from comfyui_pipe.comfy import ComfyError, ComfyServer, OutputRef
+from comfyui_pipe.comfy import Backend, ComfyError, OutputRef
 from comfyui_pipe.comfy.errors import briefly_unavailable
 
 from .errors import OutputNotStored, OutputRefused, TooManyOutputs
@@ -49,7 +49,7 @@ class OutputStore:
     async def store(
         self,
         record: JobRecord,
-        server: ComfyServer,
+        server: Backend,
         outputs: Sequence[OutputRef],
         *,
         adopted: bool,
@@ -82,7 +82,7 @@ class OutputStore:
         await self._sink.discard(file_ids)
 
     async def _store_one(
-        self, server: ComfyServer, record: JobRecord, ref: OutputRef, file_id: str
+        self, server: Backend, record: JobRecord, ref: OutputRef, file_id: str
     ) -> StoredFile:
         """One output from ComfyUI into the sink, named and typed by its bytes (see
         ``output_types``: a file of another kind, or too large, raises
@@ -91,7 +91,7 @@ class OutputStore:
         pauses = iter(OUTPUT_FETCH_PAUSES)
         while True:
             try:
-                async with server.client.stream_output(ref) as chunks:
+                async with server.stream_output(ref) as chunks:
                     kept, within = await checked(ref, chunks, self._max_bytes())
                     return await self._sink.save(record, kept, within, dict(record.params), file_id)
             except ComfyError as error:

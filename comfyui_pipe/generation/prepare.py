@@ -1,5 +1,6 @@
 """From parameters to a prompt on ComfyUI: applied, validated against the server's
-nodes and models, queued."""
+nodes and models (a server without node schemas, a Comfy API v2 one, checks it itself
+when it is submitted), queued."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from comfyui_pipe.comfy import ComfyServer, Job, JobListener, PromptRejected
+from comfyui_pipe.comfy import Backend, FollowedJob, JobListener, PromptRejected
 from comfyui_pipe.workflow import (
     GenerationParams,
     PreparedPrompt,
@@ -21,7 +22,7 @@ from .errors import RequestError
 
 
 def apply(
-    workflow: Workflow, params: GenerationParams, object_info: Mapping[str, Any]
+    workflow: Workflow, params: GenerationParams, object_info: Mapping[str, Any] | None
 ) -> PreparedPrompt:
     """``apply_parameters``, with a value it refuses raised as a :class:`RequestError`."""
     try:
@@ -34,10 +35,13 @@ _Checked = TypeVar("_Checked")
 
 
 async def _against_server(
-    pool: BackendPool, server: ComfyServer, check: Callable[[Mapping[str, Any]], _Checked]
+    pool: BackendPool,
+    server: Backend,
+    check: Callable[[Mapping[str, Any] | None], _Checked],
 ) -> _Checked:
-    """``check`` the server's nodes and models; a ``PromptRejected`` refreshes the cached
-    list once and checks again, in case the admin just installed what was missing."""
+    """``check`` the server's nodes and models (None: it has no schemas to check
+    against); a ``PromptRejected`` refreshes the cached list once and checks again, in
+    case the admin just installed what was missing."""
     try:
         return check(await pool.object_info(server))
     except PromptRejected:
@@ -45,31 +49,37 @@ async def _against_server(
 
 
 async def prepare(
-    pool: BackendPool, server: ComfyServer, workflow: Workflow, params: GenerationParams
+    pool: BackendPool, server: Backend, workflow: Workflow, params: GenerationParams
 ) -> PreparedPrompt:
     """Apply ``params`` and validate the result against the server."""
     return await _against_server(pool, server, lambda info: _checked(workflow, params, info))
 
 
-async def check_workflow(pool: BackendPool, server: ComfyServer, workflow: Workflow) -> None:
+async def check_workflow(pool: BackendPool, server: Backend, workflow: Workflow) -> None:
     """Validate ``workflow`` as it stands against the server."""
-    await _against_server(pool, server, lambda info: check_against(workflow.graph, info))
+
+    def check(object_info: Mapping[str, Any] | None) -> None:
+        if object_info is not None:
+            check_against(workflow.graph, object_info)
+
+    await _against_server(pool, server, check)
 
 
 def _checked(
-    workflow: Workflow, params: GenerationParams, object_info: Mapping[str, Any]
+    workflow: Workflow, params: GenerationParams, object_info: Mapping[str, Any] | None
 ) -> PreparedPrompt:
     prepared = apply(workflow, params, object_info)
-    check_against(prepared.graph, object_info)
+    if object_info is not None:
+        check_against(prepared.graph, object_info)
     return prepared
 
 
 async def submit(
-    server: ComfyServer,
+    server: Backend,
     graph: Mapping[str, Any],
     prompt_id: str | None = None,
     listener: JobListener | None = None,
-) -> Job:
+) -> FollowedJob:
     """Queue ``graph`` (as ``prompt_id`` when given), its events to ``listener``; if the
     caller is cancelled meanwhile, the prompt that may have reached ComfyUI is cancelled
     there before the cancellation goes on."""

@@ -172,6 +172,7 @@ def progress_summary(snapshot: ProgressSnapshot) -> dict[str, Any]:
         "steps": snapshot.steps,
         "queue_position": snapshot.queue_position,
         "queue_total": snapshot.queue_total,
-        "eta_seconds": snapshot.eta_seconds,
+        "eta_seconds": None if snapshot.eta_seconds is None else round(snapshot.eta_seconds, 1),
+        "jobs_ahead": snapshot.jobs_ahead,
         "elapsed_seconds": round(snapshot.elapsed_seconds, 2),
     }

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from comfyui_pipe.comfy import ComfyError, ComfyServer, Ending, Job, JobOutcome, JobUpdate
+from comfyui_pipe.comfy import Backend, ComfyError, Ending, FollowedJob, JobOutcome, JobUpdate
 from comfyui_pipe.comfy.errors import briefly_unavailable
 from comfyui_pipe.comfy.queue import QueuePosition
 from comfyui_pipe.errors import PipeError
@@ -28,15 +28,18 @@ from comfyui_pipe.progress import ProgressSnapshot, ProgressTracker, Stage
 from comfyui_pipe.progress.throttle import ProgressThrottle
 
 from .backends import BackendPool
+from .costs import ServerCosts
 from .failures import Failure, FailureKind, failure_of
+from .handoff import HandOff
 from .output_store import OutputStore, kept_outputs, output_file_ids
 from .policy import Policy
 from .prepare import submit
 from .progress_relay import ProgressRelay, ProgressSink, UpdateLane
 from .record_writes import RecordWriter, write_record
 from .records import JobRecord, JobState, JobStore, progress_summary
+from .run_watch import RunWatch
+from .shapes import shape_of
 from .sink import StoredFile
-from .speeds import ServerSpeeds, work_of
 from .transitions import (
     Cancel,
     Change,
@@ -73,7 +76,8 @@ class RunContext:
 
     store: JobStore
     outputs: OutputStore
-    speeds: ServerSpeeds
+    costs: ServerCosts
+    handoff: HandOff
     lane: UpdateLane
     policy: Callable[[], Policy]
     """The current policy (an admin may change it while jobs run)."""
@@ -100,21 +104,23 @@ class JobRun:
         """Its request is gone (it was adopted): nobody waits on it here."""
         self.pinned = pinned
         """Its input images were uploaded to ``record.backend``: it can run only there."""
-        self.work = work_of(record.prompt or {})
-        """Its units of work (sampler steps), for the servers' speeds."""
+        self.shape = shape_of(record.workflow_id, record.prompt or {})
+        """What the scheduler prices it by: its workflow, steps, size and models."""
         self.pool: BackendPool | None = None
-        self.server: ComfyServer | None = None
-        self.job: Job | None = None
+        self.server: Backend | None = None
+        self.job: FollowedJob | None = None
         self.task: asyncio.Task[None] | None = None
         self.cancel_requested = False
         self.handed_over = False
         self.ran_from: float | None = None
-        """When its server started running it (monotonic), for the servers' speeds."""
+        """When its server started running it (monotonic), for the servers' costs."""
+        self._launched_at = 0.0
         self.left_server = False
         """ComfyUI has finished it (its outputs are being stored): its place there is free."""
         self.ended = asyncio.Event()
         self._context = context
         self._tracker = ProgressTracker(record.prompt or {})
+        self._watch = RunWatch(self.shape)
         self._position: tuple[int, int] | None = None
         self._writer = RecordWriter(context.store)
         self._saved_progress_at = time.monotonic()
@@ -154,13 +160,20 @@ class JobRun:
             self._position = (position, total)
             self.on_update(QueuePosition(self.record.id, position, total))
 
+    def expect(self, end_at: float, jobs_ahead: int) -> None:
+        """When the plan expects it to end (monotonic), and the jobs before it there."""
+        self._tracker.expect(end_at, jobs_ahead)
+        if self._relay is not None:
+            self._relay.offer(self.snapshot())
+
     def launch(self, pool: BackendPool, url: str) -> None:
         """Send it to ``url``: queued there under a prompt id of our own."""
         self.pool = pool
+        self._launched_at = time.monotonic()
         self.apply(Dispatch(url, str(uuid.uuid4()), pool.client_id))
         self.task = asyncio.create_task(self._submit(), name=f"comfyui-pipe-job-{self.record.id}")
 
-    def follow_adopted(self, pool: BackendPool, server: ComfyServer) -> None:
+    def follow_adopted(self, pool: BackendPool, server: Backend) -> None:
         """Follow a job another process queued on ``server`` (its clientId's socket)."""
         assert self.record.prompt_id is not None
         self.pool, self.server = pool, server
@@ -178,6 +191,7 @@ class JobRun:
                 self.job = await submit(
                     server, record.prompt or {}, record.prompt_id, self.on_update
                 )
+                self._context.handoff.posted(time.monotonic() - self._launched_at)
             except ComfyError as error:
                 if not briefly_unavailable(error):
                     raise
@@ -205,6 +219,7 @@ class JobRun:
         self.job = self.server = self.task = None
         self._position = None
         self._tracker = ProgressTracker(self.record.prompt or {})
+        self._watch = RunWatch(self.shape)
         if not await self._writer.write(self.apply(Requeue())):
             await self.let_go()
             return
@@ -215,6 +230,7 @@ class JobRun:
     def on_update(self, update: JobUpdate) -> None:
         """One of its events (or its place in a queue), as it comes."""
         self._tracker.feed(update)
+        self._watch.feed(update)
         if self._relay is not None:
             self._relay.offer(self.snapshot())
         job, now = self.job, time.monotonic()
@@ -262,7 +278,7 @@ class JobRun:
             logger.exception("generation %s failed", self.record.id)
             await self.end(Fail(Failure(FailureKind.UNEXPECTED), time.time()))
 
-    async def _outcome(self, job: Job, server: ComfyServer) -> JobOutcome | Failure:
+    async def _outcome(self, job: FollowedJob, server: Backend) -> JobOutcome | Failure:
         """How it ended on ComfyUI, or why it was given up at its deadline."""
         ending = asyncio.ensure_future(job.outcome())
         disowned = asyncio.ensure_future(self._writer.disowned.wait())
@@ -274,7 +290,7 @@ class JobRun:
         if ending.done() and await self._writer.settled():
             return ending.result()
         if not ending.done() and not disowned.done():
-            connected = server.stream.connected.is_set()
+            connected = server.connected
             await job.cancel()
             if not connected:
                 return Failure(FailureKind.UNREACHABLE)
@@ -288,10 +304,10 @@ class JobRun:
         backend = self.record.backend
         if self.ran_from is not None and backend is not None:
             ran = time.monotonic() - self.ran_from
-            rate = self._tracker.seconds_per_step
-            self._context.speeds.observe(backend, ran, self.work, rate)
+            observed = self._watch.observed(ran, self._tracker.seconds_per_step)
+            self._context.costs.observe(backend, self.shape, observed)
 
-    async def _end_with(self, outcome: JobOutcome, server: ComfyServer) -> None:
+    async def _end_with(self, outcome: JobOutcome, server: Backend) -> None:
         now = time.time()
         match outcome.ending:
             case Ending.SUCCEEDED:
@@ -307,7 +323,7 @@ class JobRun:
             case Ending.NO_OUTPUT:
                 await self.end(Fail(Failure(FailureKind.NO_OUTPUT), now))
 
-    async def _deliver(self, outcome: JobOutcome, server: ComfyServer) -> None:
+    async def _deliver(self, outcome: JobOutcome, server: Backend) -> None:
         """Its outputs into the host's files, exactly once, then its end."""
         self._left_server()
         try:

@@ -1,28 +1,19 @@
-"""Our own queue in front of ComfyUI: which waiting job goes to which server now.
+"""Our own queue in front of ComfyUI: whose job leaves it next.
 
-I/O-free: it reads the unfinished jobs of every process (the database's view) and
-answers with placements. Fair across users (:class:`FairTurns`): users with waiting
-jobs take turns, in proportion to their weights, whoever queued first. A job only
-goes to a server that can run it (its nodes and models) and that has fewer than
-``depth`` of our jobs (running plus pending on ComfyUI) — a pending one only when
-what it runs should end soon — and with servers of mixed speed to the one expected
-to finish it first (see :func:`plan`).
+I/O-free: it reads the unfinished jobs of every process (the database's view). Fair
+across users (:class:`FairTurns`): users with waiting jobs take turns, in proportion
+to their weights, whoever queued first. Where each job goes is the plan's
+(``planner.plan``).
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from .records import QueuedJob
-
-PENDING_HORIZON = 0.5
-"""A server with work takes one more job (pending on ComfyUI) only when what it has
-should end within this many seconds: soon enough that it never waits for us, late
-enough that it never holds a job another server would start sooner."""
 
 
 class QueueWeights(Protocol):
@@ -31,12 +22,6 @@ class QueueWeights(Protocol):
     async def weights(self, owner_ids: Collection[str]) -> Mapping[str, float]:
         """The weight of each of ``owner_ids``; one missing from the answer weighs 1."""
         ...
-
-
-@dataclass(frozen=True)
-class Placement:
-    job_id: str
-    backend: str
 
 
 Weight = Callable[[str], float]
@@ -113,111 +98,3 @@ class FairTurns:
 def _turn(clock: float) -> float:
     """Compared rounded, so that three thirds make one and a tie goes to the older job."""
     return round(clock, 6)
-
-
-def plan(
-    unfinished: Sequence[QueuedJob],
-    backends: Sequence[str],
-    depth: int,
-    can_run: Callable[[QueuedJob, str], bool],
-    order: Sequence[QueuedJob] | None = None,
-    seconds: Callable[[QueuedJob, str], float | None] = lambda job, url: None,
-    work: Callable[[QueuedJob], float] = lambda job: 0.0,
-) -> list[Placement]:
-    """Where waiting jobs go now, in dispatch order. ``backends`` are the reachable
-    servers, most preferred first; a waiting job with a ``backend`` (its input images
-    are there) only goes there; ``order`` is the waiting jobs' turns (by default, all
-    users weighing the same, see :class:`FairTurns`). ``seconds(job, url)`` is how
-    long ``job`` is expected to run on ``url`` (None while that server's speed is
-    unknown; for a job running there, the time it has left); ``work(job)`` how much it
-    has to do anywhere.
-
-    A job goes to the server expected to finish it first, counting the time of the
-    jobs that server already has and of those waiting in line for it; when that server
-    is full the job waits for it, so a slow server never holds work a fast one would
-    finish sooner. A server whose speed is not known yet is tried first while free, to
-    learn it, with the least work of that user's waiting jobs (a slow one is found out
-    soon and holds little); until every server's speed is known, each takes one job at
-    a time (a single server keeps its depth)."""
-    planner = _Planner(unfinished, backends, depth, can_run, seconds, work)
-    waiting = list(order) if order is not None else FairTurns().order(unfinished)
-    while waiting:
-        planner.place(waiting.pop(0), waiting)
-    return planner.placements
-
-
-class _Planner:
-    """One run of :func:`plan`: what each server holds, as jobs are placed on it."""
-
-    def __init__(
-        self,
-        unfinished: Sequence[QueuedJob],
-        backends: Sequence[str],
-        depth: int,
-        can_run: Callable[[QueuedJob, str], bool],
-        seconds: Callable[[QueuedJob, str], float | None],
-        work: Callable[[QueuedJob], float],
-    ) -> None:
-        self._backends = backends
-        self._depth = depth
-        self._can_run = can_run
-        self._seconds = seconds
-        self._work = work
-        self._load = Counter(job.backend for job in unfinished if job.dispatched)
-        self._holds: dict[str, float] = defaultdict(float)
-        """Seconds of the jobs each server has on ComfyUI."""
-        for job in unfinished:
-            if job.backend is not None and job.dispatched:
-                self._holds[job.backend] += seconds(job, job.backend) or 0.0
-        self._busy = defaultdict(float, self._holds)
-        """... and of the jobs in line for it."""
-        self.placements: list[Placement] = []
-
-    def place(self, job: QueuedJob, waiting: list[QueuedJob]) -> None:
-        """Place ``job`` (or, to learn a server's speed, a lighter job of its owner from
-        ``waiting``), or leave it waiting."""
-        capable = [url for url in self._backends if self._runs_on(job, url)]
-        times = {url: self._seconds(job, url) for url in capable}
-        known = {url: time for url, time in times.items() if time is not None}
-        # while some server's speed is unknown, every server takes one job at a time
-        learning = len(known) < len(capable) and len(capable) > 1
-        cap = 1 if learning else self._depth
-        free = [url for url in capable if self._takes_one_more(url, url in known, cap)]
-        untried = [url for url in free if url not in known]
-        if untried:
-            chosen = min(untried, key=lambda url: self._load[url])
-            job = self._probe(job, chosen, waiting if learning else [])
-        elif known:
-            chosen = min(known, key=lambda url: self._busy[url] + known[url])
-            self._busy[chosen] += known[chosen]
-            if chosen not in free:
-                return  # in line for it
-            self._holds[chosen] += known[chosen]
-        else:
-            return
-        self._load[chosen] += 1
-        self.placements.append(Placement(job.id, chosen))
-
-    def _probe(self, job: QueuedJob, url: str, waiting: list[QueuedJob]) -> QueuedJob:
-        """The job that learns ``url``'s speed: the least work of ``job``'s owner's waiting
-        jobs (the same user's: a probe never jumps another user's turn)."""
-        unknown_there = [
-            other
-            for other in waiting
-            if other.owner_id == job.owner_id
-            and self._runs_on(other, url)
-            and self._seconds(other, url) is None
-        ]
-        probe = min([job, *unknown_there], key=self._work)
-        if probe is not job:
-            waiting.remove(probe)
-            waiting.insert(0, job)
-        return probe
-
-    def _takes_one_more(self, url: str, speed_known: bool, cap: int) -> bool:
-        if self._load[url] >= cap:
-            return False
-        return self._load[url] == 0 or not speed_known or self._holds[url] <= PENDING_HORIZON
-
-    def _runs_on(self, job: QueuedJob, url: str) -> bool:
-        return job.backend in (None, url) and self._can_run(job, url)

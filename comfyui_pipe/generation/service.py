@@ -24,18 +24,20 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
-from comfyui_pipe.comfy import ComfyServer
 from comfyui_pipe.workflow import Workflow
 
 from .admission import Admission
 from .adoption import Delivery, LeaseKeeper
-from .backends import BackendHealth, BackendPool
+from .backends import BackendPool, ServerHealth
+from .costs import ServerCosts
 from .dispatcher import Dispatcher
 from .errors import JobHandedOver
 from .failures import Failure, FailureKind
+from .handoff import HandOff
 from .leases import LeaseStore, LeaseTimes
 from .output_store import OutputStore
 from .policy import Policy
@@ -47,7 +49,6 @@ from .request import GenerationRequest
 from .run import JobRun, RunContext
 from .scheduler import QueueWeights
 from .sink import OutputSink
-from .speeds import ServerSpeeds
 from .transitions import Cancel
 
 __all__ = ["GenerationService"]
@@ -93,22 +94,24 @@ class GenerationService:
         self._loops: list[asyncio.Task[None]] = []
         self._closed = False
         self._lane = UpdateLane()
+        now_pool, now_policy = (lambda: self._pool), (lambda: self._policy)
         self._outputs = OutputStore(sink, lambda: self._policy.max_output_bytes)
-        speeds = ServerSpeeds()
+        self._costs, handoff = ServerCosts(), HandOff()
         self._dispatcher = Dispatcher(
-            self._runs, store, lambda: self._pool, lambda: self._policy, speeds, weights
+            self._runs, store, now_pool, now_policy, self._costs, handoff, weights
         )
         self._context = RunContext(
             store,
             self._outputs,
-            speeds,
+            self._costs,
+            handoff,
             self._lane,
-            lambda: self._policy,
+            now_policy,
             self._dispatcher.wake,
             self._forget,
         )
         self._admission = Admission(
-            store, lambda: self._pool, lambda: self._policy, lambda: self._workflows, self.worker_id
+            store, now_pool, now_policy, lambda: self._workflows, self.worker_id
         )
         self._leases = None
         if leases is not None:
@@ -208,23 +211,30 @@ class GenerationService:
     # -- what ComfyUI has ------------------------------------------------------------------
 
     async def models(self, folders: list[str]) -> dict[str, list[str]]:
-        """The model files in each of ``folders`` on the least busy reachable backend."""
-        server = await self._pool.pick()
-        found = await asyncio.gather(*(server.client.models(folder) for folder in folders))
+        """The model files in each of ``folders`` on the most preferred reachable backend
+        that lists them (``NotListed`` when only v2 servers are configured)."""
+        server = await self._pool.pick_listing("models")
+        found = await asyncio.gather(*(server.models(folder) for folder in folders))
         return dict(zip(folders, found, strict=True))
 
-    async def health(self) -> list[BackendHealth]:
-        return await self._pool.health()
+    async def health(self) -> list[ServerHealth]:
+        """Each server's state, with what this process has learnt of it."""
+        return [
+            ServerHealth(**vars(health), learnt=self._costs.view(health.url))
+            for health in await self._pool.health()
+        ]
 
     async def object_info(self) -> dict[str, object]:
-        """The node schemas (``/object_info``) of the least busy reachable backend."""
-        return await self._pool.object_info(await self._pool.pick())
+        """The node schemas (``/object_info``) of the most preferred reachable backend that
+        has them (``NotListed`` when only v2 servers are configured)."""
+        server = await self._pool.pick_listing("node schemas")
+        return await self._pool.object_info(server) or {}
 
     async def check(self, workflow: Workflow) -> None:
         """Raise ``PromptRejected`` (or ``ComfyUnreachable``) unless a backend has every
-        node and model ``workflow`` needs and accepts its values."""
-        server: ComfyServer = await self._pool.pick()
-        await check_workflow(self._pool, server, workflow)
+        node and model ``workflow`` needs and accepts its values (a v2 server checks a
+        prompt only when it is submitted)."""
+        await check_workflow(self._pool, await self._pool.pick(), workflow)
 
     # -- jobs ------------------------------------------------------------------------------
 

@@ -1,13 +1,14 @@
 """The ASGI app ``comfyui-pipe serve`` runs: Open WebUI with the plugin mounted.
 
-Open WebUI's own app, plus our router, with the frontend's catch-all mount moved
-back to the end (otherwise it answers our GETs with index.html), our middleware (chat
-models published before anyone can use them; settings saved through Open WebUI's
-valves route applied at once, see ``app_middleware``), and a lifespan that installs or
-refreshes our plugins (the Pipe, the Actions, the Tool, the media Filter) before Open
-WebUI's startup, then, before it serves anyone, starts the plugin runtime (our tables,
-the settings, the chat models) and takes the startup heap out of garbage collection; on
-shutdown it closes the runtime.
+Open WebUI's own app, plus our router and the ComfyUI console's page at ``/comfyui/``,
+with the frontend's catch-all mount moved back to the end (otherwise it answers our GETs
+with index.html), our middleware (chat models published before anyone can use them;
+settings saved through Open WebUI's valves route applied at once, see ``app_middleware``;
+videos in the chat no larger than their natural size, see ``console.chat_media``), and a
+lifespan that installs or refreshes our plugins (the Pipe, the Actions, the Tool, the media
+Filter) before Open WebUI's startup, then, before it serves anyone, starts the plugin
+runtime (our tables, the settings, the chat models) and takes the startup heap out of
+garbage collection; on shutdown it closes the runtime.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from starlette.routing import Mount
 
 from comfyui_pipe.openwebui.api.router import router
 from comfyui_pipe.openwebui.app_middleware import PublishModelsFirst, ReloadOnValvesSaved
+from comfyui_pipe.openwebui.console.chat_media import NaturalSizeMedia
+from comfyui_pipe.openwebui.console.page import mount_console
 from comfyui_pipe.openwebui.host import open_webui_app
 from comfyui_pipe.openwebui.install import install_plugins
 from comfyui_pipe.openwebui.runtime import MOUNTED, close_runtime, get_runtime, runtime_of
@@ -38,8 +41,10 @@ def mount_plugin(app: FastAPI) -> None:
         return
     setattr(app.state, MOUNTED, True)
     app.include_router(router)
+    mount_console(app)
     app.add_middleware(PublishModelsFirst)
     app.add_middleware(ReloadOnValvesSaved)
+    app.add_middleware(NaturalSizeMedia)
     _move_frontend_mount_last(app)
     app.router.lifespan_context = _with_plugin_lifespan(app.router.lifespan_context)
 

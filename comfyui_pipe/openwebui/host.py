@@ -1,26 +1,28 @@
 """Open WebUI as the plugin uses it: the one module of ``openwebui/`` that imports Open
 WebUI's internals (an import contract says so).
 
-``OpenWebUIHost`` gathers them by concern — ``users``, ``chats``, ``files``, ``models``
-(the chat models' rows and who may use them), ``plugins`` (our functions, tool and
-settings rows) and ``events`` — and answers with plain values or the protocols below,
-never with Open WebUI's table classes. The runtime holds one and hands it to whoever
-needs it. Two things are needed before any runtime exists and are plain functions:
-``verified_user`` (the routes' sign-in dependency) and ``open_webui_app``.
+``OpenWebUIHost`` gathers them by concern — ``users``, ``chats``, ``files``, ``models``,
+``plugins`` (our rows), ``events``, ``images`` (Open WebUI's own image settings) — and
+answers with the plain values of ``host_values.py``, never with Open WebUI's table
+classes. The runtime holds one and hands it to whoever needs it. Plain functions serve
+before any runtime exists: ``verified_user`` (the routes' sign-in dependency),
+``signed_in`` (that check called by a route) and ``open_webui_app``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
+from fastapi import BackgroundTasks, Request, Response
+from open_webui import env
 from open_webui.config import BYPASS_ADMIN_ACCESS_CONTROL
 from open_webui.env import BYPASS_MODEL_ACCESS_CONTROL
 from open_webui.internal.db import async_engine
 from open_webui.models.chats import Chats
+from open_webui.models.config import Config
 from open_webui.models.files import FileForm, Files
 from open_webui.models.functions import Function, FunctionForm, FunctionMeta, Functions
 from open_webui.models.groups import Groups
@@ -30,7 +32,7 @@ from open_webui.models.users import Users
 from open_webui.socket.main import get_event_emitter
 from open_webui.storage.provider import Storage
 from open_webui.utils.access_control.files import has_access_to_file
-from open_webui.utils.auth import get_verified_user
+from open_webui.utils.auth import get_current_user, get_http_authorization_cred, get_verified_user
 from open_webui.utils.models import check_model_access
 from open_webui.utils.plugin import extract_frontmatter
 from open_webui.utils.tools import get_tool_specs
@@ -39,11 +41,27 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-Emitter = Callable[[dict[str, Any]], Awaitable[Any]]
-"""Open WebUI's event emitter (and event caller) of a chat message."""
+from comfyui_pipe.openwebui.host_values import (
+    Emitter,
+    HostFile,
+    ModelRow,
+    PluginRow,
+    StoredValves,
+    User,
+    UserForwarding,
+)
 
 verified_user = get_verified_user
 """The routes' dependency: the signed-in user (401 without a valid token)."""
+
+
+async def signed_in(request: Request) -> User:
+    """``verified_user`` for a route that looks at the credentials itself first."""
+    credentials = get_http_authorization_cred(request.headers.get("Authorization"))
+    tasks = BackgroundTasks()
+    user: User = get_verified_user(await get_current_user(request, Response(), tasks, credentials))
+    await tasks()
+    return user
 
 
 def open_webui_app() -> Any:
@@ -51,54 +69,6 @@ def open_webui_app() -> Any:
     from open_webui.main import app
 
     return app
-
-
-class User(Protocol):
-    """A signed-in Open WebUI user, as Open WebUI hands it back to its own checks."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def role(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class HostFile:
-    """A row of Open WebUI's files table."""
-
-    id: str
-    user_id: str
-    filename: str
-    path: str | None
-    meta: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class ModelRow:
-    """A chat model's row (its admin settings) in Open WebUI."""
-
-    id: str
-    name: str
-    description: str | None
-    is_active: bool
-
-
-@dataclass(frozen=True)
-class PluginRow:
-    """A stored function or tool: its source, and for a tool its specs."""
-
-    content: str
-    is_active: bool = True
-    specs: Any = None
-
-
-@dataclass(frozen=True)
-class StoredValves:
-    """A function's valves as saved, and when its row last changed (whole seconds)."""
-
-    values: dict[str, Any]
-    changed_at: int | None
 
 
 async def _inserted(insert: Awaitable[object]) -> bool:
@@ -122,6 +92,11 @@ class HostUsers:
     async def first_admin(self) -> User | None:
         admin: User | None = await Users.get_super_admin_user()
         return admin
+
+    async def names(self, user_ids: Sequence[str]) -> dict[str, str]:
+        """Each known user's name, by id."""
+        users = await Users.get_users_by_user_ids(list(set(user_ids))) if user_ids else []
+        return {user.id: user.name for user in users}
 
     async def group_names(self, user_ids: Sequence[str]) -> dict[str, set[str]]:
         """Each user's groups, those they belong to through a child group included."""
@@ -156,6 +131,17 @@ class HostChats:
 
     async def mark_done(self, chat_id: str, message_id: str) -> None:
         await Chats.upsert_message_to_chat_by_id_and_message_id(chat_id, message_id, {"done": True})
+
+    async def change_message(self, chat_id: str, message_id: str, change: dict[str, Any]) -> bool:
+        """Set these fields of a saved message; False when the chat is gone."""
+        changed = await Chats.upsert_message_to_chat_by_id_and_message_id(
+            chat_id, message_id, change
+        )
+        return changed is not None
+
+    async def unlink_file(self, chat_id: str, file_id: str) -> None:
+        """The file is no longer one of the chat's (Open WebUI's access checks follow)."""
+        await Chats.delete_chat_file(chat_id, file_id)
 
 
 class HostFiles:
@@ -358,6 +344,25 @@ class HostEvents:
         return emitter
 
 
+class HostImages:
+    """Open WebUI's own image settings (Admin → Settings → Images), what it forwards to
+    the engine they name, and its ``WEBUI_SECRET_KEY``."""
+
+    forwarding = UserForwarding(
+        env.ENABLE_FORWARD_USER_INFO_HEADERS,
+        env.FORWARD_USER_INFO_HEADER_USER_ID,
+        env.FORWARD_USER_INFO_HEADER_JWT,
+        env.FORWARD_USER_INFO_HEADER_JWT_SECRET,
+    )
+    secret_key = str(env.WEBUI_SECRET_KEY)
+
+    async def settings(self, keys: Sequence[str]) -> dict[str, Any]:
+        return dict(await Config.get_many(*keys))
+
+    async def save(self, values: Mapping[str, Any]) -> None:
+        await Config.upsert(dict(values))
+
+
 class OpenWebUIHost:
     """Open WebUI's users, chats, files, chat models, our plugins' rows and events, and
     its database engine (``engine``), for the rest of ``openwebui/``."""
@@ -370,3 +375,4 @@ class OpenWebUIHost:
         self.models = HostModels(self.engine)
         self.plugins = HostPlugins(self.engine)
         self.events = HostEvents()
+        self.images = HostImages()

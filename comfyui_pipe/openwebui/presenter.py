@@ -17,6 +17,7 @@ from comfyui_pipe.comfy import (
     ComfyProtocolError,
     ComfyUnreachable,
     NodeFailure,
+    NotListed,
     OutputUnavailable,
     Problem,
     ProblemKind,
@@ -67,6 +68,11 @@ def describe(error: PipeError) -> str:
             return UNREACHABLE
         case PromptRejected(problems=problems):
             return describe_problems(problems)
+        case NotListed(what=what):
+            return (
+                f"No ComfyUI server here lists its {what}: Comfy API v2 servers give none; "
+                "add a native ComfyUI server for this."
+            )
         case UploadTooLarge(filename=filename, size=size):
             return _too_large(f"The image '{filename}'", size)
         case OutputUnavailable(filename=filename, reason=reason):

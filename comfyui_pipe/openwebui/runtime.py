@@ -18,14 +18,18 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from comfyui_pipe.config import PipeConfig, ServerConfig, first_run, salvaged
+from comfyui_pipe.config import PipeConfig, from_environment, salvaged
 from comfyui_pipe.generation import BackendPool, GenerationService
 from comfyui_pipe.openwebui.adopted_jobs import AdoptedJobDelivery
 from comfyui_pipe.openwebui.catalog.availability import Availability
 from comfyui_pipe.openwebui.catalog.chat_models import ADMIN_POLL_INTERVAL, ModelPublisher
 from comfyui_pipe.openwebui.catalog.choice import WorkflowChoice
-from comfyui_pipe.openwebui.config_store import ConfigStore, ConfigWatch, FunctionMissing, Stored
+from comfyui_pipe.openwebui.config_store import ConfigStore, ConfigWatch, Stored
+from comfyui_pipe.openwebui.gallery.sink import GallerySink
+from comfyui_pipe.openwebui.gallery.table import SqlGallery, create_gallery_tables
 from comfyui_pipe.openwebui.host import OpenWebUIHost, open_webui_app
+from comfyui_pipe.openwebui.model_files.downloads import ModelDownloads
+from comfyui_pipe.openwebui.model_files.downloads_table import SqlDownloads, create_download_table
 from comfyui_pipe.openwebui.queue_weights import GroupWeights
 from comfyui_pipe.openwebui.store.files import OpenWebUIFileSink
 from comfyui_pipe.openwebui.store.jobs_table import SqlJobStore, create_job_table
@@ -40,8 +44,16 @@ MOUNTED = "comfyui_pipe_mounted"
 serving any request once the first admin exists (no need to poll for one)."""
 
 
-def backend_pool(servers: ServerConfig) -> BackendPool:
-    return BackendPool(list(servers.urls), headers=dict(servers.headers), token=servers.token)
+def backend_pool(config: PipeConfig) -> BackendPool:
+    servers = config.servers
+    pool = BackendPool(
+        list(servers.urls),
+        headers=dict(servers.headers),
+        token=servers.token,
+        api_key=servers.api_key,
+    )
+    pool.drain(config.drained)
+    return pool
 
 
 class PluginRuntime:
@@ -51,13 +63,14 @@ class PluginRuntime:
     def __init__(
         self,
         host: OpenWebUIHost,
-        first_run_config: PipeConfig,
+        environment_config: PipeConfig,
         admin_poll_interval: float | None = ADMIN_POLL_INTERVAL,
     ) -> None:
         self.host = host
-        self._first_run = first_run_config
+        self._environment = environment_config
         self.jobs = SqlJobStore(host.engine)
-        self.sink = OpenWebUIFileSink(host)
+        self.gallery = SqlGallery(host.engine)
+        self.sink = GallerySink(OpenWebUIFileSink(host), self.gallery)
         self.workflow_store = SqlWorkflowStore(host.engine)
         self.models = ModelPublisher(host, admin_poll_interval)
         self.availability = Availability()
@@ -65,10 +78,13 @@ class PluginRuntime:
         self._store = ConfigStore(host.plugins)
         self._watch = ConfigWatch(self._store.changed_at, self.reload)
         self._lock = asyncio.Lock()
-        self._config = first_run_config
+        self._config = environment_config
         self._service: GenerationService | None = None
         self._delivery = AdoptedJobDelivery(host)
         self._weights = GroupWeights(host.users)
+        self.downloads = ModelDownloads(
+            SqlDownloads(host.engine), lambda: self.service.worker_id, self._models_installed
+        )
 
     @property
     def started(self) -> bool:
@@ -90,18 +106,20 @@ class PluginRuntime:
         return self._watch
 
     async def start(self) -> None:
-        """Create the tables, read the settings (storing the first-run ones when none are
-        stored), start the service and publish the chat models."""
+        """Create the tables, read the settings (those an admin saved, over the
+        environment's), start the service and publish the chat models."""
         async with self._lock:
             if self._service is not None:
                 return
             await create_job_table(self.host.engine)
             await create_workflow_table(self.host.engine)
+            await create_download_table(self.host.engine)
+            await create_gallery_tables(self.host.engine)
             config = await self._first_load()
             workflows = enabled_workflows(await self._all_workflows(), config)
             self._use(config)
             self._service = GenerationService(
-                backend_pool(config.servers),
+                backend_pool(config),
                 workflows,
                 self.jobs,
                 self.sink,
@@ -122,7 +140,7 @@ class PluginRuntime:
         the log says why)."""
         async with self._lock:
             stored = await self._read()
-            found = salvaged(stored.values, self._first_run)
+            found = salvaged(stored.values, self._environment)
             if found.problems:
                 log.error(
                     "The stored ComfyUI settings are not valid; the settings in use stay. %s",
@@ -133,12 +151,15 @@ class PluginRuntime:
             return found.config
 
     async def save(self, changes: Mapping[str, Any]) -> PipeConfig:
-        """``changes`` over the stored settings, validated as a whole, stored and applied.
-        Raises ``ValidationError`` (or ``FunctionMissing``) having stored nothing."""
-        current = await self.reload()
+        """``changes`` over the stored settings, validated as a whole (over the
+        environment's), stored and applied. Raises ``ValidationError`` (or
+        ``FunctionMissing``) having stored nothing."""
         async with self._lock:
-            config = PipeConfig.model_validate({**current.stored_values(), **changes})
-            await self._store.write(config)
+            stored = await self._read()
+            in_use = salvaged(stored.values, self._environment).config
+            config = PipeConfig.model_validate({**in_use.stored_values(), **changes})
+            saved = config.stored_values()
+            await self._store.write({name: saved[name] for name in {*stored.values, *changes}})
             await self._apply(config)
             return config
 
@@ -164,21 +185,22 @@ class PluginRuntime:
 
     async def aclose(self) -> None:
         await self._watch.aclose()
+        await self.downloads.aclose()
         async with self._lock:
             await self.models.aclose()
             await self.availability.aclose()
             if self._service is not None:
                 await self._service.aclose()
 
+    async def _models_installed(self, server: str) -> None:
+        """A model file was added on ``server``: its node schemas are fetched again, so the
+        workflows it completes are offered at once."""
+        pool = self.service.pool
+        if server in pool.urls:
+            await pool.object_info(await pool.server(server), refresh=True)
+
     async def _first_load(self) -> PipeConfig:
-        stored = await self._read()
-        if not stored.values:
-            try:
-                await self._store.write(self._first_run)
-            except FunctionMissing as error:
-                log.warning("The first-run ComfyUI settings are not stored: %s", error)
-            return self._first_run
-        found = salvaged(stored.values, self._first_run)
+        found = salvaged((await self._read()).values, self._environment)
         for problem in found.problems:
             log.warning("Stored ComfyUI setting %s", problem)
         return found.config
@@ -194,7 +216,9 @@ class PluginRuntime:
         service = self.service
         if config.servers != self._config.servers:
             # The service closes the replaced pool after its last job.
-            service.reconfigure(pool=backend_pool(config.servers))
+            service.reconfigure(pool=backend_pool(config))
+        elif config.drained != self._config.drained:
+            service.pool.drain(config.drained)
         workflows = enabled_workflows(await self._all_workflows(), config)
         self._use(config)
         service.reconfigure(workflows=workflows, policy=config.policy, lease_times=config.leases)
@@ -243,8 +267,9 @@ async def get_runtime(app: Any | None = None) -> PluginRuntime:
 
 
 def _new_runtime(app: Any) -> PluginRuntime:
-    """The environment is read here, once per process: it gives the first-run settings."""
-    found = first_run(os.environ)
+    """The environment is read here, once per process: it gives every setting no admin
+    saved (so a changed deployment applies at its next start)."""
+    found = from_environment(os.environ)
     for problem in found.problems:
         log.warning("ComfyUI setting from the environment: %s", problem)
     poll = None if getattr(app.state, MOUNTED, False) else ADMIN_POLL_INTERVAL

@@ -35,13 +35,16 @@ class ProgressSnapshot:
     """0 running, 1..n waiting, None unknown."""
     queue_total: int | None
     eta_seconds: float | None
-    """Time left for the sampler steps still to run; None until a step rate is known."""
+    """Seconds left: while sampling, for the steps still to run at their pace; before, the
+    scheduler's plan for the whole job; None when neither is known."""
     preview: Preview | None
     started: bool
     elapsed_seconds: float
     """Since the job was tracked (queueing included); frozen once finished."""
     node_title: str | None = None
     """The running node's title, for the ``RUNNING`` stage."""
+    jobs_ahead: int | None = None
+    """Before it starts: the jobs the plan runs before it on its server."""
 
     @property
     def finished(self) -> bool:
@@ -60,13 +63,23 @@ class ProgressSnapshot:
         return _STAGE_WORDS[self.stage]
 
     def describe(self) -> str:
-        """One line for a chat status, e.g. ``Sampling 12/30 · 40% · ~6 s left``."""
-        if not self.started or self.finished:
+        """One line for a chat status, e.g. ``Sampling 12/30 · 40% · ~6 s left`` or
+        ``Queued (#2 of 5) · ~40 s, after 2 jobs``."""
+        if self.finished:
             return self.activity
+        if not self.started:
+            if self.eta_seconds is None:
+                return self.activity
+            return f"{self.activity} · ~{format_duration(self.eta_seconds)}{self._after()}"
         parts = [self.activity, f"{math.floor(self.percent)}%"]
         if self.eta_seconds is not None:
             parts.append(f"~{format_duration(self.eta_seconds)} left")
         return " · ".join(parts)
+
+    def _after(self) -> str:
+        if not self.jobs_ahead:
+            return ""
+        return f", after {self.jobs_ahead} job{'s' if self.jobs_ahead > 1 else ''}"
 
 
 def format_duration(seconds: float) -> str:

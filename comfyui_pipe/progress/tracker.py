@@ -58,6 +58,8 @@ class ProgressTracker:
         self._queue_total: int | None = None
         self._preview: Preview | None = None
         self._next_preview: Preview | None = None
+        self._planned_end: float | None = None
+        self._jobs_ahead: int | None = None
 
     def feed(self, event: Event | QueuePosition) -> None:
         if self._outcome is not None:
@@ -99,6 +101,11 @@ class ProgressTracker:
                 self._preview = event
         self._update_percent()
 
+    def expect(self, end_at: float, jobs_ahead: int) -> None:
+        """When the scheduler's plan expects the job to end (this tracker's clock), and how
+        many jobs run before it on its server; renewed as the plan is."""
+        self._planned_end, self._jobs_ahead = end_at, jobs_ahead
+
     def finish(self, outcome: Stage) -> None:
         """How the job ended, whoever learnt it (its events, a reconciliation, a cancel,
         a deadline, storing its outputs); overrides what the events alone suggested."""
@@ -137,6 +144,7 @@ class ProgressTracker:
             queue_position=None if self._left_queue() else self._queue_position,
             queue_total=None if self._left_queue() else self._queue_total,
             eta_seconds=self._eta(now),
+            jobs_ahead=None if self._left_queue() else self._jobs_ahead,
             preview=self._preview,
             started=self._started,
             elapsed_seconds=now - self._created_at,
@@ -209,8 +217,19 @@ class ProgressTracker:
         return Stage.WAITING
 
     def _eta(self, now: float) -> float | None:
+        """Seconds left: from the steps' pace while sampling, else from the plan."""
+        if self._outcome is not None:
+            return None
+        sampling = self._sampling_eta(now)
+        if sampling is not None:
+            return sampling
+        if self._planned_end is None:
+            return None
+        return max(0.0, self._planned_end - now)
+
+    def _sampling_eta(self, now: float) -> float | None:
         seconds_per_step = self._rate.seconds_per_step
-        if self._outcome is not None or seconds_per_step is None:
+        if seconds_per_step is None:
             return None
         remaining = sum(
             steps

@@ -15,6 +15,7 @@ from typing import Any
 from PIL import Image
 
 from .faults import Faults
+from .memory import ModelMemory
 from .nodes import NodeContext, run_node
 from .sockets import SocketHub
 
@@ -83,6 +84,7 @@ class PromptRun:
         workspace: Workspace,
         step_seconds: float,
         interrupted: Callable[[], bool],
+        memory: ModelMemory | None = None,
     ) -> None:
         self.prompt_id = prompt_id
         self.prompt = prompt
@@ -95,6 +97,7 @@ class PromptRun:
         self.workspace = workspace
         self.step_seconds = step_seconds
         self.interrupted = interrupted
+        self.memory = memory or ModelMemory()
         self.messages: list[list[Any]] = []
         self.signatures = _signatures(prompt, workspace.input_dir)
         self.values: dict[str, tuple[Any, ...]] = {}
@@ -164,6 +167,7 @@ class PromptRun:
             temp_dir=self.workspace.temp_dir,
             step_seconds=self.step_seconds,
             report_step=lambda step, steps, preview: self._step(node_id, step, steps, preview),
+            load_model=self.memory.use,
         )
         values, ui = await run_node(class_type, context, self._inputs(node_id))
         if ui is not None:

@@ -13,7 +13,7 @@ import random
 import re
 import string
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,8 @@ class NodeContext:
     step_seconds: float
     report_step: Callable[[int, int, Image.Image], Awaitable[None]]
     """Waits one step, raises if interrupted, then reports progress and a preview."""
+    load_model: Callable[[str], Awaitable[None]] = field(default=lambda name: asyncio.sleep(0))
+    """Takes the time loading a model the double does not hold takes (see ``memory``)."""
 
 
 class UnknownNode(Exception):
@@ -130,10 +132,12 @@ def _vae_channels(name: str) -> int:
 
 
 async def _checkpoint(ctx: NodeContext, ckpt_name: str, **_: Any) -> NodeOutput:
+    await ctx.load_model(ckpt_name)
     return (Model(ckpt_name), Clip(ckpt_name), Vae(ckpt_name, 4)), None
 
 
 async def _unet(ctx: NodeContext, unet_name: str, **_: Any) -> NodeOutput:
+    await ctx.load_model(unet_name)
     return (Model(unet_name),), None
 
 

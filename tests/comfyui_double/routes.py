@@ -219,7 +219,7 @@ class Routes:
         folder = request.match_info["folder"]
         if folder not in self.double.version.model_folders:
             return web.Response(status=404)
-        return web.json_response(self.double.models.get(folder, []))
+        return web.json_response(self.double.installed_models().get(folder, []))
 
     async def get_system_stats(self, request: web.Request) -> web.Response:
         return web.json_response(system_stats(self.double.version))
@@ -228,7 +228,7 @@ class Routes:
         return web.json_response(self.double.version.features)
 
     async def get_embeddings(self, request: web.Request) -> web.Response:
-        return web.json_response(self.double.models.get("embeddings", []))
+        return web.json_response(self.double.installed_models().get("embeddings", []))
 
     async def get_extensions(self, request: web.Request) -> web.Response:
         return web.json_response([])

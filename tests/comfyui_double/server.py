@@ -19,6 +19,7 @@ from PIL import Image
 
 from .executor import OutputCache, PromptRun, Workspace, now_ms
 from .faults import Faults
+from .memory import ModelMemory
 from .routes import Routes
 from .schema import build_object_info
 from .sockets import SocketHub
@@ -60,7 +61,8 @@ class ServerState:
 class ComfyDouble:
     """A ComfyUI server on 127.0.0.1 that behaves like a recorded release: ``version`` "0.8"
     (v0.8.0, the default) or "0.33" (v0.33.0). ``jobs_api=False`` makes it a server older
-    than the jobs API (before v0.6)."""
+    than the jobs API (before v0.6). ``load_seconds``: what loading a checkpoint it does
+    not hold takes; ``model_memory``: how many it holds at most (see ``memory``)."""
 
     def __init__(
         self,
@@ -68,10 +70,16 @@ class ComfyDouble:
         models: dict[str, list[str]] | None = None,
         jobs_api: bool = True,
         version: str = "0.8",
+        load_seconds: float = 0.0,
+        model_memory: int | None = None,
+        models_dir: Path | None = None,
     ) -> None:
         self.version = VERSIONS[version]
         self.step_seconds = step_seconds
+        self.memory = ModelMemory(load_seconds, model_memory)
         self.models = {folder: list(names) for folder, names in (models or {}).items()}
+        self.models_dir = models_dir
+        """Like ComfyUI's models folder: files put in its folders are offered at once."""
         self._object_info_cache: tuple[Any, dict[str, Any]] | None = None
         self.jobs_api = jobs_api
         self.faults = Faults(_drop=self._drop_sockets)
@@ -131,6 +139,7 @@ class ComfyDouble:
         await self._stop_worker()
         await self._hub.close_all()
         self.state = ServerState()
+        self.memory.forget()
         shutil.rmtree(self.workspace.temp_dir)
         self.workspace.temp_dir.mkdir()
         self._worker = asyncio.create_task(self._work())
@@ -190,11 +199,27 @@ class ComfyDouble:
         )
         # Building it deep-copies the recorded schema (~0.1 s): rebuild only when
         # the installed models or the input files change.
-        key = (repr(sorted(self.models.items())), tuple(input_files))
+        models = self.installed_models()
+        key = (repr(sorted(models.items())), tuple(input_files))
         if self._object_info_cache is None or self._object_info_cache[0] != key:
-            info = build_object_info(self.version.object_info_path, self.models, input_files)
+            info = build_object_info(self.version.object_info_path, models, input_files)
             self._object_info_cache = (key, info)
         return self._object_info_cache[1]
+
+    def installed_models(self) -> dict[str, list[str]]:
+        """``models``, and the files in ``models_dir``'s folders (``.part`` files left out,
+        as a download in progress is not a model yet)."""
+        if self.models_dir is None:
+            return self.models
+        installed = {folder: list(names) for folder, names in self.models.items()}
+        for folder in sorted(self.models_dir.iterdir()):
+            if folder.is_dir():
+                names = installed.setdefault(folder.name, [])
+                for path in sorted(folder.rglob("*")):
+                    name = path.relative_to(folder).as_posix()
+                    if path.is_file() and not name.endswith(".part") and name not in names:
+                        names.append(name)
+        return installed
 
     async def submit(self, body: dict[str, Any]) -> web.Response:
         self.prompts_received.append(body)
@@ -291,6 +316,7 @@ class ComfyDouble:
             workspace=self.workspace,
             step_seconds=self.step_seconds,
             interrupted=lambda: self.state.interrupt_requested,
+            memory=self.memory,
         )
         outcome = await run.execute()
         times.ended = now_ms()

@@ -1,4 +1,4 @@
-"""The settings model on its own: its typed views, its first-run values from the
+"""The settings model on its own: its typed views, its values from the
 environment, and stored values that are not all valid."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from comfyui_pipe.config import PipeConfig, first_run, salvaged
+from comfyui_pipe.config import PipeConfig, from_environment, salvaged
 from comfyui_pipe.generation import Limits
 from comfyui_pipe.generation.leases import LeaseTimes
 
@@ -50,8 +50,8 @@ def test_only_the_servers_tell_whether_the_pool_changes() -> None:
     assert config.model_copy(update={"comfyui_token": "x"}).servers != config.servers
 
 
-def test_the_environment_gives_first_run_values_and_what_it_gets_wrong_is_left_out() -> None:
-    found = first_run(
+def test_the_environment_gives_values_and_what_it_gets_wrong_is_left_out() -> None:
+    found = from_environment(
         {
             "COMFYUI_URL": "http://comfyui:8188",
             "COMFYUI_MAX_SIZE": "lots",
@@ -105,3 +105,73 @@ def test_the_admin_form_shows_the_bounds_and_hides_the_secrets() -> None:
     assert "16384" in schema["max_size"]["description"]
     assert schema["comfyui_token"]["input"] == {"type": "password"}
     assert schema["comfyui_auth_header"]["input"] == {"type": "password"}
+
+
+def test_drained_servers_are_those_listed_and_never_all_of_them() -> None:
+    config = PipeConfig(
+        comfyui_url="http://a:1, http://b:2", drained_servers="http://b:2/, http://gone:3"
+    )
+
+    assert config.drained == frozenset({"http://b:2"})
+    assert config.model_copy(update={"drained_servers": ""}).drained == frozenset()
+    with pytest.raises(ValidationError, match="At least one server must take new jobs"):
+        config.model_copy(update={"drained_servers": "http://a:1, http://b:2"})
+    with pytest.raises(ValidationError, match="At least one server must take new jobs"):
+        config.model_copy(update={"comfyui_url": "http://b:2"})
+    assert config.model_copy(update={"drained_servers": "http://b:2"}).servers == config.servers
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("/models", "'server URL = path'"),
+        ("http://a:1 = models", "absolute path"),
+        ("ftp://a:1 = /m", "http:// or https://"),
+        ("http://a:1 = /m, http://a:1/ = /n", "twice"),
+    ],
+)
+def test_a_models_folder_is_an_absolute_path_per_server(text: str, says: str) -> None:
+    with pytest.raises(ValidationError, match=says):
+        PipeConfig(model_folders=text)
+
+
+def test_each_listed_server_has_its_models_folder_if_given() -> None:
+    config = PipeConfig(
+        comfyui_url="http://a:1, http://b:2",
+        model_folders="http://a:1 = /data/models/, http://elsewhere:3=/x",
+    )
+
+    assert dict(config.model_folder_of) == {"http://a:1": "/data/models"}
+
+
+def test_a_comfy_api_v2_server_is_an_entry_with_its_prefix_and_the_key_goes_with_them() -> None:
+    config = PipeConfig(
+        comfyui_url="http://a:8188, comfy-v2+https://cloud.comfy.org/, comfy-v2+http://b:8189",
+        comfy_api_key="comfyui-abc",
+    )
+
+    assert config.servers.urls == (
+        "http://a:8188",
+        "comfy-v2+https://cloud.comfy.org",
+        "comfy-v2+http://b:8189",
+    )
+    assert config.servers.api_key == "comfyui-abc"
+    assert PipeConfig().servers.api_key is None
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("comfy-v2+ftp://cloud.comfy.org", "comfy-v2+https://"),
+        ("comfy-v2+https://user:pw@cloud.comfy.org", "comfy_api_key"),
+        ("comfy-v2+https://", "no valid host"),
+        ("http://a, comfy-v2+http://a", None),
+    ],
+)
+def test_a_v2_entry_is_checked_like_any_server(url: str, words: str | None) -> None:
+    if words is None:  # a native and a v2 server at the same address are two servers
+        assert len(PipeConfig(comfyui_url=url).servers.urls) == 2
+        return
+    with pytest.raises(ValidationError) as refused:
+        PipeConfig(comfyui_url=url)
+    assert words in str(refused.value)

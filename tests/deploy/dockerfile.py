@@ -12,7 +12,7 @@ from pathlib import Path
 # What the base images bring, from their upstream Dockerfiles: the python images
 # (Debian slim + CPython) and Open WebUI's, which adds curl and jq for its own health check.
 BASE_IMAGE_PROGRAMS = {
-    "python:3.12-slim-bookworm": {"sh", "bash", "tar", "python", "python3", "pip"},
+    "python:3.11-slim-bookworm": {"sh", "bash", "tar", "python", "python3", "pip"},
     "ghcr.io/open-webui/open-webui:v0.12.4": {
         "sh", "bash", "python", "python3", "pip", "curl", "jq",
     },

@@ -1,7 +1,9 @@
 """The Docker engine and `docker compose`, driven from the stack test.
 
 The stand-in base images (stack/*.Dockerfile) replace what no registry serves
-here; everything else is built and run from the repository's own files.
+here; everything else is built and run from the repository's own files. What
+docker/comfyui/Dockerfile fetches from GitHub and PyTorch's index comes from the
+real ComfyUI kit and the host's CPU torch, served on the loopback (`served`).
 """
 
 from __future__ import annotations
@@ -13,14 +15,20 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK_DIR = Path(__file__).resolve().parent / "stack"
 DEBIAN_IMAGE = "comfyui-pipe-test/debian:bookworm"
+PYTHON_IMAGE = "comfyui-pipe-test/python:3.11-slim-bookworm"
 OPEN_WEBUI_BASE_IMAGE = "comfyui-pipe-test/open-webui-base"
 # scripts/test passes the mirror apt uses on this machine.
 DEBIAN_MIRROR = os.environ.get("DEBIAN_MIRROR") or "http://deb.debian.org/debian"
@@ -60,25 +68,59 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def build_base_images() -> None:
-    """The Debian image made offline, then the Open WebUI stand-in base on it."""
+def build_base_images(downloads: Path) -> None:
+    """The Debian image made offline, the Python stand-in on it, the Open WebUI stand-in
+    base on that; the CPU torch wheel they install is left in ``downloads``."""
+    _download_cpu_torch(downloads)
     with tempfile.TemporaryDirectory(prefix="stack-base-") as scratch:
         work = Path(scratch)
         _import_debian(work / "rootfs")
         context = work / "context"
         context.mkdir()
-        _download_cpu_torch(context)
         shutil.copyfile(_host_ca_bundle(), context / "ca.crt")
-        docker(
-            "build", "--tag", OPEN_WEBUI_BASE_IMAGE,
-            "--build-arg", f"DEBIAN_IMAGE={DEBIAN_IMAGE}",
-            "--file", str(STACK_DIR / "open-webui-base.Dockerfile"), str(context),
-            timeout=BUILD_TIMEOUT,
-        )  # fmt: skip
+        _build_stand_in(PYTHON_IMAGE, "python-base.Dockerfile", context, DEBIAN_IMAGE=DEBIAN_IMAGE)
+    _build_stand_in(
+        OPEN_WEBUI_BASE_IMAGE, "open-webui-base.Dockerfile", downloads, PYTHON_IMAGE=PYTHON_IMAGE
+    )
+
+
+def _build_stand_in(tag: str, dockerfile: str, context: Path, **args: str) -> None:
+    arguments = [
+        word for name, value in args.items() for word in ("--build-arg", f"{name}={value}")
+    ]
+    docker(
+        "build", "--tag", tag, *arguments, "--file", str(STACK_DIR / dockerfile), str(context),
+        timeout=BUILD_TIMEOUT,
+    )  # fmt: skip
 
 
 def remove_base_images() -> None:
-    docker("image", "rm", OPEN_WEBUI_BASE_IMAGE, DEBIAN_IMAGE, check=False)
+    docker("image", "rm", OPEN_WEBUI_BASE_IMAGE, PYTHON_IMAGE, DEBIAN_IMAGE, check=False)
+
+
+def cpu_torch_wheel(downloads: Path) -> Path:
+    [wheel] = downloads.glob("torch-*.whl")
+    return wheel
+
+
+@contextmanager
+def served(folder: Path) -> Iterator[str]:
+    """``folder`` over HTTP on the host's loopback, as a base URL: the engine itself fetches a
+    Dockerfile's ADD URLs, and a build on the host's network reaches it from its RUN steps."""
+    handler = partial(_QuietFileHandler, directory=str(folder))
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            thread.join()
+
+
+class _QuietFileHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
 
 
 def _import_debian(rootfs: Path) -> None:

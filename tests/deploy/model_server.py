@@ -1,14 +1,17 @@
 """A real HTTP file server on 127.0.0.1 for the model fetcher's tests.
 
 Knobs: ``ignore_range`` (answer every request with the whole file, like a
-server without Range support) and ``break_after`` (the next responses promise
-the whole body but drop the connection after that many bytes).
+server without Range support), ``break_after`` (the next responses promise
+the whole body but drop the connection after that many bytes), ``chunk_delay``
+(seconds between 64 KiB chunks, to watch a download go) and ``announced``
+(the size a HEAD request is told, per path, instead of the file's).
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +32,8 @@ class ModelServer:
     ignore_range: bool = False
     break_after: int | None = None
     breaks_left: int = 0
+    chunk_delay: float = 0.0
+    announced: dict[str, int] = field(default_factory=dict)
     requests: list[ServedRequest] = field(default_factory=list)
 
     def url(self, path: str) -> str:
@@ -40,6 +45,19 @@ class ModelServer:
 
 class _Handler(BaseHTTPRequestHandler):
     server_state: ModelServer
+
+    def do_HEAD(self) -> None:
+        state = self.server_state
+        body = state.files.get(self.path)
+        if body is None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(state.announced.get(self.path, len(body))))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
 
     def do_GET(self) -> None:
         state = self.server_state
@@ -72,7 +90,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
-        self.wfile.write(body)
+        if not state.chunk_delay:
+            self.wfile.write(body)
+            return
+        for start in range(0, len(body), 64 * 1024):
+            self.wfile.write(body[start : start + 64 * 1024])
+            self.wfile.flush()
+            time.sleep(state.chunk_delay)
 
     def log_message(self, format: str, *args: object) -> None:
         pass

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from deploy import compose
 
-from comfyui_pipe.config import PipeConfig, first_run
+from comfyui_pipe.config import PipeConfig, from_environment
 from comfyui_pipe.fetch_models import models_for_workflow
 from comfyui_pipe.fetch_models.cli import ENV_NAMES as FETCHER_ENV_NAMES
 from comfyui_pipe.settings import VARIABLE_OF_SETTING
@@ -25,7 +25,7 @@ MULTI_GPU = ROOT / "docker-compose.multi-gpu.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"
 STACKS = {"cpu": [BASE], "gpu": [BASE, GPU], "multi-gpu": [BASE, MULTI_GPU]}
 # Open WebUI's own settings the stack sets (read by open_webui itself).
-OPEN_WEBUI_ENV = {"WEBUI_SECRET_KEY"}
+OPEN_WEBUI_ENV = {"WEBUI_SECRET_KEY", "ENABLE_FORWARD_USER_INFO_HEADERS"}
 
 
 def example_environ(**overrides: str) -> dict[str, str]:
@@ -178,10 +178,13 @@ def test_the_fetcher_gets_exactly_the_settings_it_reads_and_comfyui_none():
 def test_with_the_example_env_the_plugin_starts_from_its_own_defaults():
     environment = stack("cpu")["services"]["open-webui"]["environment"]
 
-    found = first_run(environment)
+    found = from_environment(environment)
 
     assert found.problems == ()
-    assert found.config == PipeConfig(comfyui_url="http://comfyui:8188")
+    assert found.config == PipeConfig(
+        comfyui_url="http://comfyui:8188", model_folders="http://comfyui:8188 = /comfyui-models"
+    )
+    assert "comfyui-models:/comfyui-models" in stack("cpu")["services"]["open-webui"]["volumes"]
 
 
 def test_without_an_env_file_the_secret_is_generated_into_the_data_volume():

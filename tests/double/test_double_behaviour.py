@@ -251,3 +251,27 @@ async def test_requests_and_handshakes_are_recorded(comfy_double) -> None:
     assert comfy_double.requests[0].json["client_id"] == "c1"
     assert comfy_double.requests[1].query == {"max_items": "1"}
     assert comfy_double.prompts_received[0]["client_id"] == "c1"
+
+
+async def test_a_double_that_learns_to_load_charges_a_checkpoint_it_does_not_hold(
+    comfy_double_factory,
+) -> None:
+    models = {"checkpoints": ["a.safetensors", "b.safetensors"]}
+    double = await comfy_double_factory(
+        models=models, step_seconds=0.001, load_seconds=0.3, model_memory=1
+    )
+    ran: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        for n, checkpoint in enumerate(["a.safetensors", "a.safetensors", "b.safetensors"]):
+            prompt = txt2img_prompt(steps=1, seed=n, checkpoint=checkpoint)
+            prompt_id = (await submit(session, double.url, prompt))["prompt_id"]
+            await double.wait_idle()
+            times = double.state.times[prompt_id]
+            ran.append(((times.ended or 0) - (times.started or 0)) / 1000)
+        # a fourth: "a" was evicted when "b" came in (memory for one model)
+        await submit(session, double.url, txt2img_prompt(1, 9, "a.safetensors"))
+        await double.wait_idle()
+
+    assert double.memory.loads == ["a.safetensors", "b.safetensors", "a.safetensors"]
+    assert double.memory.loaded == ["a.safetensors"]
+    assert ran[0] >= 0.3 and ran[1] < 0.3 and ran[2] >= 0.3

@@ -50,6 +50,11 @@ def open_webui_environment(data_dir: Path) -> dict[str, str]:
         "ENABLE_OLLAMA_API": "false",
         "ENABLE_OPENAI_API": "false",
         "ENABLE_VERSION_UPDATE_CHECK": "false",
+        # API keys for the images API's clients; the user Open WebUI's image feature
+        # calls for, in the headers it sends our images API
+        "ENABLE_API_KEYS": "true",
+        "USER_PERMISSIONS_FEATURES_API_KEYS": "true",
+        "ENABLE_FORWARD_USER_INFO_HEADERS": "true",
     }
 
 

@@ -19,8 +19,9 @@ Job = dict[str, Any]
 class JobEvents:
     """A python-socketio client in an account's room, keeping ``comfyui:job`` events."""
 
-    def __init__(self, url: str, account: Account) -> None:
+    def __init__(self, url: str, account: Account, wait: float = WAIT) -> None:
         self._url = url
+        self._wait = wait
         self._account = account
         self._client = socketio.AsyncClient()
         self._events: list[Job] = []
@@ -41,7 +42,7 @@ class JobEvents:
         def arrived() -> bool:
             return any(last(event) for event in self.of(job_id))
 
-        async with asyncio.timeout(WAIT), self._arrived:
+        async with asyncio.timeout(self._wait), self._arrived:
             await self._arrived.wait_for(arrived)
         return self.of(job_id)
 
@@ -51,7 +52,7 @@ class JobEvents:
             socketio_path="/ws/socket.io",
             transports=["websocket"],
             auth={"token": self._account.token},
-            wait_timeout=WAIT,
+            wait_timeout=self._wait,
         )
         return self
 

@@ -61,9 +61,11 @@ async def ask_model(
     recorder: SocketRecorder,
     text: str,
     earlier: Turn | None = None,
+    features: dict[str, bool] | None = None,
 ) -> Turn:
     """A message to the scripted model in a saved chat, with the tools the web UI sends
-    for it (the model's toolIds); returns the chat id and the reply's id."""
+    for it (the model's toolIds) and the message box's ``features`` (its Image button…);
+    returns the chat id and the reply's id."""
     if earlier is None:
         created = await http.post(
             "/api/v1/chats/new",
@@ -83,6 +85,7 @@ async def ask_model(
             "stream": True,
             "messages": [{"role": "user", "content": text}],
             "tool_ids": [TOOL.id],
+            "features": features or {},
             "chat_id": chat_id,
             "id": reply_id,
             "parent_id": parent_id,

@@ -18,11 +18,11 @@ BodyLimit = Callable[[Request], Awaitable[int]]
 """The bytes a request's body may have, found for that request."""
 
 
-def body_limited(limit_of: int | BodyLimit) -> type[APIRoute]:
-    """A route class (answering in sentences) whose request bodies may be ``limit_of``
-    bytes."""
+def body_limited(limit_of: int | BodyLimit, base: type[APIRoute] = SentenceRoute) -> type[APIRoute]:
+    """A route class (``base``'s: answering in sentences unless told otherwise) whose
+    request bodies may be ``limit_of`` bytes."""
 
-    class BodyLimitedRoute(SentenceRoute):
+    class BodyLimitedRoute(base):  # type: ignore[valid-type,misc]
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handle = super().get_route_handler()
 
@@ -31,7 +31,9 @@ def body_limited(limit_of: int | BodyLimit) -> type[APIRoute]:
                 declared = request.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > limit:
                     raise _too_large(limit)
-                return await handle(Request(request.scope, _counted(request.receive, limit)))
+                counted = Request(request.scope, _counted(request.receive, limit))
+                answer: Response = await handle(counted)
+                return answer
 
             return handle_within_limit
 

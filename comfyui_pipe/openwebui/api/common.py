@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from comfyui_pipe.comfy import (
     ComfyError,
     ComfyUnreachable,
+    NotListed,
     PromptRejected,
     UploadTooLarge,
 )
@@ -27,7 +28,8 @@ from comfyui_pipe.generation.errors import (
 from comfyui_pipe.openwebui.api.schemas import ErrorOut
 from comfyui_pipe.openwebui.catalog.access import WorkflowNotAllowed
 from comfyui_pipe.openwebui.catalog.availability import WorkflowUnavailable
-from comfyui_pipe.openwebui.host import User, verified_user
+from comfyui_pipe.openwebui.host import verified_user
+from comfyui_pipe.openwebui.host_values import User
 from comfyui_pipe.openwebui.presenter import describe
 from comfyui_pipe.openwebui.runtime import PluginRuntime, get_runtime
 from comfyui_pipe.openwebui.store.input_images import FileNotFound
@@ -82,6 +84,7 @@ HTTP_STATUSES: tuple[tuple[type[PipeError], int], ...] = (
     (WorkflowUnavailable, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (PromptRejected, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (RequestError, status.HTTP_400_BAD_REQUEST),
+    (NotListed, status.HTTP_409_CONFLICT),
     (ComfyUnreachable, status.HTTP_503_SERVICE_UNAVAILABLE),
     (JobHandedOver, status.HTTP_503_SERVICE_UNAVAILABLE),
     (ComfyError, status.HTTP_502_BAD_GATEWAY),

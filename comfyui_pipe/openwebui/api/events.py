@@ -7,7 +7,8 @@ from typing import Any
 
 from comfyui_pipe.generation.records import JobRecord, progress_summary
 from comfyui_pipe.generation.sink import StoredFile
-from comfyui_pipe.openwebui.host import Emitter, HostEvents
+from comfyui_pipe.openwebui.host import HostEvents
+from comfyui_pipe.openwebui.host_values import Emitter
 from comfyui_pipe.openwebui.presenter import describe_failure
 from comfyui_pipe.progress import ProgressSnapshot
 

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from comfyui_pipe.comfy.model_lists import LOADER_INPUTS
 from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.backends import BackendHealth
-from comfyui_pipe.openwebui.api.schemas import BackendHealthOut, HealthOut, ModelsOut
+from comfyui_pipe.generation.costs import Learnt
+from comfyui_pipe.openwebui.api.info_schemas import (
+    BackendHealthOut,
+    HealthOut,
+    LearntOut,
+    ModelsOut,
+    WorkflowSpeedOut,
+)
 from comfyui_pipe.openwebui.presenter import describe
 
 from .common import Runtime, VerifiedUser, error_responses, http_error, sub_router
@@ -19,7 +28,7 @@ router = sub_router()
     summary="List models",
     description="Checkpoints, LoRAs, diffusion models, VAEs, text encoders, upscale "
     "models, … installed on ComfyUI (the least busy reachable backend).",
-    responses=error_responses(502, 503),
+    responses=error_responses(409, 502, 503),
 )
 async def list_models(
     _user: VerifiedUser,
@@ -35,8 +44,8 @@ async def list_models(
     "/health",
     response_model=HealthOut,
     summary="Backend health",
-    description="Per ComfyUI backend: reachable, version, queue and devices. URLs are shown "
-    "to admins only.",
+    description="Per ComfyUI backend: reachable, version, queue and devices. URLs, and what "
+    "the scheduler has learnt of each server, are shown to admins only.",
     responses=error_responses(),
 )
 async def health(
@@ -53,10 +62,21 @@ async def health(
             queue_pending=backend.queue_pending,
             devices=backend.devices,
             error=_error_of(backend, admin=user.role == "admin"),
+            learnt=_learnt(backend.learnt) if user.role == "admin" else None,
         )
         for number, backend in enumerate(await runtime.service.health(), start=1)
     ]
     return HealthOut(ok=any(b.reachable for b in backends), backends=backends)
+
+
+def _learnt(learnt: Learnt | None) -> LearntOut | None:
+    if learnt is None:
+        return None
+    return LearntOut(
+        workflows=[WorkflowSpeedOut(**asdict(speed)) for speed in learnt.workflows],
+        load_seconds=dict(learnt.load_seconds),
+        resident=list(learnt.resident),
+    )
 
 
 def _error_of(backend: BackendHealth, *, admin: bool) -> str | None:

@@ -23,7 +23,7 @@ from comfyui_pipe.openwebui.api.schemas import (
     JobPage,
     JobProgress,
 )
-from comfyui_pipe.openwebui.host import User
+from comfyui_pipe.openwebui.host_values import User
 from comfyui_pipe.openwebui.presenter import describe_failure
 from comfyui_pipe.openwebui.runtime import PluginRuntime, get_runtime
 from comfyui_pipe.openwebui.store.files import file_content_url
@@ -38,12 +38,13 @@ MAX_OFFSET = 1_000_000_000
 """Beyond any real job count, within what every database takes as an OFFSET."""
 
 
-async def _largest_body(request: Request) -> int:
+async def largest_body(request: Request) -> int:
+    """The most bytes a valid generation request needs (images included)."""
     runtime = await get_runtime(request.app)
     return max_request_bytes(runtime.service.policy.limits, runtime.service.workflows.values())
 
 
-router = sub_router(body_limited(_largest_body))
+router = sub_router(body_limited(largest_body))
 
 
 @router.post(

@@ -15,10 +15,11 @@ from comfyui_pipe.generation.limits import (
     MAX_LORAS,
 )
 from comfyui_pipe.generation.text import has_lone_surrogate
+from comfyui_pipe.openwebui.api.model_schemas import ModelFileIn
 from comfyui_pipe.workflow import MAX_RANDOM_SEED
 
 
-def _examples(*examples: dict[str, Any]) -> ConfigDict:
+def examples(*examples: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": list(examples)})
 
 
@@ -64,7 +65,7 @@ class LoraIn(RequestBody):
 
 
 class GenerateRequest(RequestBody):
-    model_config = _examples(
+    model_config = examples(
         {
             "workflow": "sdxl_txt2img",
             "prompt": "a lighthouse on a cliff at dusk, oil painting",
@@ -133,7 +134,14 @@ class JobProgress(BaseModel):
     steps: int | None = Field(None, description="Sampler steps in all.")
     queue_position: int | None = Field(None, description="Place in ComfyUI's queue (1 = next).")
     queue_total: int | None = Field(None, description="Jobs waiting in ComfyUI's queue.")
-    eta_seconds: float | None = Field(None, description="Estimated seconds left, when known.")
+    eta_seconds: float | None = Field(
+        None,
+        description="Estimated seconds left: the scheduler's plan until it starts, then "
+        "its sampler's pace.",
+    )
+    jobs_ahead: int | None = Field(
+        None, description="Until it starts: the jobs planned before it on its server."
+    )
     elapsed_seconds: float | None = Field(None, description="Since the job was queued.")
 
 
@@ -176,7 +184,7 @@ _JOB_EXAMPLE = {
 
 
 class JobOut(BaseModel):
-    model_config = _examples(_JOB_EXAMPLE)
+    model_config = examples(_JOB_EXAMPLE)
 
     id: str
     owner_id: str
@@ -195,7 +203,7 @@ class JobOut(BaseModel):
 
 
 class JobPage(BaseModel):
-    model_config = _examples({"items": [_JOB_EXAMPLE], "total": 1, "limit": 20, "offset": 0})
+    model_config = examples({"items": [_JOB_EXAMPLE], "total": 1, "limit": 20, "offset": 0})
 
     items: list[JobOut] = Field(description="Newest first.")
     total: int = Field(description="Jobs matching, over all pages.")
@@ -209,7 +217,7 @@ class BoundsOut(BaseModel):
 
 
 class WorkflowOut(BaseModel):
-    model_config = _examples(
+    model_config = examples(
         {
             "id": "sdxl_txt2img",
             "title": "Stable Diffusion XL (base + refiner)",
@@ -265,10 +273,15 @@ class WorkflowMetaIn(RequestBody):
         description="Explicit parameter targets, for graphs whose wiring cannot be read "
         "(our shape, or Open WebUI's ComfyUI node list).",
     )
+    models: list[ModelFileIn] = Field(
+        default_factory=list,
+        max_length=200,
+        description="The model files it needs and where to download them (the console offers to).",
+    )
 
 
 class WorkflowUpload(RequestBody):
-    model_config = _examples(
+    model_config = examples(
         {
             "id": "my_sd15",
             "workflow": {
@@ -295,59 +308,8 @@ class WorkflowUpload(RequestBody):
     meta: WorkflowMetaIn = Field(default_factory=WorkflowMetaIn)
 
 
-class ModelsOut(BaseModel):
-    model_config = _examples(
-        {
-            "models": {
-                "checkpoints": ["sd_xl_base_1.0.safetensors"],
-                "loras": ["detail.safetensors"],
-                "vae": ["ae.safetensors"],
-                "upscale_models": ["4x.pth"],
-            }
-        }
-    )
-
-    models: dict[str, list[str]] = Field(description="Model folder → file names on ComfyUI.")
-
-
-class BackendHealthOut(BaseModel):
-    name: str = Field(description="'backend 1', 'backend 2', … in the order configured.")
-    url: str | None = Field(None, description="The ComfyUI URL; shown to admins only.")
-    reachable: bool
-    version: str | None = None
-    queue_running: int = 0
-    queue_pending: int = 0
-    devices: list[dict[str, Any]] = Field(
-        default_factory=list, description="GPUs / CPU as ComfyUI reports them."
-    )
-    error: str | None = Field(None, description="Why it is not reachable.")
-
-
-class HealthOut(BaseModel):
-    model_config = _examples(
-        {
-            "ok": True,
-            "backends": [
-                {
-                    "name": "backend 1",
-                    "url": None,
-                    "reachable": True,
-                    "version": "0.8.0",
-                    "queue_running": 1,
-                    "queue_pending": 2,
-                    "devices": [{"name": "cuda:0 NVIDIA H100", "type": "cuda", "vram_free": 7e10}],
-                    "error": None,
-                }
-            ],
-        }
-    )
-
-    ok: bool = Field(description="True when at least one backend is reachable.")
-    backends: list[BackendHealthOut]
-
-
 class ErrorOut(BaseModel):
-    model_config = _examples({"detail": "Width 4096 is above the maximum 2048 allowed here."})
+    model_config = examples({"detail": "Width 4096 is above the maximum 2048 allowed here."})
 
     detail: str = Field(description="What went wrong, as a sentence.")
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal
 
-from fastapi import HTTPException, status
+from fastapi import HTTPException, Query, status
 
-from comfyui_pipe.comfy import Problem
+from comfyui_pipe.comfy import Problem, PromptRejected
+from comfyui_pipe.comfy.problems import ProblemKind
 from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.limits import request_fields
 from comfyui_pipe.openwebui.api.schemas import BoundsOut, WorkflowOut, WorkflowUpload
@@ -67,13 +68,18 @@ async def list_workflows(
     f"{MAX_UPLOAD_BYTES // 2**20} MiB, or a workflow of more than {MAX_NODES:,} nodes or "
     f"{MAX_LINKS:,} links (subgraphs expanded), answers 413. "
     "Uploading an existing uploaded id replaces it. The workflow then appears as a chat "
-    "model.",
+    "model. With `missing_models=allow`, a workflow that lacks only model files on the "
+    "server is saved too (listed as missing them until they are installed).",
     responses=error_responses(400, 409, 413, 422, 502, 503),
 )
 async def upload_workflow(
     body: WorkflowUpload,
     admin: AdminUser,
     runtime: Runtime,
+    missing_models: Annotated[
+        Literal["refuse", "allow"],
+        Query(description="`allow`: save it even though the server lacks model files for it."),
+    ] = "refuse",
 ) -> WorkflowOut:
     if body.id in bundled_workflows():
         raise HTTPException(
@@ -85,6 +91,9 @@ async def upload_workflow(
     workflow = await _parsed(graph, body.id, meta)
     try:
         await runtime.service.check(workflow)
+    except PromptRejected as error:
+        if missing_models != "allow" or not only_models_missing(error.problems):
+            raise http_error(error) from None
     except PipeError as error:
         raise http_error(error) from None
     await runtime.workflow_store.save(body.id, graph, meta, admin.id)
@@ -141,6 +150,10 @@ async def _parsed(graph: dict[str, Any], workflow_id: str, meta: dict[str, Any])
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(error)) from None
     except (ValueError, KeyError, TypeError) as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+
+
+def only_models_missing(problems: Sequence[Problem]) -> bool:
+    return all(problem.kind is ProblemKind.MODEL_NOT_INSTALLED for problem in problems)
 
 
 def workflow_out(

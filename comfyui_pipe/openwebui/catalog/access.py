@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from comfyui_pipe.generation.errors import RequestError
 from comfyui_pipe.openwebui.function_source import FUNCTION_ID
-from comfyui_pipe.openwebui.host import OpenWebUIHost, User
+from comfyui_pipe.openwebui.host import OpenWebUIHost
+from comfyui_pipe.openwebui.host_values import User
 
 
 class WorkflowNotAllowed(RequestError):

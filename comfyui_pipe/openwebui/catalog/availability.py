@@ -37,11 +37,13 @@ async def reachable_object_infos(
     """The node schemas of every backend that answers (cached by the pool; ``refresh``
     fetches them anew)."""
     infos: list[Mapping[str, Any]] = []
-    for url in pool.urls:
+    for url in filter(pool.checks_prompts, pool.urls):
         try:
-            infos.append(await pool.object_info(await pool.server(url), refresh=refresh))
+            info = await pool.object_info(await pool.server(url), refresh=refresh)
         except ComfyError:
             continue  # an unreachable server says nothing about the workflow
+        if info is not None:
+            infos.append(info)
     return infos
 
 
@@ -70,7 +72,11 @@ class Availability:
         self, workflows: Iterable[Workflow], pool: BackendPool
     ) -> dict[str, list[Problem]]:
         """:func:`missing_everywhere` on the schemas the pool already holds (no request);
-        the backends not asked yet are asked in the background, for the next call."""
+        the backends not asked yet are asked in the background, for the next call. With
+        a server that checks prompts itself (a v2 one) nothing is known missing: it may
+        have anything."""
+        if not all(map(pool.checks_prompts, pool.urls)):
+            return {}
         cached = [pool.cached_object_info(url) for url in pool.urls]
         if None in cached:
             self._warm(pool)

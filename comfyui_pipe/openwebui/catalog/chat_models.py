@@ -23,7 +23,8 @@ from collections.abc import Iterable, Mapping
 from comfyui_pipe.comfy import Problem
 from comfyui_pipe.openwebui.catalog.access import workflow_model_id
 from comfyui_pipe.openwebui.function_source import ACTIONS
-from comfyui_pipe.openwebui.host import ModelRow, OpenWebUIHost
+from comfyui_pipe.openwebui.host import OpenWebUIHost
+from comfyui_pipe.openwebui.host_values import ModelRow
 from comfyui_pipe.openwebui.presenter import describe_problem
 from comfyui_pipe.workflow import Workflow
 
@@ -159,8 +160,14 @@ class ModelPublisher:
             model_id(workflow), model_name(workflow), workflow.meta.description or None, True
         )
         meta = {
-            # vision lets users attach images in the chat input
-            "capabilities": {"vision": workflow.image_inputs > 0, "citations": False},
+            # vision lets users attach images in the chat input; no Image button (or
+            # built-in image tools): the model itself is the image maker, and Open WebUI's
+            # image feature would make a second image before it for the same message
+            "capabilities": {
+                "vision": workflow.image_inputs > 0,
+                "citations": False,
+                "image_generation": False,
+            },
             # the Upscale / Variations / … buttons under its results (the admin may remove them)
             "actionIds": [ACTIONS.id],
         }

@@ -22,13 +22,15 @@ from comfyui_pipe.generation.backends import BackendPool
 from comfyui_pipe.generation.errors import RequestError, UnknownWorkflow
 from comfyui_pipe.openwebui.catalog.access import WorkflowNotAllowed, may_use_workflow
 from comfyui_pipe.openwebui.catalog.availability import Availability
-from comfyui_pipe.openwebui.host import OpenWebUIHost, User
+from comfyui_pipe.openwebui.host import OpenWebUIHost
+from comfyui_pipe.openwebui.host_values import User
 from comfyui_pipe.workflow import Workflow
 
 
 class Purpose(StrEnum):
     IMAGE = "image"
     EDIT = "edit"
+    INPAINT = "inpaint"
     VIDEO = "video"
     VIDEO_FROM_IMAGE = "video from an image"
     UPSCALE = "upscale"
@@ -37,6 +39,7 @@ class Purpose(StrEnum):
 KINDS: Mapping[Purpose, tuple[str, ...]] = {
     Purpose.IMAGE: ("txt2img",),
     Purpose.EDIT: ("edit", "img2img"),
+    Purpose.INPAINT: ("inpaint",),
     Purpose.VIDEO: ("video", "txt2vid"),
     Purpose.VIDEO_FROM_IMAGE: ("video", "img2vid"),
     Purpose.UPSCALE: ("upscale",),
@@ -45,6 +48,7 @@ _TAKES_IMAGE: Mapping[Purpose, bool] = {Purpose.VIDEO: False, Purpose.VIDEO_FROM
 _NOUNS: Mapping[Purpose, str] = {
     Purpose.IMAGE: "makes images from text",
     Purpose.EDIT: "edits images",
+    Purpose.INPAINT: "repaints part of an image",
     Purpose.VIDEO: "makes videos from text",
     Purpose.VIDEO_FROM_IMAGE: "makes videos from an image",
     Purpose.UPSCALE: "upscales images",

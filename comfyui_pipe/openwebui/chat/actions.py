@@ -22,10 +22,13 @@ from comfyui_pipe.generation.options import LoraRequest, RequestOptions, parse_m
 from comfyui_pipe.generation.records import JobRecord
 from comfyui_pipe.generation.request import InputImage
 from comfyui_pipe.openwebui.catalog.choice import Purpose
+from comfyui_pipe.openwebui.chat import action_icons as icons
+from comfyui_pipe.openwebui.chat.action_icons import icon_url
 from comfyui_pipe.openwebui.chat.context import file_id_of_image
 from comfyui_pipe.openwebui.chat.reply import failure_sentence
 from comfyui_pipe.openwebui.chat.turn import Asked, ChatMessage, ChatTurn
-from comfyui_pipe.openwebui.host import Emitter, OpenWebUIHost, User
+from comfyui_pipe.openwebui.host import OpenWebUIHost
+from comfyui_pipe.openwebui.host_values import Emitter, User
 from comfyui_pipe.openwebui.presenter import UNEXPECTED_IN_ACTION, describe
 from comfyui_pipe.openwebui.runtime import PluginRuntime, get_runtime
 from comfyui_pipe.openwebui.store.input_images import image_from_file
@@ -79,10 +82,14 @@ class Result:
 
 class Action:
     actions: ClassVar[list[dict[str, str]]] = [
-        {"id": UPSCALE, "name": "Upscale"},
-        {"id": VARIATIONS, "name": "Variations"},
-        {"id": USE_AS_INPUT, "name": "Use as input"},
-        {"id": RERUN, "name": "Re-run with changed options"},
+        {"id": UPSCALE, "name": "Upscale", "icon_url": icon_url(icons.UPSCALE)},
+        {"id": VARIATIONS, "name": "Variations", "icon_url": icon_url(icons.VARIATIONS)},
+        {"id": USE_AS_INPUT, "name": "Use as input", "icon_url": icon_url(icons.USE_AS_INPUT)},
+        {
+            "id": RERUN,
+            "name": "Re-run with changed options",
+            "icon_url": icon_url(icons.RERUN),
+        },
     ]
 
     async def action(

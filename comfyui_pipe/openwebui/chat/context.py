@@ -16,7 +16,8 @@ from typing import Any
 
 from comfyui_pipe.generation.errors import RequestError
 from comfyui_pipe.generation.request import InputImage
-from comfyui_pipe.openwebui.host import HostFiles, OpenWebUIHost, User
+from comfyui_pipe.openwebui.host import HostFiles, OpenWebUIHost
+from comfyui_pipe.openwebui.host_values import User
 from comfyui_pipe.openwebui.store.input_images import image_from_data_url, image_from_file
 
 _FILE_URL = re.compile(r"/api/v1/files/([^/?#]+)/content")

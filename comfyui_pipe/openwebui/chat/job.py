@@ -1,9 +1,10 @@
-"""One generation followed for a chat message: the Pipe, the Tool and the Actions all
-run their jobs through :func:`run_job`.
+"""One generation followed to its end: the Pipe, the Tool and the Actions (for a chat
+message) and the images API all run their jobs through :func:`run_job`.
 
 The job is validated and queued by the service (a refusal raises before anything is
-queued), its progress and its end go to the message (the ``ChatProgress`` sink), and
-the chat's Stop (``asyncio.CancelledError`` in the caller) cancels exactly this job.
+queued), its progress and its end go to its sink (the message's ``ChatProgress``, the
+API's events), and a cancelled caller (the chat's Stop: ``asyncio.CancelledError``)
+cancels exactly this job.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from comfyui_pipe.comfy.outputs import TEXT_CONTENT_TYPE
+from comfyui_pipe.generation.progress_relay import ProgressSink
 from comfyui_pipe.generation.records import JobRecord, JobState
 from comfyui_pipe.generation.request import GenerationRequest
 from comfyui_pipe.generation.service import GenerationService
 from comfyui_pipe.generation.sink import StoredFile
-from comfyui_pipe.openwebui.chat.progress import ChatProgress
 from comfyui_pipe.openwebui.host import HostFiles
 from comfyui_pipe.openwebui.store.files import stored_file
 
@@ -53,9 +54,10 @@ async def run_job(
     service: GenerationService,
     files: HostFiles,
     request: GenerationRequest,
-    progress: ChatProgress | None,
+    progress: ProgressSink | None,
 ) -> FinishedJob:
-    """Start, follow and finish one generation."""
+    """Start, follow and finish one generation (``progress``: the message's, or the
+    images API's)."""
     record = await service.start(request, progress)
     try:
         record = await service.wait(record.id)

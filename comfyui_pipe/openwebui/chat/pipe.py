@@ -23,7 +23,7 @@ from comfyui_pipe.generation.request import InputImage
 from comfyui_pipe.openwebui.catalog.chat_models import model_name
 from comfyui_pipe.openwebui.chat.reply import failure_message, reply
 from comfyui_pipe.openwebui.chat.turn import Asked, ChatMessage, ChatTurn
-from comfyui_pipe.openwebui.host import Emitter
+from comfyui_pipe.openwebui.host_values import Emitter
 from comfyui_pipe.openwebui.presenter import UNEXPECTED_IN_CHAT, describe
 from comfyui_pipe.openwebui.runtime import get_runtime
 from comfyui_pipe.openwebui.store.input_images import image_from_data_url, image_from_file

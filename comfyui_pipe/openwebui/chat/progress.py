@@ -28,7 +28,8 @@ from PIL import Image
 from comfyui_pipe.comfy.events import Preview
 from comfyui_pipe.generation.records import JobRecord, JobState
 from comfyui_pipe.generation.sink import StoredFile
-from comfyui_pipe.openwebui.host import Emitter, HostEvents
+from comfyui_pipe.openwebui.host import HostEvents
+from comfyui_pipe.openwebui.host_values import Emitter
 from comfyui_pipe.progress import ProgressSnapshot
 
 

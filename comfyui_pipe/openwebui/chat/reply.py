@@ -9,6 +9,7 @@ from comfyui_pipe.generation.records import JobState
 from comfyui_pipe.generation.sink import StoredFile
 from comfyui_pipe.openwebui.chat.job import FinishedJob
 from comfyui_pipe.openwebui.chat.progress import done_status
+from comfyui_pipe.openwebui.console.page import PATH
 from comfyui_pipe.openwebui.presenter import describe_failure
 
 CANCELLED_MESSAGE = "⏹️ Generation cancelled."
@@ -60,7 +61,14 @@ def summarize(finished: FinishedJob) -> str:
         parts.append(f"{params['width']}×{params['height']}")
     for lora in params.get("loras") or []:
         parts.append(f"LoRA {lora['name']}:{lora['strength']:g}")
+    if finished.files:
+        parts.append(f"[Open in the ComfyUI console]({generation_link(finished.files[0].id)})")
     return " · ".join(parts)
+
+
+def generation_link(file_id: str) -> str:
+    """Where the console shows one output (with its prompt, parameters and actions)."""
+    return f"{PATH}/#/generations/{file_id}"
 
 
 def model_summary(finished: FinishedJob, workflow_title: str) -> str:

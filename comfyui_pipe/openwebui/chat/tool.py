@@ -20,7 +20,8 @@ from comfyui_pipe.generation.options import RequestOptions, parse_size
 from comfyui_pipe.openwebui.catalog.choice import Purpose
 from comfyui_pipe.openwebui.chat.reply import model_summary, nothing_made
 from comfyui_pipe.openwebui.chat.turn import Asked, ChatMessage, ChatTurn
-from comfyui_pipe.openwebui.host import Emitter, OpenWebUIHost
+from comfyui_pipe.openwebui.host import OpenWebUIHost
+from comfyui_pipe.openwebui.host_values import Emitter
 from comfyui_pipe.openwebui.presenter import UNEXPECTED_IN_TOOL, describe
 from comfyui_pipe.openwebui.runtime import get_runtime
 

@@ -26,7 +26,7 @@ from comfyui_pipe.openwebui.chat.defaults import stored_defaults
 from comfyui_pipe.openwebui.chat.job import FinishedJob, run_job
 from comfyui_pipe.openwebui.chat.progress import ChatProgress
 from comfyui_pipe.openwebui.chat.reply import CANCELLED_MESSAGE
-from comfyui_pipe.openwebui.host import Emitter, User
+from comfyui_pipe.openwebui.host_values import Emitter, User
 from comfyui_pipe.openwebui.runtime import PluginRuntime
 from comfyui_pipe.workflow import Workflow
 

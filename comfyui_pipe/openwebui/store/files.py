@@ -19,7 +19,8 @@ from comfyui_pipe.comfy.outputs import OutputRef
 from comfyui_pipe.generation.errors import OutputNotStored
 from comfyui_pipe.generation.records import JobRecord
 from comfyui_pipe.generation.sink import StoredFile
-from comfyui_pipe.openwebui.host import HostFile, OpenWebUIHost
+from comfyui_pipe.openwebui.host import OpenWebUIHost
+from comfyui_pipe.openwebui.host_values import HostFile
 
 SPOOLED_IN_MEMORY = 16 * 1024 * 1024
 """Bytes of an output kept in memory on their way to storage (an image); beyond, a

@@ -17,7 +17,8 @@ from comfyui_pipe.generation.errors import RequestError
 from comfyui_pipe.generation.images import check_image_bytes
 from comfyui_pipe.generation.limits import Limits
 from comfyui_pipe.generation.request import InputImage
-from comfyui_pipe.openwebui.host import HostFiles, User
+from comfyui_pipe.openwebui.host import HostFiles
+from comfyui_pipe.openwebui.host_values import User
 
 UNKNOWN_TYPE = "application/octet-stream"
 

@@ -96,6 +96,15 @@ class SqlWorkflowStore:
             await connection.execute(insert(workflow_table).values(**row))
         return workflow
 
+    async def stored(self, workflow_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The graph and metadata of an uploaded workflow, as uploaded."""
+        query = select(workflow_table.c.graph, workflow_table.c.meta).where(
+            workflow_table.c.id == workflow_id
+        )
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(query)).first()
+        return None if row is None else (dict(row.graph), dict(row.meta))
+
     async def delete(self, workflow_id: str) -> bool:
         async with self._engine.begin() as connection:
             result = await connection.execute(
