@@ -160,6 +160,8 @@ class ProgressTracker:
         node = event.node or self._current
         if node is None or node not in self._weights:
             return
+        if self._current is None:
+            self._join(node)
         self._set_partial(node, event.value, event.max)
         if node in self._sampler_steps:
             self._step, self._steps = event.value, event.max
@@ -172,7 +174,16 @@ class ProgressTracker:
             if state.get("state") == "finished":
                 self._mark_done(node)
             elif state.get("state") == "running":
+                if self._current is None:
+                    self._join(node)
                 self._set_partial(node, state.get("value"), state.get("max"))
+
+    def _join(self, node: str) -> None:
+        """A job followed from the middle of its run (adopted from another process) hears
+        its running node first from that node's progress: the ``executing`` that named
+        it went to the process that followed it then."""
+        if node not in self._done:
+            self._enter(node)
 
     def _set_partial(self, node: str, value: Any, maximum: Any) -> None:
         numbers = isinstance(value, int | float) and isinstance(maximum, int | float)

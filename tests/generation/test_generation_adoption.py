@@ -22,7 +22,7 @@ from comfyui_pipe.generation import (
 )
 from comfyui_pipe.generation.errors import JobHandedOver
 from comfyui_pipe.generation.sink import output_file_id
-from comfyui_pipe.progress import ProgressSnapshot
+from comfyui_pipe.progress import ProgressSnapshot, Stage
 
 
 class RecordingDelivery:
@@ -81,6 +81,22 @@ async def test_a_stopping_process_leaves_its_job_running_for_the_next_one(
     assert store.records[record.id].output_file_ids == files
     steps = [snapshot.step for snapshot in delivery.snapshots if snapshot.step]
     assert steps and max(steps) == 30  # progress resumed on the adopting process
+
+
+async def test_an_adopted_job_shows_its_sampler_steps_at_once_not_starting(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.05)
+    record = await stop_while_sampling(await make_service([double.url]), steps=40)
+
+    delivery = RecordingDelivery()
+    await make_service([double.url], delivery=delivery)
+    await delivery.wait(record.id)
+
+    shown = [snapshot.describe() for snapshot in delivery.snapshots]
+    stepping = [s for s in delivery.snapshots if s.step is not None]
+    assert stepping and stepping[0].activity == f"Sampling {stepping[0].step}/40", shown
+    assert not [s for s in stepping if s.stage is Stage.STARTING], shown
 
 
 async def test_a_job_that_finished_while_nobody_watched_is_delivered(
