@@ -63,6 +63,9 @@ class JobRecord:
     claimed_file_ids: list[str] = field(default_factory=list)
     """The file ids its outputs are being stored under (see ``sink.output_file_id``),
     known to the process storing them; written with the record's end."""
+    attempt: int = 1
+    """Which run of the job this is: one more each time ComfyUI lost it while it ran
+    (restarted, crashed) and it was queued again."""
 
     @property
     def dispatched(self) -> bool:
@@ -82,6 +85,7 @@ class JobRecord:
         error = values.pop("error", None)
         # A column added by an upgrade is NULL in older rows.
         values["claimed_file_ids"] = values.get("claimed_file_ids") or []
+        values["attempt"] = values.get("attempt") or 1
         values["state"] = JobState(values["state"])
         values["failure"] = Failure.from_json(error) if error else None
         return cls(**values)
@@ -106,6 +110,7 @@ class QueuedJob:
     worker_id: str | None
     backend: str | None
     prompt_id: str | None
+    attempt: int = 1
 
     @classmethod
     def of(cls, record: JobRecord) -> QueuedJob:
@@ -117,6 +122,7 @@ class QueuedJob:
             record.worker_id,
             record.backend,
             record.prompt_id,
+            record.attempt,
         )
 
     @property

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from comfyui_pipe.comfy import ComfyError, ComfyServer, Ending, Job, JobOutcome, JobUpdate
+from comfyui_pipe.comfy import ComfyError, ComfyServer, Job, JobOutcome, JobUpdate
 from comfyui_pipe.comfy.errors import briefly_unavailable
 from comfyui_pipe.comfy.queue import QueuePosition
 from comfyui_pipe.errors import PipeError
@@ -26,6 +26,7 @@ from comfyui_pipe.progress import ProgressSnapshot, ProgressTracker, Stage
 from comfyui_pipe.progress.throttle import ProgressThrottle
 
 from .backends import BackendPool
+from .endings import Deliver, after_run
 from .failures import Failure, FailureKind, failure_of
 from .output_store import OutputStore, kept_outputs, output_file_ids
 from .policy import Policy
@@ -127,7 +128,12 @@ class JobRun:
         return self.record.created_at + self._context.policy().job_timeout
 
     def snapshot(self) -> ProgressSnapshot:
-        return self._tracker.snapshot()
+        snapshot = self._tracker.snapshot()
+        attempt = self.record.attempt
+        if attempt == 1:
+            return snapshot
+        attempts = max(self._context.policy().max_attempts, attempt)
+        return replace(snapshot, attempt=attempt, attempts=attempts)
 
     def live(self) -> JobRecord:
         """Its record with its progress now."""
@@ -191,17 +197,25 @@ class JobRun:
             raise
         await self._follow()
 
-    async def requeue(self) -> None:
-        """Back into our queue: its server died or forgot it before running it."""
-        if self.pinned:
-            await self.end(Fail(Failure(FailureKind.LOST), time.time()))
-            return
+    async def requeue(self, ran: bool = False) -> None:
+        """Back into our queue: its server was unavailable, or forgot it. One that ``ran``
+        is run again as its next attempt (first in the queue, see ``FairTurns``); a job
+        whose input images are on its server waits for that one."""
+        if self.adopted and ran:  # an earlier owner may have stored some of its outputs
+            await self._context.outputs.discard(
+                await self._context.outputs.stored_so_far(self.record)
+            )
         self.job = self.server = self.task = None
-        self._position = None
+        self._position = self.ran_from = None
         self._tracker = ProgressTracker(self.record.prompt or {})
-        if not await self._writer.write(self.apply(Requeue())):
+        self.apply(Requeue(ran=ran, pinned=self.pinned))
+        if not await self._writer.write(
+            self.apply(SaveProgress(progress_summary(self.snapshot())))
+        ):
             await self.let_go()
             return
+        if self._relay is not None:
+            self._relay.offer(self.snapshot())
         self._context.wake_dispatcher()
 
     # -- on ComfyUI ------------------------------------------------------------------------
@@ -280,20 +294,18 @@ class JobRun:
             self._context.speeds.observe(backend, ran, self.work, rate)
 
     async def _end_with(self, outcome: JobOutcome, server: ComfyServer) -> None:
-        now = time.time()
-        match outcome.ending:
-            case Ending.SUCCEEDED:
+        max_attempts = self._context.policy().max_attempts
+        cancelled = self.cancel_requested
+        match after_run(
+            outcome, self.record, cancelled=cancelled, max_attempts=max_attempts, at=time.time()
+        ):
+            case Deliver():
                 await self._deliver(outcome, server)
-            case Ending.INTERRUPTED:
-                await self.end(Cancel(now))
-            case Ending.LOST if self.record.state is JobState.QUEUED and not self.cancel_requested:
-                await self.requeue()
-            case Ending.LOST:
-                await self.end(Fail(Failure(FailureKind.LOST), now))
-            case Ending.FAILED:
-                await self.end(Fail(Failure(FailureKind.NODE_FAILED, node=outcome.failure), now))
-            case Ending.NO_OUTPUT:
-                await self.end(Fail(Failure(FailureKind.NO_OUTPUT), now))
+            case Requeue(ran=ran):
+                logger.info("generation %s was lost by its server; queued again", self.record.id)
+                await self.requeue(ran=ran)
+            case Fail() | Cancel() as change:
+                await self.end(change)
 
     async def _deliver(self, outcome: JobOutcome, server: ComfyServer) -> None:
         """Its outputs into the host's files, exactly once, then its end."""

@@ -53,7 +53,8 @@ class FairTurns:
     their owners' clocks reach them. So users with waiting jobs alternate (a user
     weighing 3 gets three turns to another's one), the one who queued a batch first
     included, and a user who waited for nothing earns no turns meanwhile: their clock
-    starts at the queue's (the clock of the last job that left)."""
+    starts at the queue's (the clock of the last job that left). A job run again after
+    ComfyUI lost it (its attempt after the first) had its turn: it goes first."""
 
     def __init__(self) -> None:
         self._now = 0.0
@@ -77,6 +78,7 @@ class FairTurns:
                 waiting[job.owner_id].append(job)
         ranked = [
             (
+                job.attempt == 1,
                 _turn(self._start(owner) + index / max(weight(owner), 1e-9)),
                 job.created_at,
                 job.id,
@@ -85,7 +87,7 @@ class FairTurns:
             for owner, jobs in waiting.items()
             for index, job in enumerate(jobs)
         ]
-        return [job for *_, job in sorted(ranked, key=lambda item: item[:3])]
+        return [job for *_, job in sorted(ranked, key=lambda item: item[:4])]
 
     def served(self, job: QueuedJob, weight: float) -> None:
         """``job`` left the queue (counted once, however often it is reported)."""

@@ -10,6 +10,7 @@ The life of a job::
     queued ──Dispatch──▶ queued on ComfyUI ──Start──▶ running ──Complete──▶ completed
       ▲                      │  (Rename)                 │
       └───────Requeue────────┘◀──────────Requeue─────────┘
+    (a Requeue of a job that ran is its next attempt: ``attempt`` counts them)
     any unfinished state ──Fail──▶ failed, ──Cancel──▶ cancelled
     (Adopt, SaveProgress and Claim keep the state; a terminal record never changes.)
 """
@@ -52,7 +53,12 @@ class Rename:
 
 @dataclass(frozen=True)
 class Requeue:
-    """Back into our queue: its server died or forgot it."""
+    """Back into our queue: its server was unavailable or forgot it. ``ran``: it was
+    running (its next run is its next attempt); ``pinned``: its input images are on its
+    server, it waits for that one."""
+
+    ran: bool = False
+    pinned: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,9 +118,15 @@ def transition(record: JobRecord, change: Change) -> JobRecord:
             return replace(record, backend=backend, prompt_id=prompt_id, client_id=client_id)
         case Rename(prompt_id=prompt_id):
             return replace(record, prompt_id=prompt_id)
-        case Requeue():
+        case Requeue(ran=ran, pinned=pinned):
             return replace(
-                record, state=JobState.QUEUED, backend=None, prompt_id=None, client_id=None
+                record,
+                state=JobState.QUEUED,
+                backend=record.backend if pinned else None,
+                prompt_id=None,
+                client_id=None,
+                started_at=None,
+                attempt=record.attempt + 1 if ran else record.attempt,
             )
         case Start(at=at):
             return replace(record, state=JobState.RUNNING, started_at=at)
@@ -144,6 +156,8 @@ def _allowed(record: JobRecord, change: Change) -> bool:
             return record.state is JobState.QUEUED and not on_comfyui
         case Rename() | Start():
             return record.state is JobState.QUEUED and on_comfyui
+        case Requeue(ran=True):
+            return record.state is JobState.RUNNING
         case Requeue() | Claim() | Complete():
             return on_comfyui
         case SaveProgress() | Adopt() | Fail() | Cancel():

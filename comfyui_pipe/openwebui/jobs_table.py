@@ -17,6 +17,7 @@ from sqlalchemy import (
     Connection,
     Float,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -62,6 +63,7 @@ job_table = Table(
     Column("client_id", String(64)),
     Column("prompt", JSON),
     Column("claimed_file_ids", JSON),
+    Column("attempt", Integer),
     Index("comfyui_pipe_job_owner_created_idx", "owner_id", "created_at"),
     Index("comfyui_pipe_job_state_idx", "state"),
 )
@@ -175,6 +177,7 @@ class SqlJobStore:
                 columns.worker_id,
                 columns.backend,
                 columns.prompt_id,
+                columns.attempt,
             )
             .where(columns.state.in_(UNFINISHED))
             .order_by(columns.created_at, columns.id)
@@ -182,7 +185,7 @@ class SqlJobStore:
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).all()
         return [
-            QueuedJob(row[0], row[1], row[2], JobState(row[3]), row[4], row[5], row[6])
+            QueuedJob(row[0], row[1], row[2], JobState(row[3]), row[4], row[5], row[6], row[7] or 1)
             for row in rows
         ]
 

@@ -42,6 +42,10 @@ class ProgressSnapshot:
     """Since the job was tracked (queueing included); frozen once finished."""
     node_title: str | None = None
     """The running node's title, for the ``RUNNING`` stage."""
+    attempt: int = 1
+    """Which run of the job this is (more than one after ComfyUI lost a run)."""
+    attempts: int = 1
+    """The runs it may have in all."""
 
     @property
     def finished(self) -> bool:
@@ -60,13 +64,21 @@ class ProgressSnapshot:
         return _STAGE_WORDS[self.stage]
 
     def describe(self) -> str:
-        """One line for a chat status, e.g. ``Sampling 12/30 · 40% · ~6 s left``."""
-        if not self.started or self.finished:
+        """One line for a chat status, e.g. ``Sampling 12/30 · 40% · ~6 s left``; a job
+        run again after ComfyUI lost it says so until it ends."""
+        if self.finished:
             return self.activity
+        again = f"attempt {self.attempt} of {self.attempts}" if self.attempt > 1 else None
+        if not self.started:
+            parts = [self.activity]
+            if again is not None:
+                parts = [f"ComfyUI restarted — running again ({again})"]
+                parts += [self.activity] if (self.queue_position or 0) > 1 else []
+            return " · ".join(parts)
         parts = [self.activity, f"{math.floor(self.percent)}%"]
         if self.eta_seconds is not None:
             parts.append(f"~{format_duration(self.eta_seconds)} left")
-        return " · ".join(parts)
+        return " · ".join(parts + ([again] if again is not None else []))
 
 
 def format_duration(seconds: float) -> str:

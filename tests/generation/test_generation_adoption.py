@@ -4,12 +4,15 @@ ComfyUI, the next one adopts them by prompt id and finishes them exactly once.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import pytest
+from comfyui_double import ComfyDouble
 from conftest import MODELS, FolderSink, MemoryJobStore, ServiceFactory
 from test_generation_service import ProgressLog, ask
 
+from comfyui_pipe.comfy.outputs import outputs_from_history
 from comfyui_pipe.generation import (
     Failure,
     FailureKind,
@@ -23,6 +26,16 @@ from comfyui_pipe.generation import (
 from comfyui_pipe.generation.errors import JobHandedOver
 from comfyui_pipe.generation.sink import output_file_id
 from comfyui_pipe.progress import ProgressSnapshot, Stage
+
+
+async def one_output(double: ComfyDouble, prompt_id: str) -> tuple[Any, Any, dict[str, Any]]:
+    """What the sink is given to store the first output of ``prompt_id``."""
+    [ref] = outputs_from_history(double.history[prompt_id])
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield (double.workspace.output_dir / ref.subfolder / ref.filename).read_bytes()
+
+    return ref, chunks(), {}
 
 
 class RecordingDelivery:
@@ -114,7 +127,7 @@ async def test_a_job_that_finished_while_nobody_watched_is_delivered(
     assert [saved.job_id for saved in sink.saved] == [record.id]
 
 
-async def test_a_job_comfyui_forgot_fails_with_a_sentence(
+async def test_a_job_comfyui_forgot_while_nobody_watched_runs_again(
     comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore, sink: FolderSink
 ) -> None:
     double = await comfy_double_factory(models=MODELS, step_seconds=0.05)
@@ -125,9 +138,33 @@ async def test_a_job_comfyui_forgot_fails_with_a_sentence(
     await make_service([double.url], delivery=delivery)
     adopted, files = await delivery.wait(record.id)
 
-    assert adopted.state is JobState.FAILED
-    assert adopted.failure == Failure(FailureKind.LOST)
-    assert files == [] and sink.saved == []
+    assert (adopted.state, adopted.attempt) == (JobState.COMPLETED, 2)
+    assert files == [saved.stored.id for saved in sink.saved] and len(files) == 1
+    assert len(double.prompts_received) == 2
+    lines = [snapshot.describe() for snapshot in delivery.snapshots]
+    assert "ComfyUI restarted — running again (attempt 2 of 3)" in lines, lines
+
+
+async def test_outputs_an_earlier_owner_stored_of_a_run_comfyui_forgot_are_discarded(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore, sink: FolderSink
+) -> None:
+    """The earlier owner died while storing a finished run's outputs, and ComfyUI restarted
+    before anyone fetched the rest: the job runs again; only the new run's file stays."""
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.02)
+    record = await stop_while_sampling(await make_service([double.url]), steps=4)
+    await double.wait_idle()
+    prompt_id = store.records[record.id].prompt_id
+    assert prompt_id is not None
+    stale = output_file_id(record.id, prompt_id, 0)
+    await sink.save(store.records[record.id], *await one_output(double, prompt_id), stale)
+    await double.restart()
+
+    delivery = RecordingDelivery()
+    await make_service([double.url], delivery=delivery)
+    adopted, files = await delivery.wait(record.id)
+
+    assert (adopted.state, adopted.attempt) == (JobState.COMPLETED, 2)
+    assert [saved.stored.id for saved in sink.saved] == files and stale not in files
 
 
 async def test_a_restart_keeps_our_queue(
