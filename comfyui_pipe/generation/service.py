@@ -145,8 +145,28 @@ class GenerationService:
             self._loops.append(asyncio.create_task(self._leases.run(), name="comfyui-leases"))
 
     async def aclose(self) -> None:
-        """Stop following jobs and close owned pools. Jobs on ComfyUI are left running for
-        the next process to adopt, unless the policy says to cancel them on shutdown."""
+        """Hand every job over (see :meth:`hand_over`), give up this process's lease (the
+        next process adopts them at once) and close owned pools."""
+        await self.hand_over()
+        await self._lane.aclose()
+        if self._leases is not None:
+            await self._leases.leave()
+        for pool in list(self._owned):
+            await pool.aclose()
+        self._owned.clear()
+
+    @property
+    def closed(self) -> bool:
+        """This process has stopped following jobs (it stops)."""
+        return self._closed
+
+    async def hand_over(self) -> None:
+        """Stop following jobs, at once: those on ComfyUI are left running and those in our
+        queue waiting, for the next process to adopt (cancelled instead when the policy
+        says so); :meth:`wait` raises ``JobHandedOver``. The lease is kept until
+        :meth:`aclose`, so that nobody adopts them while this process still answers."""
+        if self._closed:
+            return
         self._closed = True
         for loop in self._loops:
             loop.cancel()
@@ -162,12 +182,6 @@ class GenerationService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self._lane.aclose()
-        if self._leases is not None:
-            await self._leases.leave()
-        for pool in list(self._owned):
-            await pool.aclose()
-        self._owned.clear()
 
     @property
     def pool(self) -> BackendPool:
@@ -241,6 +255,8 @@ class GenerationService:
         self.open()
         admitted = await self._admission.admit(request, self.running(request.owner_id))
         record = admitted.record
+        if self._closed:  # this process stops meanwhile: the next one runs it
+            return record
         self._enter(record, sink, adopted=False, pinned=bool(request.images))
         self._dispatcher.validated(record.id, admitted.server)
         self._dispatcher.wake()  # jobs started at once leave our queue in one look at it

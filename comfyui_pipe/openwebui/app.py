@@ -6,8 +6,9 @@ models published before anyone can use them; settings saved through Open WebUI's
 valves route applied at once, see ``app_middleware``), and a lifespan that, after Open
 WebUI's startup and before it serves anyone, installs or refreshes our plugins (the
 Pipe, the Actions, the Tool, the media Filter), starts the plugin runtime (our tables,
-the settings, the chat models) and takes the startup heap out of garbage collection; on
-shutdown it closes the runtime.
+the settings, the chat models) and takes the startup heap out of garbage collection; a
+stop signal hands the generations over at once (``graceful_stop``); on shutdown it closes
+the runtime.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from open_webui.main import app
 from starlette.routing import Mount
 
 from comfyui_pipe.openwebui.app_middleware import PublishModelsFirst, ReloadOnValvesSaved
+from comfyui_pipe.openwebui.graceful_stop import HandOverOnStop, hand_over_jobs
 from comfyui_pipe.openwebui.install import install_plugins
 from comfyui_pipe.openwebui.routes import router
 from comfyui_pipe.openwebui.runtime import MOUNTED, close_runtime, get_runtime
@@ -66,10 +68,12 @@ def _with_plugin_lifespan(open_webui_lifespan: Any) -> Any:
             # every full collection walked them all (0.1-0.6 s pauses under load, holding
             # up every progress event). Frozen, collections look at newer objects only.
             gc.freeze()
-            try:
-                yield state
-            finally:
-                await close_runtime(app)
+            with HandOverOnStop(lambda: hand_over_jobs(app)) as stop:
+                try:
+                    yield state
+                finally:
+                    await stop.finished()
+                    await close_runtime(app)
 
     return lifespan
 

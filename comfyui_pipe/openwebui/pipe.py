@@ -138,7 +138,7 @@ async def run_generation(
     try:
         finished = await run_job(service, request, progress)
     except asyncio.CancelledError:
-        if progress is not None:
+        if progress is not None and not service.closed:
             await asyncio.shield(progress.replace_content(CANCELLED_MESSAGE))
         raise
     return reply(finished)
