@@ -28,14 +28,19 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from .errors import ComfyUnreachable
 from .events import (
     Event,
+    Executed,
     Executing,
+    ExecutionCached,
+    ExecutionError,
+    ExecutionInterrupted,
     ExecutionStart,
+    ExecutionSuccess,
     FeatureFlags,
     Preview,
     Progress,
-    ProgressState,
     Status,
     Text,
+    is_terminal,
     parse_binary_frame,
     parse_text_frame,
 )
@@ -47,21 +52,49 @@ logger = logging.getLogger(__name__)
 
 ReconnectListener = Callable[[], Coroutine[Any, Any, None]]
 
-MAX_FRAME_BYTES = 2**30
+MAX_FRAME_BYTES = 64 * 2**20
+"""The largest WebSocket frame taken from ComfyUI (a preview is kilobytes, an ``executed``
+message listing a batch's files tens of kilobytes)."""
 MAX_QUEUED_UPDATES = 1024
-"""Events of one prompt waiting to be read before its progress events are dropped."""
+"""Events of one prompt waiting to be read before those that can be missed are dropped."""
+MAX_QUEUED_EVENTS = 16 * MAX_QUEUED_UPDATES
+"""... and before any is: the job then reads its outcome from the server's history."""
+MAX_QUEUED_PREVIEW_BYTES = 64 * 2**20
+"""Preview images of one prompt waiting to be read before newer ones are dropped."""
 _FEATURE_FLAGS = json.dumps({"type": "feature_flags", "data": {"supports_preview_metadata": True}})
 _CLOSED = object()
-_SUPERSEDED = (Progress, ProgressState, Preview, Status)
+_OUTCOME_EVENTS = (
+    ExecutionStart,
+    ExecutionCached,
+    Executed,
+    ExecutionSuccess,
+    ExecutionError,
+    ExecutionInterrupted,
+)
+
+
+def _ending(event: Event) -> bool:
+    """Whether ``event`` ends its prompt's run (kept whatever else was dropped)."""
+    return is_terminal(event) or (isinstance(event, Executing) and event.node is None)
+
+
+def _essential(event: Event) -> bool:
+    """Whether a job's outcome depends on ``event`` (the others are superseded by later
+    ones, or say nothing a job needs)."""
+    if isinstance(event, Executing):
+        return event.node is None
+    return isinstance(event, _OUTCOME_EVENTS)
 
 
 class Subscription:
     """The events of one prompt, in arrival order; iterate with ``async for``.
 
-    A slow reader never stalls the socket, and never makes it hold more than
-    ``MAX_QUEUED_UPDATES`` of a prompt's events: past that, progress events (steps,
-    previews, queue status: each superseded by the next) are dropped; the events a
-    job's outcome depends on never are.
+    A slow reader never stalls the socket, and a flooding server never makes it hold
+    more than ``MAX_QUEUED_UPDATES`` of a prompt's events: past that, the events a job
+    can miss (steps, previews, queue status, each superseded by the next) are dropped,
+    and previews past ``MAX_QUEUED_PREVIEW_BYTES``; past ``MAX_QUEUED_EVENTS`` any
+    event but the one ending the run is, and the subscription counts as having missed
+    events (the job then reads its outcome from the server's history).
     """
 
     def __init__(self, prompt_id: str, on_close: Callable[[Subscription], None]) -> None:
@@ -72,15 +105,24 @@ class Subscription:
         self.missed_events = False
         """The socket was down at some point while subscribed: events may be missing."""
         self.dropped = 0
-        """Progress events dropped because the reader fell behind."""
+        """Events dropped because the reader fell behind."""
+        self._preview_bytes = 0
 
     def put(self, event: Event) -> None:
         if self.closed:
             return
-        if self._queue.qsize() >= MAX_QUEUED_UPDATES and isinstance(event, _SUPERSEDED):
-            self.dropped += 1
+        queued = self._queue.qsize()
+        if queued >= MAX_QUEUED_EVENTS and not _ending(event):
+            self.missed_events = True
+        elif isinstance(event, Preview) and (
+            self._preview_bytes + len(event.image) > MAX_QUEUED_PREVIEW_BYTES
+        ):
+            pass
+        elif queued < MAX_QUEUED_UPDATES or _essential(event):
+            self._preview_bytes += len(event.image) if isinstance(event, Preview) else 0
+            self._queue.put_nowait(event)
             return
-        self._queue.put_nowait(event)
+        self.dropped += 1
 
     def close(self) -> None:
         """Stop receiving; a reader waiting in ``async for`` finishes its loop."""
@@ -98,6 +140,8 @@ class Subscription:
         if item is _CLOSED:
             self._queue.put_nowait(_CLOSED)  # every later read ends too
             raise StopAsyncIteration
+        if isinstance(item, Preview):
+            self._preview_bytes -= len(item.image)
         return item  # type: ignore[return-value]
 
 

@@ -120,6 +120,14 @@ class PipeConfig(BaseModel):
         le=1024**3,
         description="Largest input image file, in bytes, up to 1073741824 (1 GiB).",
     )
+    max_output_bytes: int = Field(
+        _POLICY.max_output_bytes,
+        ge=2**20,
+        le=2**36,
+        description="Largest output file a generation may return, in bytes (1 GiB unless "
+        "changed), from 1048576 (1 MiB) up to 68719476736 (64 GiB); a generation whose "
+        "ComfyUI sends a larger one fails and keeps nothing.",
+    )
     jobs_per_user: int = Field(
         _POLICY.jobs_per_user,
         ge=1,
@@ -244,6 +252,7 @@ class PipeConfig(BaseModel):
             cancel_on_shutdown=self.cancel_on_shutdown,
             max_attempts=self.max_attempts,
             progress_save_every=self.progress_save_seconds,
+            max_output_bytes=self.max_output_bytes,
         )
 
     @cached_property

@@ -69,3 +69,33 @@ class OutputNotStored(PipeError):
         self.name = name
         self.reason = reason
         super().__init__(f"the output '{name}' could not be stored: {reason}")
+
+
+class TooManyOutputs(PipeError):
+    """ComfyUI reported more files for one job than any real workflow makes."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        self.count = count
+        self.limit = limit
+        super().__init__(f"{count} outputs reported for one job; at most {limit} are kept")
+
+
+class OutputRefused(PipeError):
+    """An output ComfyUI reported that is not kept (its job fails)."""
+
+    def __init__(self, filename: str, reason: str) -> None:
+        self.filename = filename
+        super().__init__(f"the output '{filename}' is refused: {reason}")
+
+
+class OutputNotAllowed(OutputRefused):
+    """Its bytes are not in a kept image, video or audio format (``output_types``)."""
+
+    def __init__(self, filename: str) -> None:
+        super().__init__(filename, "its bytes are not in a kept format")
+
+
+class OutputTooLarge(OutputRefused):
+    def __init__(self, filename: str, limit: int) -> None:
+        self.limit = limit
+        super().__init__(filename, f"it is larger than {limit} bytes")

@@ -25,7 +25,7 @@ from comfyui_pipe.comfy.outcome import NodeFailure
 from comfyui_pipe.comfy.problems import Problem
 from comfyui_pipe.errors import PipeError
 
-from .errors import OutputNotStored
+from .errors import OutputNotAllowed, OutputNotStored, OutputTooLarge, TooManyOutputs
 
 
 class FailureKind(StrEnum):
@@ -45,6 +45,10 @@ class FailureKind(StrEnum):
     """ComfyUI answered in a way we did not expect."""
     OUTPUT_UNAVAILABLE = "output_unavailable"
     OUTPUT_NOT_STORED = "output_not_stored"
+    OUTPUT_NOT_ALLOWED = "output_not_allowed"
+    """ComfyUI returned a file that is not an image, video or audio file we keep."""
+    OUTPUT_TOO_LARGE = "output_too_large"
+    TOO_MANY_OUTPUTS = "too_many_outputs"
     SERVER_GONE = "server_gone"
     """The server it was queued on is no longer configured."""
     UNEXPECTED = "unexpected"
@@ -62,7 +66,11 @@ class Failure:
     """For ``TIMED_OUT``: it never left the queue."""
     problems: tuple[Problem, ...] = ()
     file: str | None = None
-    """For ``OUTPUT_*``: the output's file name."""
+    """For ``OUTPUT_*``: the output's file name (as ComfyUI reported it)."""
+    size_limit: int | None = None
+    """For ``OUTPUT_TOO_LARGE``: the bytes one output may have."""
+    count: int | None = None
+    """For ``TOO_MANY_OUTPUTS``: how many files ComfyUI reported."""
     status: int | None = None
     """For ``SERVER_ERROR``: the HTTP status ComfyUI answered with."""
     text: str | None = None
@@ -101,6 +109,12 @@ def failure_of(error: PipeError) -> Failure:
             return Failure(FailureKind.OUTPUT_UNAVAILABLE, file=filename)
         case OutputNotStored(name=name):
             return Failure(FailureKind.OUTPUT_NOT_STORED, file=name)
+        case OutputNotAllowed(filename=filename):
+            return Failure(FailureKind.OUTPUT_NOT_ALLOWED, file=filename)
+        case TooManyOutputs(count=count):
+            return Failure(FailureKind.TOO_MANY_OUTPUTS, count=count)
+        case OutputTooLarge(filename=filename, limit=limit):
+            return Failure(FailureKind.OUTPUT_TOO_LARGE, file=filename, size_limit=limit)
         case ComfyError():
             return Failure(FailureKind.SERVER_ERROR)
     return Failure(FailureKind.UNEXPECTED)

@@ -1,18 +1,21 @@
 """Turn a request into :class:`GenerationParams` within the admin's limits.
 
 The workflow's own rules (its bounds, its number of input images) live in
-``workflow/``; :func:`build_params` asks them last.
+``workflow/``; :func:`build_params` asks them last, but for the number of images, which
+:func:`check_lists` asks first, with the bounds of every list a request holds (the API
+asks it before reading any image).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from comfyui_pipe.comfy.problems import MODEL_FILE_SUFFIXES
 from comfyui_pipe.workflow import MAX_RANDOM_SEED, GenerationParams, Lora, Workflow
-from comfyui_pipe.workflow.apply import check_values
+from comfyui_pipe.workflow.apply import check_image_count, check_values
 from comfyui_pipe.workflow.model import shown_number
 
 from .errors import RequestError
@@ -25,6 +28,28 @@ SIZE_MULTIPLE = 64
 LORA_STRENGTH_LIMIT = 10.0
 """A LoRA's strength lies within ± this, in the chat and the API alike."""
 
+# The lists a request holds, bounded far above real use. Measured on the 499 workflows
+# among the official ComfyUI templates (comfyui-workflow-templates-json 0.1.123) and on
+# the bundled workflows:
+MAX_LORAS = 16
+"""LoRAs one request applies (each one loader node in the prompt). The bundled workflows
+load none of their own; 420 templates load none, all but two at most 4, and the most
+any loads is 16 ('1_click_multiple_character_angles')."""
+MAX_INPUT_IMAGES = 8
+"""Input images one request attaches (a workflow's own number of image inputs is checked
+too). The bundled workflows take at most 2 (inpainting: the image and its mask); 222
+templates take 1, 69 take 2, and the most any takes is 7 (style references)."""
+MAX_LORA_NAME_LENGTH = 1024
+"""Characters of a LoRA's name, its subfolders included (a file system allows 255 bytes
+for each part of a path)."""
+REQUEST_OVERHEAD = 1024 * 1024
+"""Bytes of a request body beyond its images, prompts and LoRA names: the other fields,
+JSON's punctuation and whitespace."""
+_JSON_BYTES_PER_CHARACTER = 12
+"""The most one character of text can take in JSON (an escaped surrogate pair)."""
+_DATA_URL_HEADER = 128
+"""``data:image/png;base64,`` and the quotes, with room for a longer media type."""
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -36,6 +61,36 @@ class Limits:
     max_prompt_length: int = 4000
     max_image_pixels: int = 4096 * 4096
     max_image_bytes: int = 20 * 1024 * 1024
+
+
+def check_lists(workflow: Workflow | None, loras: int, images: int) -> None:
+    """Raise :class:`RequestError` for more LoRAs or input images than any request may
+    send, or (given the ``workflow``) more images than it takes. Checked before the
+    images are read."""
+    if loras > MAX_LORAS:
+        raise RequestError(
+            f"The request asks for {loras:,} LoRAs; at most {MAX_LORAS} can be applied at once."
+        )
+    if images > MAX_INPUT_IMAGES:
+        raise RequestError(
+            f"The request attaches {images:,} images; at most {MAX_INPUT_IMAGES} "
+            "can be used at once."
+        )
+    if workflow is not None:
+        try:
+            check_image_count(workflow, images)
+        except ValueError as error:
+            raise RequestError(str(error)) from None
+
+
+def max_request_bytes(limits: Limits, workflows: Iterable[Workflow]) -> int:
+    """The largest body a valid generation request can need: as many images as the
+    ``workflows`` take at most, each a base64 data URL within the byte limit, two prompts
+    and the LoRA names at the worst JSON escaping, and the rest."""
+    images = min(MAX_INPUT_IMAGES, max((w.image_inputs for w in workflows), default=0))
+    image_bytes = _DATA_URL_HEADER + 4 * math.ceil(limits.max_image_bytes / 3)
+    texts = 2 * limits.max_prompt_length + MAX_LORAS * MAX_LORA_NAME_LENGTH
+    return images * image_bytes + texts * _JSON_BYTES_PER_CHARACTER + REQUEST_OVERHEAD
 
 
 def request_fields(workflow: Workflow) -> list[str]:
@@ -76,6 +131,7 @@ def build_params(
     :class:`RequestError` for values outside the limits or the workflow's bounds,
     and for a wrong number of ``images``.
     """
+    check_lists(workflow, len(options.loras) + len(defaults.loras), len(images))
     check_text("prompt", prompt, limits.max_prompt_length)
     if not prompt.strip() and "prompt" in workflow.parameters:  # an upscaler takes none
         raise RequestError("Write what to generate; the message has no prompt.")
@@ -200,7 +256,7 @@ def _check_options_taken(workflow: Workflow, options: RequestOptions) -> None:
 
 
 def _lora(checker: _Checker, lora: LoraRequest) -> Lora:
-    check_text("LoRA name", lora.name)
+    check_text("LoRA name", lora.name, MAX_LORA_NAME_LENGTH)
     checker.check(
         f"strength of LoRA '{lora.name}'",
         float(lora.strength),

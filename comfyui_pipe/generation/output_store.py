@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from comfyui_pipe.comfy import ComfyError, ComfyServer, OutputRef
 from comfyui_pipe.comfy.errors import briefly_unavailable
 
-from .errors import OutputNotStored
+from .errors import OutputNotStored, OutputRefused, TooManyOutputs
+from .output_types import MAX_OUTPUTS_PER_JOB, checked
 from .records import JobRecord
 from .sink import OutputSink, StoredFile, output_file_id
 
@@ -26,8 +27,12 @@ OUTPUT_FETCH_PAUSES = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 def kept_outputs(outputs: Sequence[OutputRef]) -> list[OutputRef]:
-    """The outputs a job keeps: its saved files, else (only previews) whatever it made."""
-    return [ref for ref in outputs if ref.type == "output"] or list(outputs)
+    """The outputs a job keeps: its saved files, else (only previews) whatever it made;
+    :class:`TooManyOutputs` past ``MAX_OUTPUTS_PER_JOB``."""
+    kept = [ref for ref in outputs if ref.type == "output"] or list(outputs)
+    if len(kept) > MAX_OUTPUTS_PER_JOB:
+        raise TooManyOutputs(len(kept), MAX_OUTPUTS_PER_JOB)
+    return kept
 
 
 def output_file_ids(record: JobRecord, count: int) -> tuple[str, ...]:
@@ -36,8 +41,10 @@ def output_file_ids(record: JobRecord, count: int) -> tuple[str, ...]:
 
 
 class OutputStore:
-    def __init__(self, sink: OutputSink) -> None:
+    def __init__(self, sink: OutputSink, max_bytes: Callable[[], int]) -> None:
+        """``max_bytes``: the bytes one output may have now (the admin's setting)."""
         self._sink = sink
+        self._max_bytes = max_bytes
 
     async def store(
         self,
@@ -77,20 +84,23 @@ class OutputStore:
     async def _store_one(
         self, server: ComfyServer, record: JobRecord, ref: OutputRef, file_id: str
     ) -> StoredFile:
-        """One output from ComfyUI into the sink; fetched again after a pause while
-        ComfyUI is briefly unavailable (no answer, or a 502/503 from a proxy)."""
+        """One output from ComfyUI into the sink, named and typed by its bytes (see
+        ``output_types``: a file of another kind, or too large, raises
+        ``OutputRefused``); fetched again after a pause while ComfyUI is briefly
+        unavailable (no answer, or a 502/503 from a proxy)."""
         pauses = iter(OUTPUT_FETCH_PAUSES)
         while True:
             try:
                 async with server.client.stream_output(ref) as chunks:
-                    return await self._sink.save(record, ref, chunks, dict(record.params), file_id)
+                    kept, within = await checked(ref, chunks, self._max_bytes())
+                    return await self._sink.save(record, kept, within, dict(record.params), file_id)
             except ComfyError as error:
                 pause = next(pauses, None)
                 if pause is None or not briefly_unavailable(error):
                     raise
                 logger.info("fetching %s again in %g s: %s", ref.filename, pause, error)
                 await asyncio.sleep(pause)
-            except OutputNotStored:
+            except (OutputNotStored, OutputRefused):
                 raise
             except Exception as error:
                 logger.exception("storing %s of generation %s", ref.filename, record.id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .limits import Limits
+from .output_types import MAX_OUTPUT_BYTES
 
 
 @dataclass(frozen=True)
@@ -25,3 +26,5 @@ class Policy:
     progress_save_every: float = 0.0
     """Seconds between writes of a running job's progress to its record (for readers in
     other processes); 0: its record is written only as its state changes."""
+    max_output_bytes: int = MAX_OUTPUT_BYTES
+    """Bytes one output file may have; a job whose server sends a larger one fails."""

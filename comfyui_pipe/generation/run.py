@@ -310,9 +310,9 @@ class JobRun:
     async def _deliver(self, outcome: JobOutcome, server: ComfyServer) -> None:
         """Its outputs into the host's files, exactly once, then its end."""
         self._left_server()
-        outputs = kept_outputs(outcome.outputs)
-        self.apply(Claim(output_file_ids(self.record, len(outputs))))
         try:
+            outputs = kept_outputs(outcome.outputs)
+            self.apply(Claim(output_file_ids(self.record, len(outputs))))
             files = await self._context.outputs.store(
                 self.record, server, outputs, adopted=self.adopted
             )

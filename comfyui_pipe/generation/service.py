@@ -93,7 +93,7 @@ class GenerationService:
         self._loops: list[asyncio.Task[None]] = []
         self._closed = False
         self._lane = UpdateLane()
-        self._outputs = OutputStore(sink)
+        self._outputs = OutputStore(sink, lambda: self._policy.max_output_bytes)
         speeds = ServerSpeeds()
         self._dispatcher = Dispatcher(
             self._runs, store, lambda: self._pool, lambda: self._policy, speeds, weights

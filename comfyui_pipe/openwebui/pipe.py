@@ -21,6 +21,7 @@ from open_webui.models.users import Users
 from comfyui_pipe.config import PipeConfig
 from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.errors import RequestError
+from comfyui_pipe.generation.limits import check_lists
 from comfyui_pipe.generation.options import parse_message
 from comfyui_pipe.generation.request import GenerationRequest, InputImage
 from comfyui_pipe.generation.service import GenerationService
@@ -82,13 +83,12 @@ class Pipe:
             user = await Users.get_user_by_id(__user__["id"])
             if user is None:
                 raise RequestError("The chat could not tell who is asking.")
-            images += [
-                await image_from_file(file_id, user)
-                for file_id in message_files(__files__ or [], metadata)
-            ]
+            file_ids = message_files(__files__ or [], metadata)
             service = (await get_runtime(__request__.app)).service
             workflow_id = workflow_id_of(body.get("model", ""))
             workflow = service.workflows.get(workflow_id)
+            check_lists(None, 0, len(images) + len(file_ids))  # before reading the files
+            images += [await image_from_file(file_id, user) for file_id in file_ids]
             if workflow is not None:
                 await check_available(workflow, service.pool)
             if not images and workflow is not None and workflow.image_inputs:

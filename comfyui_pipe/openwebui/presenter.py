@@ -31,6 +31,7 @@ from comfyui_pipe.generation import (
     OutputNotStored,
     RequestError,
 )
+from comfyui_pipe.generation.output_types import KEPT_FORMATS, MAX_OUTPUTS_PER_JOB
 
 UNREACHABLE = "ComfyUI is not reachable right now; try again in a moment."
 CANCELLED = "The generation was cancelled."
@@ -111,6 +112,23 @@ def describe_failure(failure: Failure) -> str:
             return f"ComfyUI no longer has the output '{failure.file}'."
         case FailureKind.OUTPUT_NOT_STORED:
             return f"The generated file '{failure.file}' could not be stored."
+        case FailureKind.OUTPUT_NOT_ALLOWED:
+            kept = ", ".join(media.label for media in KEPT_FORMATS)
+            return (
+                f"ComfyUI returned '{_file_name(failure.file)}', which is not an image, video "
+                f"or audio file of a kind kept here ({kept}); nothing was stored."
+            )
+        case FailureKind.OUTPUT_TOO_LARGE:
+            return (
+                f"ComfyUI returned '{_file_name(failure.file)}', larger than the "
+                f"{_bytes(failure.size_limit or 0)} one output may have here; nothing was "
+                "stored."
+            )
+        case FailureKind.TOO_MANY_OUTPUTS:
+            return (
+                f"ComfyUI returned {failure.count} files for one generation; at most "
+                f"{MAX_OUTPUTS_PER_JOB} are kept, so nothing was stored."
+            )
         case FailureKind.SERVER_GONE:
             return "The ComfyUI server this generation was queued on is no longer configured."
         case FailureKind.EARLIER_VERSION:
@@ -229,6 +247,19 @@ def _too_large(what: str, size: int) -> str:
         f"{what} ({size / 1_000_000:.1f} MB) is larger than this ComfyUI accepts; "
         "its limit is set with --max-upload-size"
     )
+
+
+def _file_name(name: str | None, most: int = 80) -> str:
+    """A name ComfyUI reported, on one line and cut to ``most`` characters."""
+    shown = " ".join((name or "").split())
+    return shown if len(shown) <= most else shown[: most - 1] + "…"
+
+
+def _bytes(size: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{size:,} bytes"
 
 
 def _without_places(text: str) -> str:

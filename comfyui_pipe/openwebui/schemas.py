@@ -8,7 +8,12 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from comfyui_pipe.config import PipeConfig
-from comfyui_pipe.generation.limits import LORA_STRENGTH_LIMIT
+from comfyui_pipe.generation.limits import (
+    LORA_STRENGTH_LIMIT,
+    MAX_INPUT_IMAGES,
+    MAX_LORA_NAME_LENGTH,
+    MAX_LORAS,
+)
 from comfyui_pipe.generation.text import has_lone_surrogate
 from comfyui_pipe.workflow import MAX_RANDOM_SEED
 
@@ -45,7 +50,11 @@ def _holds_lone_surrogate(value: Any) -> bool:
 
 
 class LoraIn(RequestBody):
-    name: str = Field(min_length=1, description="LoRA file name; '.safetensors' may be left out.")
+    name: str = Field(
+        min_length=1,
+        description="LoRA file name; '.safetensors' may be left out.",
+        json_schema_extra={"maxLength": MAX_LORA_NAME_LENGTH},
+    )
     strength: float = Field(
         1.0,
         ge=-LORA_STRENGTH_LIMIT,
@@ -92,12 +101,19 @@ class GenerateRequest(RequestBody):
         None, ge=0, le=MAX_RANDOM_SEED, description="Seed; random when left out."
     )
     count: int | None = Field(None, ge=1, description="Number of images.")
-    loras: list[LoraIn] = Field(default_factory=list, description="LoRAs to apply, in order.")
+    # The bounds of the lists are the core's (generation/limits.py, the chat's too): shown
+    # here, checked there, each with its sentence.
+    loras: list[LoraIn] = Field(
+        default_factory=list,
+        description=f"LoRAs to apply, in order; at most {MAX_LORAS}.",
+        json_schema_extra={"maxItems": MAX_LORAS},
+    )
     images: list[str] = Field(
         default_factory=list,
         description="Input images for img2img / edit workflows: Open WebUI file ids of your "
         "own files, or data URLs; each within the admin's max_image_bytes and "
-        "max_image_pixels.",
+        f"max_image_pixels; at most {MAX_INPUT_IMAGES}, and no more than the workflow takes.",
+        json_schema_extra={"maxItems": MAX_INPUT_IMAGES},
     )
 
 

@@ -13,7 +13,12 @@ from typing import Any
 
 from comfyui_pipe.comfy.errors import PromptRejected
 from comfyui_pipe.comfy.model_lists import combo_options
-from comfyui_pipe.comfy.problems import Problem, problems_in_node_errors, problems_in_rejection
+from comfyui_pipe.comfy.problems import (
+    MODEL_FILE_SUFFIXES,
+    Problem,
+    problems_in_node_errors,
+    problems_in_rejection,
+)
 from comfyui_pipe.workflow.graph import Graph, is_link, sort_ids
 from comfyui_pipe.workflow.node_inputs import DeclaredInput, declared_inputs, types_compatible
 
@@ -180,6 +185,10 @@ def _value_errors(name: str, spec: list[Any], value: Any) -> list[dict[str, Any]
     if options is not None:
         if value in options or any(_options_of(spec).get(flag) for flag in _UPLOAD_FLAGS):
             return []
+        if not options and not _looks_like_model_file(value):
+            # A node that lists no choices checks its own (``CustomCombo``); an empty
+            # loader list still means its model file is not installed.
+            return []
         shown = f"(list of length {len(options)})" if len(options) > 20 else str(options)
         return [
             _input_error(
@@ -216,6 +225,10 @@ def _value_errors(name: str, spec: list[Any], value: Any) -> list[dict[str, Any]
     else:
         return []
     return [_input_error(problem, text, name, input_config=spec, received_value=number)]
+
+
+def _looks_like_model_file(value: Any) -> bool:
+    return isinstance(value, str) and value.lower().endswith(MODEL_FILE_SUFFIXES)
 
 
 def _input_error(

@@ -166,6 +166,8 @@ class PromptRun:
             report_step=lambda step, steps, preview: self._step(node_id, step, steps, preview),
         )
         values, ui = await run_node(class_type, context, self._inputs(node_id))
+        if ui is not None:
+            ui = self.faults.reported_output(ui)
         self.values[node_id] = values
         self.executed.append(node_id)
         self.cache.entries[self.signatures[node_id]] = CacheEntry(values, ui)
@@ -202,6 +204,8 @@ class PromptRun:
         progress = {"value": step, "max": steps, "prompt_id": self.prompt_id, "node": node_id}
         buffer = io.BytesIO()
         preview.save(buffer, format="JPEG")
+        if step == 1:
+            await self._flood(progress, buffer.getvalue())
         if self.hub.wants_metadata(self.client_id):
             metadata = {
                 "node_id": node_id,
@@ -216,6 +220,13 @@ class PromptRun:
         else:
             await self.hub.send("progress", progress, self.client_id)
             await self.hub.send_preview(buffer.getvalue(), self.client_id, None)
+
+    async def _flood(self, progress: dict[str, Any], jpeg: bytes) -> None:
+        """The malicious mode's flood of progress frames and previews (``event_flood``)."""
+        image = self.faults.flood_preview or jpeg
+        for _ in range(self.faults.event_flood):
+            await self.hub.send("progress", progress, self.client_id)
+            await self.hub.send_preview(image, self.client_id, None)
 
     async def _set_progress(self, node_id: str, value: float, maximum: float, state: str) -> None:
         self.progress[node_id] = {

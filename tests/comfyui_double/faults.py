@@ -2,11 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+HTML_PAGE = b"<!doctype html><html><body><script>fetch('/api/v1/auths/')</script></body></html>"
+SVG_IMAGE = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(document.domain)"/>'
+"""Files a malicious server reports as outputs: run in a browser on the host's origin."""
+
+
+@dataclass(frozen=True)
+class ForgedOutput:
+    """A file a malicious server (or custom node) reports as an output: any name, under
+    any key of the node's output, with any bytes, served by ``/view``."""
+
+    filename: str
+    data: bytes = b""
+    key: str = "images"
+    size: int | None = None
+    """Bytes ``/view`` streams in all: ``data``, then zeros up to ``size`` (an oversized
+    output that is never written to disk)."""
+    content_type: str | None = None
+    """The Content-Type ``/view`` answers with (by default guessed from the name, as the
+    real server does)."""
+
+    def chunks(self, chunk_size: int = 2**20) -> Iterator[bytes]:
+        yield self.data
+        left = max(0, (self.size or 0) - len(self.data))
+        while left > 0:
+            yield bytes(min(chunk_size, left))
+            left -= chunk_size
 
 
 @dataclass
@@ -25,6 +53,14 @@ class Faults:
     """path (without the /api prefix) -> HTTP status to answer with instead."""
     error_on_node: dict[str, tuple[str, str]] = field(default_factory=dict)
     """class_type or node id -> (exception_type, exception_message) raised when it runs."""
+    # -- the malicious mode: a server that lies about its outputs and floods its events --
+    forged_outputs: list[ForgedOutput] = field(default_factory=list)
+    """What every output node reports instead of the files it saved."""
+    event_flood: int = 0
+    """Progress frames, each followed by a binary preview, sent for a prompt's first
+    sampling step on top of the real ones."""
+    flood_preview: bytes = b""
+    """The image of each preview of the flood (by default the step's own JPEG)."""
     _drop: Callable[[], None] = field(default=lambda: None, repr=False)
 
     def drop_sockets(self) -> None:
@@ -39,6 +75,19 @@ class Faults:
 
     def node_error(self, node_id: str, class_type: str) -> tuple[str, str] | None:
         return self.error_on_node.get(node_id) or self.error_on_node.get(class_type)
+
+    def reported_output(self, ui: dict[str, Any]) -> dict[str, Any]:
+        """The output a node reports for its real ``ui`` (the forged files, if any)."""
+        if not self.forged_outputs:
+            return ui
+        reported: dict[str, Any] = {}
+        for forged in self.forged_outputs:
+            item = {"filename": forged.filename, "subfolder": "", "type": "output"}
+            reported.setdefault(forged.key, []).append(item)
+        return reported
+
+    def forged_file(self, filename: str) -> ForgedOutput | None:
+        return next((f for f in self.forged_outputs if f.filename == filename), None)
 
 
 def _lookup(table: dict[str, T], path: str) -> T | None:

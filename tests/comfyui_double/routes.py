@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .faults import ForgedOutput
 from .jobs import JobsApi
 from .versions import system_stats
 
@@ -134,6 +135,8 @@ class Routes:
         if "filename" not in request.query:
             return web.Response(status=404)
         filename = request.query["filename"]
+        if forged := self.double.faults.forged_file(filename):
+            return await self._stream_forged(request, forged)
         if not filename or filename.startswith("/") or ".." in filename:
             return web.Response(status=400)
         base = self._folder(request.query.get("type", "output"))
@@ -153,6 +156,22 @@ class Routes:
                 "Content-Disposition": f'filename="{filename}"',
             },
         )
+
+    async def _stream_forged(
+        self, request: web.Request, forged: ForgedOutput
+    ) -> web.StreamResponse:
+        content_type = forged.content_type or mimetypes.guess_type(forged.filename)[0]
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": content_type or "application/octet-stream",
+                "Content-Disposition": f'filename="{forged.filename}"',
+            }
+        )
+        await response.prepare(request)
+        for chunk in forged.chunks():
+            await response.write(chunk)
+        await response.write_eof()
+        return response
 
     async def post_upload_image(self, request: web.Request) -> web.Response:
         form = await request.post()

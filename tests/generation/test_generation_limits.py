@@ -9,6 +9,13 @@ from comfyui_pipe.generation import (
     build_params,
     parse_message,
 )
+from comfyui_pipe.generation.limits import (
+    MAX_INPUT_IMAGES,
+    MAX_LORA_NAME_LENGTH,
+    MAX_LORAS,
+    check_lists,
+    max_request_bytes,
+)
 from comfyui_pipe.workflow import Lora, Workflow, bundled_workflows
 
 WORKFLOWS = bundled_workflows()
@@ -101,3 +108,40 @@ def test_images_must_match_the_workflow() -> None:
 def test_an_empty_prompt_is_refused() -> None:
     with pytest.raises(RequestError, match="no prompt"):
         params_for("sd15_txt2img", "--steps 20")
+
+
+def test_the_lora_count_is_bounded_in_chat_messages_as_in_the_api() -> None:
+    tags = " ".join(["<lora:detail:0.5>"] * (MAX_LORAS + 1))
+    with pytest.raises(
+        RequestError,
+        match=rf"^The request asks for {MAX_LORAS + 1} LoRAs; at most {MAX_LORAS} can be "
+        r"applied at once\.$",
+    ):
+        params_for("sd15_txt2img", f"a cat {tags}")
+    most = params_for("sd15_txt2img", "a cat " + " ".join(["<lora:detail:0.5>"] * MAX_LORAS))
+    assert len(most.loras) == MAX_LORAS
+
+
+def test_a_lora_name_is_bounded() -> None:
+    with pytest.raises(RequestError, match=r"^The LoRA name is 1,025 characters long"):
+        params_for("sd15_txt2img", f"a cat <lora:{'x' * (MAX_LORA_NAME_LENGTH + 1)}:0.5>")
+
+
+def test_the_image_count_is_bounded_before_the_workflow_is_asked() -> None:
+    with pytest.raises(RequestError, match=r"^The request attaches 9 images; at most 8 "):
+        check_lists(WORKFLOWS["sd15_img2img"], 0, MAX_INPUT_IMAGES + 1)
+    with pytest.raises(RequestError, match=r"takes 1 input image\(s\), but 2 were attached\.$"):
+        check_lists(WORKFLOWS["sd15_img2img"], 0, 2)
+    check_lists(None, MAX_LORAS, MAX_INPUT_IMAGES)
+
+
+def test_the_largest_request_body_follows_the_image_limit_and_the_workflows() -> None:
+    limits = Limits(max_image_bytes=3_000_000, max_prompt_length=1000)
+    txt2img, inpaint = WORKFLOWS["sd15_txt2img"], WORKFLOWS["sd15_inpaint"]
+
+    text_only = max_request_bytes(limits, [txt2img])
+    with_images = max_request_bytes(limits, [txt2img, inpaint])
+
+    # two data URLs of 3 MB each, base64: 4 MB each and their headers
+    assert 8_000_000 < with_images - text_only < 8_001_000
+    assert text_only < 2 * 2**20

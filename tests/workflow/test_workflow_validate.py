@@ -113,3 +113,32 @@ def test_same_sentences_as_the_real_server(case, object_info, traces_dir):
         find_problems(graph, object_info).node_errors.keys()
         == recorded["body"]["node_errors"].keys()
     )
+
+
+def test_a_node_listing_no_choices_checks_its_own_but_an_empty_loader_lacks_its_model(
+    object_info,
+):
+    info = copy.deepcopy(object_info)
+    info["CustomCombo"] = {
+        "input": {"required": {"choice": ["COMBO", {"options": []}]}},
+        "input_order": {"required": ["choice"]},
+        "output": ["STRING"],
+        "output_node": False,
+    }
+    info["PreviewAny"] = {
+        "input": {"required": {"source": ["*", {}]}},
+        "input_order": {"required": ["source"]},
+        "output": [],
+        "output_node": True,
+    }
+    info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"] = [[], {}]
+    combo = {
+        "1": {"class_type": "CustomCombo", "inputs": {"choice": "B"}},
+        "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}},
+    }
+    loader = bundled_workflows()["sd15_txt2img"].graph
+
+    assert validation_sentences(combo, info) == []  # real ComfyUI runs it
+    assert validation_sentences(loader, info) == [
+        "model 'v1-5-pruned-emaonly-fp16.safetensors' is not installed on this ComfyUI"
+    ]

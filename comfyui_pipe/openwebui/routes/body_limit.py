@@ -1,10 +1,11 @@
 """Routes whose request body may be at most so many bytes: a larger one answers 413 with a
 sentence before it is read, by its declared ``Content-Length``, or, when it declares none
-or too little, as soon as more than the limit has arrived."""
+or too little, as soon as more than the limit has arrived. The limit is a number, or
+found for each request (when it follows the admin's settings)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from fastapi import HTTPException, Request, Response, status
@@ -13,15 +14,20 @@ from starlette.types import Message, Receive
 
 from .validation import SentenceRoute
 
+BodyLimit = Callable[[Request], Awaitable[int]]
+"""The bytes a request's body may have, found for that request."""
 
-def body_limited(limit: int) -> type[APIRoute]:
-    """A route class (answering in sentences) whose request bodies may be ``limit`` bytes."""
+
+def body_limited(limit_of: int | BodyLimit) -> type[APIRoute]:
+    """A route class (answering in sentences) whose request bodies may be ``limit_of``
+    bytes."""
 
     class BodyLimitedRoute(SentenceRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handle = super().get_route_handler()
 
             async def handle_within_limit(request: Request) -> Response:
+                limit = limit_of if isinstance(limit_of, int) else await limit_of(request)
                 declared = request.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > limit:
                     raise _too_large(limit)
@@ -51,6 +57,6 @@ def _counted(receive: Receive, limit: int) -> Receive:
 def _too_large(limit: int) -> HTTPException:
     return HTTPException(
         status.HTTP_413_CONTENT_TOO_LARGE,
-        f"The request body is larger than {limit:,} bytes ({limit / 2**20:g} MiB), "
+        f"The request body is larger than {limit:,} bytes ({limit / 2**20:.3g} MiB), "
         "the most this request may send.",
     )

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import HTTPException, Query, status
+from fastapi import HTTPException, Query, Request, status
 from open_webui.models.users import UserModel
 
 from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.errors import JobNotFound, UnknownWorkflow
+from comfyui_pipe.generation.limits import check_lists, max_request_bytes
 from comfyui_pipe.generation.options import LoraRequest, RequestOptions, parse_aspect
 from comfyui_pipe.generation.records import JobRecord
 from comfyui_pipe.generation.request import GenerationRequest
@@ -17,16 +18,23 @@ from comfyui_pipe.openwebui.files import file_content_url
 from comfyui_pipe.openwebui.input_images import input_image
 from comfyui_pipe.openwebui.job_events import JOB_EVENT, JobEvents
 from comfyui_pipe.openwebui.presenter import describe_failure
-from comfyui_pipe.openwebui.runtime import PluginRuntime
+from comfyui_pipe.openwebui.runtime import PluginRuntime, get_runtime
 from comfyui_pipe.openwebui.schemas import GenerateRequest, JobLinks, JobOut, JobPage, JobProgress
 from comfyui_pipe.openwebui.workflow_access import check_workflow_access, may_use_workflow
 
+from .body_limit import body_limited
 from .common import PREFIX, Runtime, VerifiedUser, error_responses, http_error, sub_router
 
 MAX_OFFSET = 1_000_000_000
 """Beyond any real job count, within what every database takes as an OFFSET."""
 
-router = sub_router()
+
+async def _largest_body(request: Request) -> int:
+    runtime = await get_runtime(request.app)
+    return max_request_bytes(runtime.service.policy.limits, runtime.service.workflows.values())
+
+
+router = sub_router(body_limited(_largest_body))
 
 
 @router.post(
@@ -36,7 +44,10 @@ router = sub_router()
     summary="Start a generation",
     description="Validates the request against the workflow, the admin's limits and the "
     "ComfyUI server, queues it and answers at once with the job. Progress arrives as "
-    f"Socket.IO `events` of type `{JOB_EVENT}` in your room and through GET /jobs/{{id}}.",
+    f"Socket.IO `events` of type `{JOB_EVENT}` in your room and through GET /jobs/{{id}}. "
+    "A body larger than the most a valid request needs (as many images as a workflow "
+    "takes, each within the admin's max_image_bytes as a base64 data URL, plus the "
+    "prompts) answers 413 before it is read.",
     responses=error_responses(400, 404, 413, 415, 422, 429, 502, 503),
 )
 async def generate(
@@ -47,6 +58,8 @@ async def generate(
     workflow_id = body.workflow or runtime.config.default_workflow
     try:
         await _check_usable(runtime, user, workflow_id)
+        workflow = runtime.service.workflows.get(workflow_id)
+        check_lists(workflow, len(body.loras), len(body.images))
         images = [
             await input_image(reference, user, runtime.service.policy.limits, f"image-{number}")
             for number, reference in enumerate(body.images, start=1)
