@@ -66,6 +66,10 @@ class JobRecord:
     attempt: int = 1
     """Which run of the job this is: one more each time ComfyUI lost it while it ran
     (restarted, crashed) and it was queued again."""
+    awaits_delivery: bool = False
+    """It ended and its end is still to be shown on its chat message: set by its terminal
+    record, cleared once shown. A process dying in between leaves it to the one that
+    adopts its jobs (see ``adoption``)."""
 
     @property
     def dispatched(self) -> bool:
@@ -86,6 +90,7 @@ class JobRecord:
         # A column added by an upgrade is NULL in older rows.
         values["claimed_file_ids"] = values.get("claimed_file_ids") or []
         values["attempt"] = values.get("attempt") or 1
+        values["awaits_delivery"] = bool(values.get("awaits_delivery"))
         values["state"] = JobState(values["state"])
         values["failure"] = Failure.from_json(error) if error else None
         return cls(**values)
@@ -149,11 +154,19 @@ class JobStore(Protocol):
 
     async def adopt(self, job_id: str, previous_worker: str | None, worker_id: str) -> bool:
         """Make ``worker_id`` the job's owner if ``previous_worker`` still is and it has
-        not ended (compare-and-set)."""
+        not ended, or its end awaits delivery (compare-and-set)."""
         ...
 
     async def unfinished(self) -> list[QueuedJob]:
         """Every job that has not ended, oldest first."""
+        ...
+
+    async def undelivered(self) -> list[QueuedJob]:
+        """Every ended job whose end awaits delivery (``JobRecord.awaits_delivery``)."""
+        ...
+
+    async def delivered(self, record: JobRecord) -> bool:
+        """Store that ``record``'s end was shown, if its ``worker_id`` still owns it."""
         ...
 
     async def get(self, job_id: str) -> JobRecord | None: ...

@@ -15,8 +15,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from comfyui_pipe.comfy import ComfyError, ComfyServer, Job, JobOutcome, JobUpdate
 from comfyui_pipe.comfy.errors import briefly_unavailable
@@ -28,19 +27,20 @@ from comfyui_pipe.progress.throttle import ProgressThrottle
 from .backends import BackendPool
 from .endings import Deliver, after_run
 from .failures import Failure, FailureKind, failure_of
-from .output_store import OutputStore, kept_outputs, output_file_ids
-from .policy import Policy
+from .output_store import kept_outputs, output_file_ids
 from .prepare import submit
-from .progress_relay import ProgressRelay, ProgressSink, UpdateLane
+from .progress_relay import ProgressRelay, ProgressSink
 from .record_writes import RecordWriter, write_record
-from .records import JobRecord, JobState, JobStore, progress_summary
+from .records import JobRecord, JobState, progress_summary
+from .run_context import RunContext
 from .sink import StoredFile
-from .speeds import ServerSpeeds, work_of
+from .speeds import work_of
 from .transitions import (
     Cancel,
     Change,
     Claim,
     Complete,
+    Delivered,
     Dispatch,
     Fail,
     Rename,
@@ -61,21 +61,6 @@ _FINAL_STAGES: dict[type[Complete | Fail | Cancel], Stage] = {
 
 class _NoLongerOurs(Exception):
     """The job's record was ended by another process, or another process owns it now."""
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """What every job run of one process shares."""
-
-    store: JobStore
-    outputs: OutputStore
-    speeds: ServerSpeeds
-    lane: UpdateLane
-    policy: Callable[[], Policy]
-    """The current policy (an admin may change it while jobs run)."""
-    wake_dispatcher: Callable[[], None]
-    forget: Callable[[JobRun], None]
-    """Take an ended run off the process's list."""
 
 
 class JobRun:
@@ -354,9 +339,16 @@ class JobRun:
         self.record = ended
         kept = ended.keeps(claimed)
         await self._context.outputs.discard([file_id for file_id in claimed if file_id not in kept])
-        if self._relay is not None:
-            await self._relay.close(ended, delivered)
+        shown = await self._relay.close(ended, delivered) if self._relay is not None else True
+        if shown and ended.awaits_delivery:
+            await self._delivered()
         self._forget()
+
+    async def _delivered(self) -> None:
+        try:
+            await self._context.store.delivered(self.apply(Delivered()))
+        except Exception:
+            logger.exception("saving that generation %s was delivered", self.record.id)
 
     def _finished(self, change: Complete | Fail | Cancel) -> JobRecord:
         self._tracker.finish(_FINAL_STAGES[type(change)])
@@ -392,5 +384,5 @@ class JobRun:
             return None
 
     def _forget(self) -> None:
-        self._context.forget(self)
+        self._context.forget(self.record.id)
         self.ended.set()

@@ -44,7 +44,8 @@ from .progress_relay import ProgressSink, UpdateLane
 from .records import JobRecord, JobStore
 from .remote_cancel import cancel_elsewhere, stored_record
 from .request import GenerationRequest
-from .run import JobRun, RunContext
+from .run import JobRun
+from .run_context import RunContext
 from .scheduler import QueueWeights
 from .sink import OutputSink
 from .speeds import ServerSpeeds
@@ -116,6 +117,7 @@ class GenerationService:
                 self.worker_id,
                 leases,
                 store,
+                self._outputs,
                 self._runs,
                 lambda record, sink: self._enter(record, sink, adopted=True),
                 lambda: self._pool,
@@ -301,10 +303,10 @@ class GenerationService:
         self._runs[record.id] = run
         return run
 
-    def _forget(self, run: JobRun) -> None:
-        self._runs.pop(run.record.id, None)
-        self._dispatcher.forget(run.record.id)
-        if not run.left_server:  # one that left has woken the dispatcher then
+    def _forget(self, job_id: str) -> None:
+        run = self._runs.pop(job_id, None)
+        self._dispatcher.forget(job_id)
+        if run is None or not run.left_server:  # one that left woke the dispatcher then
             self._dispatcher.wake()
 
     async def _retire(self, pool: BackendPool) -> None:

@@ -244,3 +244,58 @@ async def test_another_process_cancels_a_job_waiting_in_our_queue(
     assert (await owner.wait(waiting.id)).state is JobState.CANCELLED
     assert (await owner.wait(running.id)).state is JobState.COMPLETED
     assert all(body["prompt_id"] != waiting.prompt_id for body in double.prompts_received)
+
+
+class DiesAtTheEnd:
+    """The sink of a chat job whose process dies right after the job's terminal record:
+    the end never reaches the message."""
+
+    def __init__(self) -> None:
+        self.ending = asyncio.Event()
+
+    async def show(self, record: JobRecord, snapshot: ProgressSnapshot) -> None:
+        return None
+
+    async def end(self, record: JobRecord, files: Sequence[StoredFile]) -> None:
+        self.ending.set()
+        await asyncio.Event().wait()  # the process is gone: nothing more happens here
+
+
+async def test_the_end_of_a_chat_job_whose_process_died_after_its_last_write_is_shown(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore, sink: FolderSink
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.01)
+    first = await make_service([double.url])
+    dying = DiesAtTheEnd()
+    chat = await first.start(ask("a lighthouse --steps 2", chat_id="c", message_id="m"), dying)
+    api = await first.start(ask("a harbour --steps 2"), DiesAtTheEnd())
+    async with asyncio.timeout(10):
+        await dying.ending.wait()
+    store.killed.add(first.worker_id)
+    ended = store.records[chat.id]
+    assert (ended.state, ended.awaits_delivery) == (JobState.COMPLETED, True)
+
+    delivery = RecordingDelivery()
+    second = await make_service([double.url], delivery=delivery)
+    shown, files = await delivery.wait(chat.id)
+
+    assert shown.state is JobState.COMPLETED and files == shown.output_file_ids
+    assert files == [saved.stored.id for saved in sink.saved if saved.job_id == chat.id]
+    stored = store.records[chat.id]
+    assert (stored.awaits_delivery, stored.worker_id) == (False, second.worker_id)
+    await asyncio.sleep(0.5)  # a few of the second process's looks at the table
+    assert list(delivery.ends) == [chat.id]  # once, and not the API job's (no message)
+    assert store.records[api.id].awaits_delivery is False
+
+
+async def test_a_chat_job_shown_to_its_end_awaits_no_delivery(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.01)
+    service = await make_service([double.url])
+    record = await service.start(ask("a cat --steps 2", chat_id="c", message_id="m"), ProgressLog())
+
+    ended = await service.wait(record.id)
+
+    assert ended.state is JobState.COMPLETED
+    assert store.records[record.id].awaits_delivery is False

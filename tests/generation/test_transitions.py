@@ -18,6 +18,7 @@ from comfyui_pipe.generation.transitions import (
     Change,
     Claim,
     Complete,
+    Delivered,
     Dispatch,
     Fail,
     IllegalTransition,
@@ -36,6 +37,7 @@ CHANGES: list[Change] = [
     SaveProgress({"percent": 50.0}),
     Claim(("file-1",)),
     Adopt("worker-2"),
+    Delivered(),
     Complete(("file-1",), at=3.0),
     Fail(Failure(FailureKind.LOST), at=3.0),
     Cancel(at=3.0),
@@ -48,9 +50,11 @@ ENDED = [
     dataclasses.replace(RUNNING, state=state, finished_at=3.0)
     for state in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
 ]
+AWAITING_DELIVERY = dataclasses.replace(ENDED[0], chat_id="c", awaits_delivery=True)
 STATES = {"waiting": WAITING, "on ComfyUI": ON_COMFYUI, "running": RUNNING} | {
     f"{record.state}": record for record in ENDED
 }
+STATES["ended, its chat message unfinished"] = AWAITING_DELIVERY
 
 LEGAL = {
     "waiting": {Dispatch, SaveProgress, Adopt, Fail, Cancel},
@@ -59,6 +63,7 @@ LEGAL = {
     "completed": set(),
     "failed": set(),
     "cancelled": set(),
+    "ended, its chat message unfinished": {Adopt, Delivered},
 }
 
 
@@ -170,3 +175,12 @@ def test_a_run_comfyui_lost_is_run_again_until_its_attempts_run_out(
     lost = JobOutcome("p-1", Ending.LOST)
     assert after_run(lost, record, cancelled=False, max_attempts=max_attempts, at=5.0) == expected
     assert after_run(lost, record, cancelled=True, max_attempts=3, at=5.0) == Cancel(at=5.0)
+
+
+def test_the_end_of_a_job_in_a_chat_awaits_its_delivery_there() -> None:
+    in_chat = dataclasses.replace(RUNNING, chat_id="c", message_id="m")
+    for change in (Complete((), at=3.0), Fail(Failure(FailureKind.LOST), at=3.0), Cancel(3.0)):
+        assert transition(in_chat, change).awaits_delivery is True
+        assert transition(RUNNING, change).awaits_delivery is False
+    shown = transition(transition(in_chat, Cancel(3.0)), Delivered())
+    assert (shown.state, shown.awaits_delivery) == (JobState.CANCELLED, False)
