@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from comfyui_pipe.progress import ProgressSnapshot
+from comfyui_pipe.progress import ProgressSnapshot, ProgressTracker, Stage
 
 from .failures import Failure
 
@@ -176,6 +176,21 @@ class JobStore(Protocol):
     ) -> tuple[list[JobRecord], int]:
         """Newest first; ``owner_id=None`` lists everyone's. Returns (page, total)."""
         ...
+
+
+def resume_progress(tracker: ProgressTracker, record: JobRecord) -> None:
+    """Show on ``tracker`` where the running job's record last left its progress (for a
+    job adopted mid-run, until its own events say more)."""
+    progress = record.progress or {}
+    if record.state is not JobState.RUNNING or progress.get("stage") not in set(Stage):
+        return
+    step, steps, percent = progress.get("step"), progress.get("steps"), progress.get("percent")
+    tracker.resume(
+        Stage(progress["stage"]),
+        step if isinstance(step, int) else None,
+        steps if isinstance(steps, int) else None,
+        float(percent) if isinstance(percent, int | float) else 0.0,
+    )
 
 
 def progress_summary(snapshot: ProgressSnapshot) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from .output_store import kept_outputs, output_file_ids
 from .prepare import submit
 from .progress_relay import ProgressRelay, ProgressSink
 from .record_writes import RecordWriter, write_record
-from .records import JobRecord, JobState, progress_summary
+from .records import JobRecord, JobState, progress_summary, resume_progress
 from .run_context import RunContext
 from .sink import StoredFile
 from .speeds import work_of
@@ -96,6 +96,8 @@ class JobRun:
         self.ended = asyncio.Event()
         self._context = context
         self._tracker = ProgressTracker(record.prompt or {})
+        if adopted:
+            resume_progress(self._tracker, record)
         self._position: tuple[int, int] | None = None
         self._writer = RecordWriter(context.store)
         self._saved_progress_at = time.monotonic()
@@ -368,8 +370,11 @@ class JobRun:
         self._forget()
 
     async def hand_over(self) -> None:
-        """This process stops: the job stays as it is for the next one to adopt."""
+        """This process stops: the job stays as it is for the next one to adopt, which
+        shows its progress as this one last saw it."""
         self.handed_over = True
+        if self.record.state is JobState.RUNNING:
+            await self._writer.write(self.apply(SaveProgress(progress_summary(self.snapshot()))))
         if self.job is not None:
             await self.job.abandon()
         if self._relay is not None:

@@ -58,6 +58,7 @@ class ProgressTracker:
         self._queue_total: int | None = None
         self._preview: Preview | None = None
         self._next_preview: Preview | None = None
+        self._resumed: Stage | None = None
 
     def feed(self, event: Event | QueuePosition) -> None:
         if self._outcome is not None:
@@ -98,6 +99,14 @@ class ProgressTracker:
             case Preview():
                 self._preview = event
         self._update_percent()
+
+    def resume(self, stage: Stage, step: int | None, steps: int | None, percent: float) -> None:
+        """Where the job's previous follower last saw it (a job adopted mid-run): shown until
+        its own events name its running node."""
+        if self._started or stage.finished or stage in (Stage.WAITING, Stage.QUEUED):
+            return
+        self._started, self._resumed = True, stage
+        self._step, self._steps, self._percent = step, steps, percent
 
     def finish(self, outcome: Stage) -> None:
         """How the job ended, whoever learnt it (its events, a reconciliation, a cancel,
@@ -213,6 +222,8 @@ class ProgressTracker:
             if self._current in self._sampler_steps:
                 return Stage.SAMPLING
             return stage_of_node(class_of(self._graph, self._current))
+        if self._resumed is not None:
+            return self._resumed
         if self._started or self._queue_position == 0:
             return Stage.STARTING
         if self._queue_position is not None:

@@ -110,6 +110,8 @@ async def test_an_adopted_job_shows_its_sampler_steps_at_once_not_starting(
     stepping = [s for s in delivery.snapshots if s.step is not None]
     assert stepping and stepping[0].activity == f"Sampling {stepping[0].step}/40", shown
     assert not [s for s in stepping if s.stage is Stage.STARTING], shown
+    # the first thing shown is where the stopping process last saw it, not "Waiting"
+    assert delivery.snapshots[0].activity.startswith("Sampling "), shown
 
 
 async def test_a_job_that_finished_while_nobody_watched_is_delivered(

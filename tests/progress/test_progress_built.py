@@ -330,3 +330,20 @@ def test_a_joining_tracker_keeps_to_the_node_that_executing_named(clock):
     run.execute("decode")
     run.feed(ProgressState(PROMPT_ID, {"first": {"state": "running", "value": 1, "max": 2}}))
     assert run.tracker.snapshot().stage is Stage.DECODING
+
+
+def test_a_resumed_tracker_shows_where_the_job_was_until_its_events_say_more(clock):
+    tracker = ProgressTracker(HIRES_FIX, clock=clock)
+    tracker.resume(Stage.SAMPLING, 7, 20, 41.0)
+    resumed = tracker.snapshot()
+    assert (resumed.activity, resumed.percent, resumed.started) == ("Sampling 7/20", 41.0, True)
+
+    tracker.feed(Progress(PROMPT_ID, "first", 9, 20))
+    assert tracker.snapshot().activity == "Sampling 9/20"
+    assert tracker.snapshot().percent >= 41.0
+    tracker.feed(Executing(PROMPT_ID, "decode"))
+    assert tracker.snapshot().stage is Stage.DECODING
+
+    waiting = ProgressTracker(HIRES_FIX, clock=clock)
+    waiting.resume(Stage.QUEUED, None, None, 0.0)
+    assert waiting.snapshot().stage is Stage.WAITING
