@@ -9,7 +9,7 @@ record is never written again (see :class:`JobStore`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -77,8 +77,10 @@ class JobRecord:
         return self.prompt_id is not None
 
     def to_row(self) -> dict[str, Any]:
-        """As stored: JSON-ready columns, the failure as its JSON text in ``error``."""
-        row = {**asdict(self), "state": self.state.value}
+        """As stored: JSON-ready columns, the failure as its JSON text in ``error``. The
+        values are the record's own (not copies: a record is never changed in place)."""
+        row = {field.name: getattr(self, field.name) for field in fields(self)}
+        row["state"] = self.state.value
         del row["failure"]
         row["error"] = self.failure.to_json() if self.failure is not None else None
         return row

@@ -11,6 +11,7 @@ to finish it first (see :func:`plan`).
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,10 +54,15 @@ class FairTurns:
     their owners' clocks reach them. So users with waiting jobs alternate (a user
     weighing 3 gets three turns to another's one), the one who queued a batch first
     included, and a user who waited for nothing earns no turns meanwhile: their clock
-    starts at the queue's (the clock of the last job that left). A job run again after
-    ComfyUI lost it (its attempt after the first) had its turn: it goes first."""
+    starts at the queue's (the clock of the last job that left). After the queue was
+    empty (nothing runs, and every waiting job came after the last one left), every
+    clock starts level again. A job run again after ComfyUI lost it (its attempt after
+    the first) had its turn: it goes first."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._left_at = float("-inf")
+        """When the last job left the queue (seconds since the epoch, like ``created_at``)."""
         self._now = 0.0
         self._next: dict[str, float] = {}  # owner id -> clock of their next job
         self._counted: set[str] = set()  # ids of the dispatched jobs already counted
@@ -68,6 +74,9 @@ class FairTurns:
         jobs that left it since the last look (those of other processes too)."""
         by_age = sorted(unfinished, key=lambda job: (job.created_at, job.id))
         dispatched = {job.id for job in by_age if job.dispatched}
+        if not dispatched and all(job.created_at > self._left_at for job in by_age):
+            # a new busy period: what users were served before is owed by no one now
+            self._next.clear()
         self._counted &= dispatched
         for job in by_age:
             if job.dispatched:
@@ -94,6 +103,7 @@ class FairTurns:
         if job.id in self._counted:
             return
         self._counted.add(job.id)
+        self._left_at = self._clock()
         self._now = start = self._start(job.owner_id)
         self._next[job.owner_id] = start + 1 / max(weight, 1e-9)
         self._next = {owner: at for owner, at in self._next.items() if at > self._now}

@@ -9,41 +9,43 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from open_webui.models.chats import Chats
-from open_webui.socket.main import get_event_emitter
-
 from comfyui_pipe.generation.progress_relay import ProgressSink
 from comfyui_pipe.generation.records import JobRecord
 from comfyui_pipe.generation.sink import StoredFile
-from comfyui_pipe.openwebui.chat_job import FinishedJob
-from comfyui_pipe.openwebui.chat_reply import reply
-from comfyui_pipe.openwebui.job_events import JobEvents
-from comfyui_pipe.openwebui.progress_events import ChatProgress
+from comfyui_pipe.openwebui.api.events import JobEvents
+from comfyui_pipe.openwebui.chat.job import FinishedJob
+from comfyui_pipe.openwebui.chat.progress import ChatProgress
+from comfyui_pipe.openwebui.chat.reply import reply
+from comfyui_pipe.openwebui.host import HostChats, OpenWebUIHost
 from comfyui_pipe.progress import ProgressSnapshot
 
 
 class AdoptedJobDelivery:
     """The ``Delivery`` of the generation service on Open WebUI."""
 
+    def __init__(self, host: OpenWebUIHost) -> None:
+        self._host = host
+
     async def sink_for(self, record: JobRecord) -> ProgressSink:
+        events = self._host.events
         if not (record.chat_id and record.message_id):
-            return JobEvents(record.owner_id)
+            return JobEvents(events, record.owner_id)
         metadata: dict[str, Any] = {
             "user_id": record.owner_id,
             "chat_id": record.chat_id,
             "message_id": record.message_id,
         }
-        persisted = await get_event_emitter(metadata)
-        assert persisted is not None
-        chat = await ChatProgress.for_message(metadata, persisted, caption_says_done=True)
-        return AdoptedChatMessage(chat)
+        persisted = await events.emitter(metadata, persisted=True)
+        chat = await ChatProgress.for_message(events, metadata, persisted, caption_says_done=True)
+        return AdoptedChatMessage(self._host.chats, chat)
 
 
 class AdoptedChatMessage:
     """An adopted chat job's message: its progress, then what the Pipe would have
     answered, and the message marked done."""
 
-    def __init__(self, chat: ChatProgress) -> None:
+    def __init__(self, chats: HostChats, chat: ChatProgress) -> None:
+        self._chats = chats
         self._chat = chat
 
     async def show(self, record: JobRecord, snapshot: ProgressSnapshot) -> None:
@@ -53,6 +55,4 @@ class AdoptedChatMessage:
         await self._chat.end(record, files)
         await self._chat.replace_content(reply(FinishedJob(record, list(files))))
         assert record.chat_id is not None and record.message_id is not None
-        await Chats.upsert_message_to_chat_by_id_and_message_id(
-            record.chat_id, record.message_id, {"done": True}
-        )
+        await self._chats.mark_done(record.chat_id, record.message_id)

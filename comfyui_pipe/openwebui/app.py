@@ -3,9 +3,9 @@
 Open WebUI's own app, plus our router, with the frontend's catch-all mount moved
 back to the end (otherwise it answers our GETs with index.html), our middleware (chat
 models published before anyone can use them; settings saved through Open WebUI's
-valves route applied at once, see ``app_middleware``), and a lifespan that, after Open
-WebUI's startup and before it serves anyone, installs or refreshes our plugins (the
-Pipe, the Actions, the Tool, the media Filter), starts the plugin runtime (our tables,
+valves route applied at once, see ``app_middleware``), and a lifespan that installs or
+refreshes our plugins (the Pipe, the Actions, the Tool, the media Filter) before Open
+WebUI's startup, then, before it serves anyone, starts the plugin runtime (our tables,
 the settings, the chat models) and takes the startup heap out of garbage collection; a
 stop signal hands the generations over at once (``graceful_stop``); on shutdown it closes
 the runtime.
@@ -20,16 +20,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from open_webui.main import app
 from starlette.routing import Mount
 
+from comfyui_pipe.openwebui.api.router import router
 from comfyui_pipe.openwebui.app_middleware import PublishModelsFirst, ReloadOnValvesSaved
 from comfyui_pipe.openwebui.graceful_stop import HandOverOnStop, hand_over_jobs
+from comfyui_pipe.openwebui.host import open_webui_app
 from comfyui_pipe.openwebui.install import install_plugins
-from comfyui_pipe.openwebui.routes import router
-from comfyui_pipe.openwebui.runtime import MOUNTED, close_runtime, get_runtime
+from comfyui_pipe.openwebui.runtime import MOUNTED, close_runtime, get_runtime, runtime_of
 
-__all__ = ["app", "mount_plugin"]
+__all__ = ("app", "mount_plugin")
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,11 @@ def _move_frontend_mount_last(app: FastAPI) -> None:
 def _with_plugin_lifespan(open_webui_lifespan: Any) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        # Before Open WebUI starts: it may load our plugins while starting (its model
+        # cache), and switches off a function whose stored source no longer imports
+        # (a shim naming an earlier version's module).
+        await install_plugins(app.state, runtime_of(app).host.plugins)
         async with open_webui_lifespan(app) as state:
-            await install_plugins(app.state)
             try:
                 await get_runtime(app)
             except Exception:
@@ -78,4 +81,5 @@ def _with_plugin_lifespan(open_webui_lifespan: Any) -> Any:
     return lifespan
 
 
+app = open_webui_app()
 mount_plugin(app)

@@ -18,13 +18,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from open_webui.models.functions import Function, Functions
-from open_webui.utils.valves import decrypt_valves
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from comfyui_pipe.config import PipeConfig
 from comfyui_pipe.openwebui.function_source import FUNCTION_ID
+from comfyui_pipe.openwebui.host import HostPlugins
 
 log = logging.getLogger(__name__)
 
@@ -52,29 +48,20 @@ class Stored:
 
 
 class ConfigStore:
-    def __init__(self, engine: AsyncEngine, clock: Callable[[], float] = time.time) -> None:
-        self._engine = engine
+    def __init__(self, plugins: HostPlugins, clock: Callable[[], float] = time.time) -> None:
+        self._plugins = plugins
         self._clock = clock
 
     async def read(self) -> Stored:
         read_at = self._clock()
-        query = select(Function.valves, Function.updated_at).filter_by(id=FUNCTION_ID)
-        async with self._engine.connect() as connection:
-            row = (await connection.execute(query)).first()
-        if row is None:
-            return Stored({}, None, read_at)
-        return Stored(decrypt_valves(row.valves), row.updated_at, read_at)
+        stored = await self._plugins.valves(FUNCTION_ID)
+        return Stored(stored.values, stored.changed_at, read_at)
 
     async def changed_at(self) -> int | None:
-        query = select(Function.updated_at).filter_by(id=FUNCTION_ID)
-        async with self._engine.connect() as connection:
-            return (await connection.execute(query)).scalar_one_or_none()
+        return await self._plugins.changed_at(FUNCTION_ID)
 
     async def write(self, config: PipeConfig) -> None:
-        if (
-            await Functions.update_function_valves_by_id(FUNCTION_ID, config.stored_values())
-            is None
-        ):
+        if not await self._plugins.save_valves(FUNCTION_ID, config.stored_values()):
             raise FunctionMissing()
 
 

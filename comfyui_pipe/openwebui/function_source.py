@@ -47,7 +47,7 @@ description: {self.description}
 
 from {self.module} import {self.class_name}
 
-__all__ = ["{self.class_name}"]
+__all__ = ("{self.class_name}",)
 '''
 
 
@@ -56,7 +56,7 @@ PIPE = Plugin(
     FUNCTION_NAME,
     FUNCTION_DESCRIPTION,
     PluginKind.PIPE,
-    "comfyui_pipe.openwebui.pipe",
+    "comfyui_pipe.openwebui.chat.pipe",
     "Pipe",
 )
 ACTIONS = Plugin(
@@ -64,7 +64,7 @@ ACTIONS = Plugin(
     "ComfyUI actions",
     "Upscale, Variations, Use as input and Re-run under a ComfyUI result.",
     PluginKind.ACTION,
-    "comfyui_pipe.openwebui.actions",
+    "comfyui_pipe.openwebui.chat.actions",
     "Action",
 )
 TOOL = Plugin(
@@ -72,7 +72,7 @@ TOOL = Plugin(
     "ComfyUI",
     "Generate, edit, animate and upscale images with ComfyUI from any tool-calling model.",
     PluginKind.TOOL,
-    "comfyui_pipe.openwebui.tool",
+    "comfyui_pipe.openwebui.chat.tool",
     "Tools",
 )
 MEDIA_FILTER = Plugin(
@@ -80,7 +80,7 @@ MEDIA_FILTER = Plugin(
     "ComfyUI players",
     "Shows a player under a chat answer for each ComfyUI video or sound it made.",
     PluginKind.FILTER,
-    "comfyui_pipe.openwebui.media_filter",
+    "comfyui_pipe.openwebui.chat.media_filter",
     "Filter",
 )
 PLUGINS = (PIPE, ACTIONS, TOOL, MEDIA_FILTER)

@@ -18,14 +18,9 @@ import logging
 from enum import StrEnum
 from typing import Any
 
-from open_webui.models.functions import FunctionForm, FunctionMeta, Functions
-from open_webui.models.tools import ToolForm, ToolMeta, Tools
-from open_webui.utils.plugin import extract_frontmatter
-from open_webui.utils.tools import get_tool_specs
-from sqlalchemy.exc import IntegrityError
-
+from comfyui_pipe.openwebui.chat.tool import Tools as ComfyTools
 from comfyui_pipe.openwebui.function_source import PIPE, PLUGINS, Plugin, PluginKind
-from comfyui_pipe.openwebui.tool import Tools as ComfyTools
+from comfyui_pipe.openwebui.host import HostPlugins
 
 log = logging.getLogger(__name__)
 
@@ -36,21 +31,23 @@ class Installed(StrEnum):
     UNCHANGED = "unchanged"
 
 
-async def install_plugins(app_state: Any) -> dict[str, Installed]:
+async def install_plugins(app_state: Any, plugins: HostPlugins) -> dict[str, Installed]:
     """Install or refresh every plugin; returns what happened to each id."""
-    return {plugin.id: await install_function(app_state, plugin=plugin) for plugin in PLUGINS}
+    return {
+        plugin.id: await install_function(app_state, plugins, plugin=plugin) for plugin in PLUGINS
+    }
 
 
 async def install_function(
-    app_state: Any, content: str | None = None, plugin: Plugin = PIPE
+    app_state: Any, plugins: HostPlugins, content: str | None = None, plugin: Plugin = PIPE
 ) -> Installed:
     """Create ``plugin`` or refresh its source; ``app_state`` is the app's ``state``, whose
     cached modules are dropped when the source changes."""
     content = plugin.source() if content is None else content
     if plugin.kind is PluginKind.TOOL:
-        outcome = await _install_tool(plugin, content)
+        outcome = await _install_tool(plugins, plugin, content)
     else:
-        outcome = await _install_function(plugin, content)
+        outcome = await _install_function(plugins, plugin, content)
     if outcome is Installed.UPDATED:
         _forget_cached_module(app_state, plugin)
     if outcome is not Installed.UNCHANGED:
@@ -58,46 +55,36 @@ async def install_function(
     return outcome
 
 
-async def _install_function(plugin: Plugin, content: str) -> Installed:
-    meta = FunctionMeta(description=plugin.description, manifest=extract_frontmatter(content))
-    existing = await Functions.get_function_by_id(plugin.id)
+async def _install_function(plugins: HostPlugins, plugin: Plugin, content: str) -> Installed:
+    existing = await plugins.function(plugin.id)
     if existing is None:
-        form = FunctionForm(id=plugin.id, name=plugin.name, content=content, meta=meta)
-        try:
-            await Functions.insert_new_function(None, plugin.kind.value, form)
-        except IntegrityError:
-            # another worker process installed it first
-            return Installed.UNCHANGED
-        await Functions.update_function_by_id(
-            plugin.id, {"is_active": True, "is_global": plugin.kind is PluginKind.FILTER}
+        kind = plugin.kind.value
+        if not await plugins.create_function(
+            plugin.id, plugin.name, kind, content, plugin.description
+        ):
+            return Installed.UNCHANGED  # another worker process installed it first
+        await plugins.set_function_flags(
+            plugin.id, active=True, is_global=plugin.kind is PluginKind.FILTER
         )
         return Installed.CREATED
     if existing.content == content:
         return Installed.UNCHANGED
-    await Functions.update_function_by_id(
-        plugin.id,
-        {"content": content, "meta": meta.model_dump(exclude_none=True)},
-        merge_meta=True,
-    )
+    await plugins.replace_function_source(plugin.id, content, plugin.description)
     return Installed.UPDATED
 
 
-async def _install_tool(plugin: Plugin, content: str) -> Installed:
-    meta = ToolMeta(description=plugin.description, manifest=extract_frontmatter(content))
-    specs = get_tool_specs(ComfyTools())
-    existing = await Tools.get_tool_by_id(plugin.id)
+async def _install_tool(plugins: HostPlugins, plugin: Plugin, content: str) -> Installed:
+    specs = plugins.tool_specs(ComfyTools())
+    existing = await plugins.tool(plugin.id)
     if existing is None:
-        form = ToolForm(id=plugin.id, name=plugin.name, content=content, meta=meta)
-        try:
-            await Tools.insert_new_tool(None, form, specs)
-        except IntegrityError:
+        if not await plugins.create_tool(
+            plugin.id, plugin.name, content, plugin.description, specs
+        ):
             return Installed.UNCHANGED
         return Installed.CREATED
     if existing.content == content and existing.specs == specs:
         return Installed.UNCHANGED
-    await Tools.update_tool_by_id(
-        plugin.id, {"content": content, "specs": specs, "meta": meta.model_dump()}
-    )
+    await plugins.replace_tool_source(plugin.id, content, plugin.description, specs)
     return Installed.UPDATED
 
 

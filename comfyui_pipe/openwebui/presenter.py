@@ -10,6 +10,7 @@ or a file lives.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from comfyui_pipe.comfy import (
     ComfyHTTPError,
@@ -40,10 +41,14 @@ HANDED_OVER = (
     "when it is done."
 )
 UNEXPECTED = "The generation failed unexpectedly."
+UNEXPECTED_IN_CHAT = "The image could not be generated because of an unexpected error."
+UNEXPECTED_IN_TOOL = "Nothing was made because of an unexpected error in the ComfyUI tool."
+UNEXPECTED_IN_ACTION = "The action failed because of an unexpected error."
+"""What each chat surface says when something failed that no typed error describes."""
 
 _ADDRESS = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][^\\/\s'\"]+){2,}")
-_MODEL_NOUNS = {
+_MODEL_NOUNS: Mapping[ModelFolder, str] = {
     ModelFolder.MODEL: "model",
     ModelFolder.LORA: "LoRA",
     ModelFolder.VAE: "VAE",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Mapping
 
-from open_webui.models.groups import Groups
+from comfyui_pipe.openwebui.host import HostUsers
 
 MEMBERSHIP_TTL = 10.0
 """Seconds a user's looked-up weight is used before their groups are read again."""
@@ -21,7 +21,8 @@ class GroupWeights:
     """The host's ``QueueWeights``: configured with ``{group name: weight}`` (names
     compared without case)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, users: HostUsers, clock: Callable[[], float] = time.monotonic) -> None:
+        self._users = users
         self._clock = clock
         self._by_group: dict[str, float] = {}
         self._known: dict[str, tuple[float, float]] = {}  # user id -> (looked up at, weight)
@@ -42,9 +43,9 @@ class GroupWeights:
             if owner not in self._known or now - self._known[owner][0] >= MEMBERSHIP_TTL
         ]
         if stale:
-            groups = await Groups.get_groups_by_member_ids(stale, include_inherited=True)
+            groups = await self._users.group_names(stale)
             for owner in stale:
-                names = {group.name.casefold() for group in groups.get(owner, ())}
+                names = {name.casefold() for name in groups[owner]}
                 listed = [self._by_group[name] for name in names if name in self._by_group]
                 self._known[owner] = (now, max(listed, default=1.0))
         return {owner: self._known[owner][1] for owner in owner_ids}

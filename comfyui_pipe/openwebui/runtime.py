@@ -18,18 +18,18 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from open_webui.internal.db import async_engine
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from comfyui_pipe.config import PipeConfig, ServerConfig, first_run, salvaged
 from comfyui_pipe.generation import BackendPool, GenerationService
 from comfyui_pipe.openwebui.adopted_jobs import AdoptedJobDelivery
+from comfyui_pipe.openwebui.catalog.availability import Availability
+from comfyui_pipe.openwebui.catalog.chat_models import ADMIN_POLL_INTERVAL, ModelPublisher
+from comfyui_pipe.openwebui.catalog.choice import WorkflowChoice
 from comfyui_pipe.openwebui.config_store import ConfigStore, ConfigWatch, FunctionMissing, Stored
-from comfyui_pipe.openwebui.files import OpenWebUIFileSink
-from comfyui_pipe.openwebui.jobs_table import SqlJobStore, create_job_table
-from comfyui_pipe.openwebui.model_access import ADMIN_POLL_INTERVAL, ModelPublisher
+from comfyui_pipe.openwebui.host import OpenWebUIHost, open_webui_app
 from comfyui_pipe.openwebui.queue_weights import GroupWeights
-from comfyui_pipe.openwebui.workflow_store import SqlWorkflowStore, create_workflow_table
+from comfyui_pipe.openwebui.store.files import OpenWebUIFileSink
+from comfyui_pipe.openwebui.store.jobs_table import SqlJobStore, create_job_table
+from comfyui_pipe.openwebui.store.workflow_store import SqlWorkflowStore, create_workflow_table
 from comfyui_pipe.workflow import Workflow, bundled_workflows
 
 log = logging.getLogger(__name__)
@@ -50,24 +50,25 @@ class PluginRuntime:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        host: OpenWebUIHost,
         first_run_config: PipeConfig,
         admin_poll_interval: float | None = ADMIN_POLL_INTERVAL,
     ) -> None:
-        self._engine = engine
+        self.host = host
         self._first_run = first_run_config
-        self.jobs = SqlJobStore(engine)
-        self.sink = OpenWebUIFileSink()
-        self.workflow_store = SqlWorkflowStore(engine)
-        self.models = ModelPublisher(admin_poll_interval)
+        self.jobs = SqlJobStore(host.engine)
+        self.sink = OpenWebUIFileSink(host)
+        self.workflow_store = SqlWorkflowStore(host.engine)
+        self.models = ModelPublisher(host, admin_poll_interval)
+        self.availability = Availability()
         self._bundled = bundled_workflows()
-        self._store = ConfigStore(engine)
+        self._store = ConfigStore(host.plugins)
         self._watch = ConfigWatch(self._store.changed_at, self.reload)
         self._lock = asyncio.Lock()
         self._config = first_run_config
         self._service: GenerationService | None = None
-        self._delivery = AdoptedJobDelivery()
-        self._weights = GroupWeights()
+        self._delivery = AdoptedJobDelivery(host)
+        self._weights = GroupWeights(host.users)
 
     @property
     def started(self) -> bool:
@@ -94,8 +95,8 @@ class PluginRuntime:
         async with self._lock:
             if self._service is not None:
                 return
-            await create_job_table(self._engine)
-            await create_workflow_table(self._engine)
+            await create_job_table(self.host.engine)
+            await create_workflow_table(self.host.engine)
             config = await self._first_load()
             workflows = enabled_workflows(await self._all_workflows(), config)
             self._use(config)
@@ -141,6 +142,15 @@ class PluginRuntime:
             await self._apply(config)
             return config
 
+    def choice(self, workflows: Mapping[str, Workflow] | None = None) -> WorkflowChoice:
+        """The rule that picks workflows, over ``workflows`` (by default those the
+        service runs)."""
+        service = self.service
+        offered = service.workflows if workflows is None else workflows
+        return WorkflowChoice(
+            self.host, self.availability, offered, service.pool, self._config.default_workflow
+        )
+
     async def workflows(self) -> dict[str, Workflow]:
         """The workflows offered: bundled and uploaded ones, narrowed to the enabled ids."""
         return enabled_workflows(await self._all_workflows(), self._config)
@@ -156,6 +166,7 @@ class PluginRuntime:
         await self._watch.aclose()
         async with self._lock:
             await self.models.aclose()
+            await self.availability.aclose()
             if self._service is not None:
                 await self._service.aclose()
 
@@ -213,22 +224,19 @@ def enabled_workflows(workflows: dict[str, Workflow], config: PipeConfig) -> dic
     }
 
 
-def host_app() -> Any:
-    """Open WebUI's app, for callers Open WebUI gives no request (``pipes()``). Imported
-    when first asked for: importing it builds the whole app."""
-    from open_webui.main import app
-
-    return app
-
-
-async def get_runtime(app: Any | None = None) -> PluginRuntime:
-    """This process's runtime for ``app`` (Open WebUI's own by default), created and
-    started on first use."""
-    app = app if app is not None else host_app()
+def runtime_of(app: Any) -> PluginRuntime:
+    """This process's runtime for ``app``, created (not started) on first use."""
     runtime: PluginRuntime | None = getattr(app.state, STATE_NAME, None)
     if runtime is None:
         runtime = _new_runtime(app)
         setattr(app.state, STATE_NAME, runtime)
+    return runtime
+
+
+async def get_runtime(app: Any | None = None) -> PluginRuntime:
+    """This process's runtime for ``app`` (Open WebUI's own by default, for callers Open
+    WebUI gives no request, such as ``pipes()``), created and started on first use."""
+    runtime = runtime_of(app if app is not None else open_webui_app())
     if not runtime.started:
         await runtime.start()
     return runtime
@@ -240,7 +248,7 @@ def _new_runtime(app: Any) -> PluginRuntime:
     for problem in found.problems:
         log.warning("ComfyUI setting from the environment: %s", problem)
     poll = None if getattr(app.state, MOUNTED, False) else ADMIN_POLL_INTERVAL
-    return PluginRuntime(async_engine, found.config, admin_poll_interval=poll)
+    return PluginRuntime(OpenWebUIHost(), found.config, admin_poll_interval=poll)
 
 
 async def close_runtime(app: Any) -> None:

@@ -22,7 +22,7 @@ import pytest
 from deploy import engine
 from deploy.engine import ROOT, STACK_DIR, Stack
 from openwebui.harness import PASSWORD, Account, free_port, sign_up
-from openwebui.test_api_jobs import JobEvents
+from openwebui.job_events import JobEvents
 from PIL import Image
 
 from comfyui_pipe.config import PipeConfig

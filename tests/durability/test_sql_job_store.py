@@ -24,8 +24,8 @@ from comfyui_pipe.generation.transitions import (
     Start,
     transition,
 )
-from comfyui_pipe.openwebui import jobs_table
-from comfyui_pipe.openwebui.jobs_table import SqlJobStore, create_job_table
+from comfyui_pipe.openwebui.store import jobs_table
+from comfyui_pipe.openwebui.store.jobs_table import SqlJobStore, create_job_table
 
 from .local_servers import postgres_cluster
 

@@ -393,3 +393,29 @@ async def test_weights_that_cannot_be_read_leave_everyone_taking_turns(
     assert {record.state for record in ended} == {JobState.COMPLETED}
     owner = {record.prompt_id: record.owner_id for record in ended}
     assert [owner[body["prompt_id"]] for body in double.prompts_received] == ["alice", "bob"] * 2
+
+
+def test_after_the_queue_was_empty_nobody_is_behind_for_what_they_had_before() -> None:
+    now = [100.0]
+    turns = FairTurns(clock=lambda: now[0])
+    for n in range(3):  # bob alone earlier: three jobs left the queue at 100
+        turns.served(queued(f"b{n}", "bob", 90 + n), 1.0)
+    now[0] = 200.0  # idle since; then alice's job starts at once
+    (blocker,) = turns.order([queued("a0", "alice", 150)])
+    turns.served(blocker, 1.0)
+    waiting = [queued("a0", "alice", 150, backend="gpu")]
+    waiting += [queued("a1", "alice", 152), queued("a2", "alice", 153)]
+    waiting += [queued("b3", "bob", 160), queued("b4", "bob", 161)]
+
+    # bob's earlier jobs count for nothing now: alice just had one, so bob is next
+    assert [job.id for job in turns.order(waiting)] == ["b3", "a1", "b4", "a2"]
+
+
+def test_jobs_that_wait_through_the_look_keep_the_turns_they_had() -> None:
+    now = [100.0]
+    turns = FairTurns(clock=lambda: now[0])
+    turns.served(queued("a0", "alice", 10), 1.0)
+    now[0] = 200.0  # a long job ran; bob's job waited all along, alice asked again
+    waiting = [queued("b0", "bob", 50), queued("a1", "alice", 150)]
+
+    assert [job.id for job in turns.order(waiting)] == ["b0", "a1"]

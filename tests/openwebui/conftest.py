@@ -3,13 +3,8 @@ against a ComfyUI double, with an admin and two users signed up through Open Web
 
 from __future__ import annotations
 
-import os
-import secrets
-import shutil
-import tempfile
 from collections.abc import Iterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,30 +17,12 @@ from openwebui.harness import (
     ThreadedDouble,
     add_user,
     environment_applied,
-    open_webui_environment,
     restore_environment,
     sign_up,
     valves_changed,
     wait_for_published_models,
 )
 from openwebui.scripted_connection import scripted  # noqa: F401 (the Tool tests' model)
-
-_previous_environment: dict[str, str | None] = {}
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Open WebUI reads its environment once, when first imported — possibly while test
-    modules are collected — so it is set before any test module here is imported."""
-    data_dir = Path(tempfile.mkdtemp(prefix="open-webui-data-"))
-    environment = open_webui_environment(data_dir)
-    environment["WEBUI_SECRET_KEY"] = secrets.token_urlsafe(24)
-    _previous_environment.update(environment_applied(environment))
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    data_dir = os.environ["DATA_DIR"]
-    restore_environment(_previous_environment)
-    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

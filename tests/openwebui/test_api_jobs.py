@@ -3,20 +3,22 @@ owner's Socket.IO room, listing, cancelling one job, and refusals before anythin
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
-import socketio
 from comfyui_double.graphs import empty_image_prompt
 from PIL import Image
 
+from comfyui_pipe.generation.records import JobRecord, JobState
+from comfyui_pipe.openwebui.runtime import get_runtime
 from openwebui.harness import Account, OpenWebUIServer, ThreadedDouble, free_port
+from openwebui.job_events import JobEvents
 
 API = "/api/v1/comfyui"
 WAIT = 30.0
@@ -272,49 +274,6 @@ def test_comfyui_down_is_503_with_a_sentence(
     assert comfy_is_idle(comfy)
 
 
-class JobEvents:
-    """A python-socketio client in an account's room, keeping ``comfyui:job`` events."""
-
-    def __init__(self, url: str, account: Account) -> None:
-        self._url = url
-        self._account = account
-        self._client = socketio.AsyncClient()
-        self._events: list[Job] = []
-        self._arrived = asyncio.Condition()
-        self._client.on("events", self._record)
-
-    async def _record(self, payload: dict[str, Any]) -> None:
-        if payload["data"].get("type") != "comfyui:job":
-            return
-        async with self._arrived:
-            self._events.append(payload["data"]["data"])
-            self._arrived.notify_all()
-
-    def of(self, job_id: str) -> list[Job]:
-        return [event for event in self._events if event["id"] == job_id]
-
-    async def wait_for(self, job_id: str, last: Callable[[Job], bool]) -> list[Job]:
-        def arrived() -> bool:
-            return any(last(event) for event in self.of(job_id))
-
-        async with asyncio.timeout(WAIT), self._arrived:
-            await self._arrived.wait_for(arrived)
-        return self.of(job_id)
-
-    async def __aenter__(self) -> JobEvents:
-        await self._client.connect(
-            self._url,
-            socketio_path="/ws/socket.io",
-            transports=["websocket"],
-            auth={"token": self._account.token},
-            wait_timeout=WAIT,
-        )
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self._client.disconnect()
-
-
 def test_a_size_mapped_in_an_uploaded_workflow_reaches_the_mapped_node(
     http: httpx.Client, admin: Account, user: Account, comfy: ThreadedDouble
 ) -> None:
@@ -350,3 +309,26 @@ def test_a_size_mapped_in_an_uploaded_workflow_reaches_the_mapped_node(
         assert image.size == (192, 128)
     finally:
         http.delete(f"{API}/workflows/mapped_size", headers=admin.headers)
+
+
+def test_a_job_an_earlier_version_stored_differently_is_listed_without_its_progress(
+    owui: OpenWebUIServer, http: httpx.Client, user: Account, admin: Account
+) -> None:
+    earlier = JobRecord(
+        uuid.uuid4().hex,
+        user.id,
+        "sd15_txt2img",
+        {"prompt": "a lighthouse"},
+        JobState.COMPLETED,
+        time.time(),
+        finished_at=time.time(),
+        progress={"percent": 100, "description": "Done in 2.8 s"},  # not today's shape
+    )
+    owui.run(owui.run(get_runtime(owui.app)).jobs.create(earlier))
+
+    mine = http.get(f"{API}/jobs", headers=user.headers, params={"limit": 100})
+    everyone = http.get(f"{API}/jobs", headers=admin.headers, params={"all": True, "limit": 100})
+    one = http.get(f"{API}/jobs/{earlier.id}", headers=user.headers)
+
+    assert (mine.status_code, everyone.status_code, one.status_code) == (200, 200, 200)
+    assert one.json()["state"] == "completed" and one.json()["progress"] is None

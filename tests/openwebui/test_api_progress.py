@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from openwebui.harness import Account, OpenWebUIServer, ThreadedDouble
-from openwebui.test_api_jobs import API, WAIT, JobEvents
+from openwebui.job_events import WAIT, JobEvents
+from openwebui.test_api_jobs import API
 
 STEPS = 4
 STEP_SECONDS = 1.1

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from comfyui_pipe.openwebui.catalog.availability import reachable_object_infos
 from comfyui_pipe.openwebui.runtime import get_runtime
-from comfyui_pipe.openwebui.workflow_availability import reachable_object_infos
 from comfyui_pipe.workflow import bundled_workflows
 from openwebui.harness import Account, OpenWebUIServer, ThreadedDouble
 from openwebui.test_api_admin import API

@@ -10,7 +10,7 @@ from comfyui_pipe.comfy.events import Preview
 from comfyui_pipe.generation.failures import Failure, FailureKind
 from comfyui_pipe.generation.records import JobRecord, JobState
 from comfyui_pipe.generation.sink import StoredFile
-from comfyui_pipe.openwebui.progress_events import ChatProgress
+from comfyui_pipe.openwebui.chat.progress import ChatProgress
 from comfyui_pipe.progress import ProgressSnapshot, Stage
 
 RUNNING = JobRecord("job", "owner", "sd15_txt2img", {"seed": 7}, JobState.RUNNING, 10.0)

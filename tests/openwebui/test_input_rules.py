@@ -425,7 +425,7 @@ def big_graph(nodes: int) -> dict[str, Any]:
 def test_d10_listing_never_parses_an_uploaded_workflow_again(
     http: httpx.Client, admin: Account, user: Account, owui: OpenWebUIServer, monkeypatch: Any
 ) -> None:
-    from comfyui_pipe.openwebui import workflow_store
+    from comfyui_pipe.openwebui.store import workflow_store
 
     created = http.post(
         f"{API}/workflows", headers=admin.headers, json={"id": "huge", "workflow": big_graph(2000)}

@@ -15,7 +15,8 @@ from default_models import DEFAULT_MODELS
 from PIL import Image
 
 from openwebui.harness import Account, OpenWebUIServer, ThreadedDouble, free_port
-from openwebui.test_api_jobs import API, JobEvents
+from openwebui.job_events import JobEvents
+from openwebui.test_api_jobs import API
 
 SECRET_TOKEN = "tok-3f9c2a-never-shown"
 SECRET_HEADER = "hdr-77b1e0-never-shown"

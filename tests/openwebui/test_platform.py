@@ -16,7 +16,6 @@ from starlette.routing import Mount
 from comfyui_pipe.comfy.outputs import OutputRef
 from comfyui_pipe.generation.records import JobRecord, JobState
 from comfyui_pipe.openwebui.app import mount_plugin
-from comfyui_pipe.openwebui.files import OpenWebUIFileSink
 from comfyui_pipe.openwebui.function_source import (
     ACTIONS,
     FUNCTION_ID,
@@ -24,6 +23,7 @@ from comfyui_pipe.openwebui.function_source import (
     PIPE,
     function_source,
 )
+from comfyui_pipe.openwebui.host import HostPlugins
 from comfyui_pipe.openwebui.install import Installed, install_function
 from comfyui_pipe.openwebui.runtime import get_runtime
 from openwebui.harness import Account, OpenWebUIServer
@@ -37,6 +37,10 @@ class Pipe:
     def pipe(self, body):
         return "hello"
 '''
+
+
+def plugins(owui: OpenWebUIServer) -> HostPlugins:
+    return owui.run(get_runtime(owui.app)).host.plugins
 
 
 def functions(http: httpx.Client, admin: Account) -> dict[str, dict]:
@@ -107,7 +111,7 @@ def admin_choices(http: httpx.Client, admin: Account, owui: OpenWebUIServer) -> 
     ).raise_for_status()
     http.post(f"/api/v1/functions/id/{FUNCTION_ID}/toggle", headers=admin.headers)
     yield chosen
-    owui.run(install_function(owui.app.state))
+    owui.run(install_function(owui.app.state, plugins(owui)))
     if not function_detail(http, admin, FUNCTION_ID)["is_active"]:
         http.post(f"/api/v1/functions/id/{FUNCTION_ID}/toggle", headers=admin.headers)
     http.post(
@@ -120,7 +124,7 @@ def test_an_upgrade_replaces_the_source_and_keeps_the_admins_choices(
 ):
     upgraded = function_source(version="99.0.0")
 
-    outcome = owui.run(install_function(owui.app.state, content=upgraded))
+    outcome = owui.run(install_function(owui.app.state, plugins(owui), content=upgraded))
 
     assert outcome is Installed.UPDATED
     ours = function_detail(http, admin, FUNCTION_ID)
@@ -134,7 +138,7 @@ def test_an_upgrade_replaces_the_source_and_keeps_the_admins_choices(
 def test_installing_the_current_source_again_changes_nothing(http, admin, owui):
     before = function_detail(http, admin, FUNCTION_ID)
 
-    outcome = owui.run(install_function(owui.app.state))
+    outcome = owui.run(install_function(owui.app.state, plugins(owui)))
 
     assert outcome is Installed.UNCHANGED
     assert function_detail(http, admin, FUNCTION_ID) == before
@@ -192,7 +196,7 @@ def test_a_stored_output_is_the_owners_file_and_hidden_from_others(http, owui, u
     record = new_record(user.id)
 
     stored = owui.run(
-        OpenWebUIFileSink().save(
+        owui.run(get_runtime(owui.app)).sink.save(
             record, output, chunks_of(data, 4096), metadata, file_id=str(uuid.uuid4())
         )
     )

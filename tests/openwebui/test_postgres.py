@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from comfyui_pipe.comfy.problems import Problem, ProblemKind
 from comfyui_pipe.generation.failures import Failure, FailureKind
 from comfyui_pipe.generation.records import JobRecord, JobState
-from comfyui_pipe.openwebui import jobs_table, workflow_store
-from comfyui_pipe.openwebui.jobs_table import SqlJobStore, create_job_table
-from comfyui_pipe.openwebui.workflow_store import SqlWorkflowStore, create_workflow_table
+from comfyui_pipe.openwebui.store import jobs_table, workflow_store
+from comfyui_pipe.openwebui.store.jobs_table import SqlJobStore, create_job_table
+from comfyui_pipe.openwebui.store.workflow_store import SqlWorkflowStore, create_workflow_table
 from comfyui_pipe.workflow import bundled_workflows
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import io
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
 
-from comfyui_pipe.openwebui.function_source import ACTIONS, TOOL
+from comfyui_pipe.openwebui.function_source import ACTIONS, FUNCTION_ID, TOOL
 from openwebui.harness import Account, OpenWebUIServer, ThreadedDouble
 from openwebui.scripted_connection import VIDEO_WORKFLOW
 from openwebui.scripted_model import MODEL_ID, ScriptedModel, ToolCall, relay
@@ -23,6 +24,7 @@ from openwebui.test_chat import (  # noqa: F401  (fixtures)
     assert_nothing_left,
     sampled_steps,
     saved_message,
+    send_chat,
     slow_steps,
     socket_for,
 )
@@ -106,6 +108,34 @@ def calls(tool: str, **arguments: Any) -> Any:
 
 def statuses(recorder: SocketRecorder, message_id: str) -> list[str]:
     return recorder.statuses(message_id)
+
+
+def steps_received(comfy: ThreadedDouble, since: int) -> list[int]:
+    """The sampler steps of every prompt ComfyUI got since ``since``, each sampler's."""
+    return [
+        node["inputs"]["steps"]
+        for body in comfy.double.prompts_received[since:]
+        for node in body["prompt"].values()
+        if "steps" in node["inputs"]
+    ]
+
+
+async def made_by(client: httpx.AsyncClient, account: Account, turn: Turn) -> dict[str, Any]:
+    """What made the one file of a turn's message (its stored generation parameters)."""
+    [made] = (await saved_message(client, account, turn))["files"]
+    described = await client.get(f"/api/v1/files/{made['id']}", headers=account.headers)
+    return dict(described.json()["meta"]["comfyui"])
+
+
+@pytest.fixture
+def six_steps_by_default(http: httpx.Client, user: Account) -> Iterator[None]:
+    """``user`` saved 6 sampler steps as their default in the chat controls."""
+    valves = f"/api/v1/functions/id/{FUNCTION_ID}/valves/user"
+    before = http.get(valves, headers=user.headers).json() or {}
+    saved = http.post(f"{valves}/update", headers=user.headers, json={**before, "steps": 6})
+    saved.raise_for_status()
+    yield
+    http.post(f"{valves}/update", headers=user.headers, json=before).raise_for_status()
 
 
 async def test_asking_for_an_image_calls_the_tool_then_shows_progress_and_the_image(
@@ -402,3 +432,73 @@ async def test_a_video_through_the_tool_is_a_video_file_and_a_player_line(
     assert player in scripted.tool_results()[-1]
     # the model copied the player: the media Filter adds no second one
     assert saved["content"].count("<video>") == 1 and player in saved["content"]
+
+
+async def test_unnamed_the_tool_uses_the_admins_default_workflow_and_the_users_defaults(
+    api: httpx.AsyncClient,  # noqa: F811
+    admin: Account,
+    user: Account,
+    comfy: ThreadedDouble,
+    scripted: ScriptedModel,
+    socket_for: Any,  # noqa: F811
+    six_steps_by_default: None,
+) -> None:
+    # As seen on a real ComfyUI: the Tool took the first txt2img workflow by name
+    # (sd15_hires_txt2img) and ran its 12-step second pass beside the user's 6 steps.
+    settings = (await api.get("/api/v1/comfyui/settings", headers=admin.headers)).json()
+    scripted.script = calls("generate_image", prompt="a harbour at dawn")
+    recorder = await socket_for(user)
+    received_before = len(comfy.double.prompts_received)
+
+    turn = await ask_model(api, user, recorder, "Draw a harbour")
+    await recorder.wait_done(turn[1])
+
+    assert settings["default_workflow"] == "sd15_txt2img"
+    assert (await made_by(api, user, turn))["workflow"] == "sd15_txt2img"
+    assert sum(steps_received(comfy, received_before)) == 6
+
+
+async def test_the_chat_uses_the_users_default_steps_as_the_tool_does(
+    api: httpx.AsyncClient,  # noqa: F811
+    user: Account,
+    comfy: ThreadedDouble,
+    socket_for: Any,  # noqa: F811
+    six_steps_by_default: None,
+) -> None:
+    recorder = await socket_for(user)
+    received_before = len(comfy.double.prompts_received)
+
+    turn = await send_chat(api, user, recorder, "a harbour at dawn")
+    await recorder.wait_done(turn[1])
+
+    assert steps_received(comfy, received_before) == [6]
+    assert (await made_by(api, user, turn))["steps"] == 6
+
+
+async def test_a_refusal_names_only_the_workflows_the_user_may_use(
+    api: httpx.AsyncClient,  # noqa: F811
+    user: Account,
+    comfy: ThreadedDouble,
+    scripted: ScriptedModel,
+    socket_for: Any,  # noqa: F811
+    restricted_models: tuple[str, str],
+) -> None:
+    recorder = await socket_for(user)
+    received_before = len(comfy.double.prompts_received)
+    scripted.script = calls("generate_image", prompt="a castle", workflow="castle_v2")
+
+    turn = await ask_model(api, user, recorder, "A castle with castle_v2")
+    await recorder.wait_done(turn[1])
+    through_the_api = await api.post(
+        "/api/v1/comfyui/generate",
+        headers=user.headers,
+        json={"workflow": "castle_v2", "prompt": "a castle"},
+    )
+
+    result = scripted.tool_results()[-1]
+    assert result.startswith("Nothing was made: There is no workflow 'castle_v2'."), result
+    named = set(result.split("Available: ", 1)[1].removesuffix(".").split(", "))
+    assert "sd15_txt2img" in named and not set(restricted_models) & named, result
+    assert through_the_api.status_code == 404
+    assert result == f"Nothing was made: {through_the_api.json()['detail']}"
+    assert len(comfy.double.prompts_received) == received_before

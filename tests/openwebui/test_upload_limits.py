@@ -18,7 +18,7 @@ import pytest
 import ui_bodies as bodies
 from sqlalchemy import insert
 
-from comfyui_pipe.openwebui.workflow_store import workflow_table
+from comfyui_pipe.openwebui.store.workflow_store import workflow_table
 from comfyui_pipe.workflow.limits import MAX_UPLOAD_BYTES
 from openwebui.harness import Account, OpenWebUIServer
 from openwebui.test_api_admin import API

@@ -24,10 +24,10 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
-    false,
     func,
     insert,
     inspect,
+    literal,
     or_,
     select,
     text,
@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import CreateColumn
 
 from comfyui_pipe.generation.records import JobRecord, JobState, QueuedJob
-from comfyui_pipe.openwebui.db_writes import Writes
+from comfyui_pipe.openwebui.store.db_writes import Writes
 
 UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value)
 
@@ -125,16 +125,30 @@ class SqlJobStore:
         self._writes = Writes(engine)
 
     async def create(self, record: JobRecord, max_unfinished_per_owner: int | None = None) -> bool:
+        """One statement inserts the record unless its owner already has enough unfinished
+        jobs: atomic on SQLite (a statement holds the write lock); PostgreSQL first takes
+        an advisory lock on the owner, whose concurrent inserts would not see each other."""
+        row = record.to_row()
+        if max_unfinished_per_owner is None:
+            return await self._changed(insert(job_table).values(**row))
+        unfinished = (
+            select(func.count())
+            .where(job_table.c.owner_id == record.owner_id, job_table.c.state.in_(UNFINISHED))
+            .scalar_subquery()
+        )
+        values = select(*(literal(row[c.name], c.type) for c in job_table.columns)).where(
+            unfinished < max_unfinished_per_owner
+        )
+        statement = insert(job_table).from_select(list(job_table.columns), values)
+
         async def created(connection: AsyncConnection) -> bool:
-            if max_unfinished_per_owner is not None:
-                await self._serialize_owner(connection, record.owner_id)
-                unfinished = select(func.count()).where(
-                    job_table.c.owner_id == record.owner_id, job_table.c.state.in_(UNFINISHED)
-                )
-                if (await connection.execute(unfinished)).scalar_one() >= max_unfinished_per_owner:
-                    return False
-            await connection.execute(insert(job_table).values(**record.to_row()))
-            return True
+            if connection.dialect.name != "postgresql":
+                return bool((await connection.execute(statement)).rowcount == 1)
+            key = func.hashtext(record.owner_id)
+            await connection.execute(select(func.pg_advisory_xact_lock(key)))
+            # psycopg counts no rows for INSERT ... SELECT: the id it returns says
+            returned = await connection.execute(statement.returning(job_table.c.id))
+            return returned.first() is not None
 
         return await self._writes.run(created)
 
@@ -242,16 +256,6 @@ class SqlJobStore:
             return bool((await connection.execute(statement)).rowcount == 1)
 
         return await self._writes.run(one_row)
-
-    @staticmethod
-    async def _serialize_owner(connection: AsyncConnection, owner_id: str) -> None:
-        """Hold, until the transaction ends, the lock that makes counting an owner's jobs
-        and adding one atomic: an advisory lock on PostgreSQL; SQLite's write lock, taken
-        by a write that changes nothing."""
-        if connection.dialect.name == "postgresql":
-            await connection.execute(select(func.pg_advisory_xact_lock(func.hashtext(owner_id))))
-        else:
-            await connection.execute(update(worker_table).where(false()).values(heartbeat_at=0))
 
     async def get(self, job_id: str) -> JobRecord | None:
         async with self._engine.connect() as connection:

@@ -6,8 +6,8 @@ from fastapi import HTTPException, status
 from pydantic import ValidationError
 
 from comfyui_pipe.config import PipeConfig
+from comfyui_pipe.openwebui.api.schemas import SettingsUpdate
 from comfyui_pipe.openwebui.config_store import FunctionMissing
-from comfyui_pipe.openwebui.schemas import SettingsUpdate
 
 from .common import AdminUser, Runtime, error_responses, sub_router
 from .validation import validation_sentence

@@ -14,12 +14,10 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from open_webui.models.chats import Chats
-from open_webui.models.users import UserModel
-
 from comfyui_pipe.generation.errors import RequestError
 from comfyui_pipe.generation.request import InputImage
-from comfyui_pipe.openwebui.input_images import image_from_data_url, image_from_file
+from comfyui_pipe.openwebui.host import HostFiles, OpenWebUIHost, User
+from comfyui_pipe.openwebui.store.input_images import image_from_data_url, image_from_file
 
 _FILE_URL = re.compile(r"/api/v1/files/([^/?#]+)/content")
 
@@ -30,18 +28,17 @@ class NoImageInChat(RequestError):
 
 
 async def latest_chat_image(
-    user: UserModel, chat_id: str | None, message_ids: list[str | None]
+    host: OpenWebUIHost, user: User, chat_id: str | None, message_ids: list[str | None]
 ) -> InputImage:
     """The newest image on the path to the first of ``message_ids`` found in the chat
     (the message being answered, then its user message, then that one's parent)."""
-    chat = await Chats.get_chat_by_id_and_user_id(chat_id, user.id) if chat_id else None
-    if chat is None:
+    messages = await host.chats.messages(chat_id, user.id) if chat_id else None
+    if messages is None:
         raise NoImageInChat()
-    messages: dict[str, Any] = (chat.chat.get("history") or {}).get("messages") or {}
     start = next((m for m in message_ids if m and m in messages), None)
     for message in _lineage(messages, start):
         for item in reversed(message.get("files") or []):
-            image = await _image_of(item, user)
+            image = await _image_of(host.files, item, user)
             if image is not None:
                 return image
     raise NoImageInChat()
@@ -71,7 +68,7 @@ def _is_image(item: dict[str, Any]) -> bool:
     return item.get("type") == "image" or content_type.startswith("image/")
 
 
-async def _image_of(item: dict[str, Any], user: UserModel) -> InputImage | None:
+async def _image_of(files: HostFiles, item: dict[str, Any], user: User) -> InputImage | None:
     if not _is_image(item):
         return None
     url = str(item.get("url") or "")
@@ -80,4 +77,4 @@ async def _image_of(item: dict[str, Any], user: UserModel) -> InputImage | None:
             return None
         return image_from_data_url(url, "chat-image")
     file_id = file_id_of_image(item)
-    return await image_from_file(file_id, user) if file_id else None
+    return await image_from_file(files, file_id, user) if file_id else None

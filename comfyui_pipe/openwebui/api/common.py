@@ -7,8 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.routing import APIRoute
-from open_webui.models.users import UserModel
-from open_webui.utils.auth import get_verified_user
 
 from comfyui_pipe.comfy import (
     ComfyError,
@@ -26,21 +24,22 @@ from comfyui_pipe.generation.errors import (
     TooManyJobs,
     UnknownWorkflow,
 )
-from comfyui_pipe.openwebui.input_images import FileNotFound
+from comfyui_pipe.openwebui.api.schemas import ErrorOut
+from comfyui_pipe.openwebui.catalog.access import WorkflowNotAllowed
+from comfyui_pipe.openwebui.catalog.availability import WorkflowUnavailable
+from comfyui_pipe.openwebui.host import User, verified_user
 from comfyui_pipe.openwebui.presenter import describe
 from comfyui_pipe.openwebui.runtime import PluginRuntime, get_runtime
-from comfyui_pipe.openwebui.schemas import ErrorOut
-from comfyui_pipe.openwebui.workflow_access import WorkflowNotAllowed
-from comfyui_pipe.openwebui.workflow_availability import WorkflowUnavailable
+from comfyui_pipe.openwebui.store.input_images import FileNotFound
 
 from .validation import SentenceRoute
 
 PREFIX = "/api/v1/comfyui"
 
-VerifiedUser = Annotated[UserModel, Depends(get_verified_user)]
+VerifiedUser = Annotated[User, Depends(verified_user)]
 
 
-def require_admin(user: VerifiedUser) -> UserModel:
+def require_admin(user: VerifiedUser) -> User:
     """Like Open WebUI's ``get_admin_user``, but a signed-in non-admin gets 403, not 401."""
     if user.role != "admin":
         raise HTTPException(status.HTTP_403_FORBIDDEN, "Only administrators may do this.")
@@ -51,7 +50,7 @@ async def runtime_of(request: Request) -> PluginRuntime:
     return await get_runtime(request.app)
 
 
-AdminUser = Annotated[UserModel, Depends(require_admin)]
+AdminUser = Annotated[User, Depends(require_admin)]
 Runtime = Annotated[PluginRuntime, Depends(runtime_of)]
 
 

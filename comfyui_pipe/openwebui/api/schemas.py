@@ -358,10 +358,12 @@ class ErrorOut(BaseModel):
     detail: str = Field(description="What went wrong, as a sentence.")
 
 
-_optional_settings: dict[str, Any] = {
-    name: (cast(Any, field.annotation) | None, Field(None, description=field.description))
-    for name, field in PipeConfig.model_fields.items()
-}
+def _optional_settings() -> dict[str, Any]:
+    """Every setting, optional and unset by default."""
+    return {
+        name: (cast(Any, field.annotation) | None, Field(None, description=field.description))
+        for name, field in PipeConfig.model_fields.items()
+    }
 
 
 class _SettingsBody(RequestBody):
@@ -372,5 +374,5 @@ SettingsUpdate: Any = create_model(
     "SettingsUpdate",
     __base__=_SettingsBody,
     __doc__="Any subset of the settings; the rest keep their values.",
-    **_optional_settings,
+    **_optional_settings(),
 )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from comfyui_pipe.comfy.model_lists import LOADER_INPUTS
 from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.backends import BackendHealth
+from comfyui_pipe.openwebui.api.schemas import BackendHealthOut, HealthOut, ModelsOut
 from comfyui_pipe.openwebui.presenter import describe
-from comfyui_pipe.openwebui.schemas import BackendHealthOut, HealthOut, ModelsOut
 
 from .common import Runtime, VerifiedUser, error_responses, http_error, sub_router
 

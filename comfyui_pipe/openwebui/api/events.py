@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-from open_webui.socket.main import get_event_emitter
 
 from comfyui_pipe.generation.records import JobRecord, progress_summary
 from comfyui_pipe.generation.sink import StoredFile
+from comfyui_pipe.openwebui.host import Emitter, HostEvents
 from comfyui_pipe.openwebui.presenter import describe_failure
 from comfyui_pipe.progress import ProgressSnapshot
 
@@ -19,9 +18,10 @@ class JobEvents:
     """The ``ProgressSink`` of a job started through the API: each snapshot the job's
     relay lets through, then the terminal record, in its owner's Socket.IO room."""
 
-    def __init__(self, user_id: str) -> None:
+    def __init__(self, events: HostEvents, user_id: str) -> None:
+        self._events = events
         self._request_info = {"user_id": user_id, "chat_id": None, "message_id": None}
-        self._emit: Callable[[dict[str, Any]], Awaitable[Any]] | None = None
+        self._emit: Emitter | None = None
 
     async def show(self, record: JobRecord, snapshot: ProgressSnapshot) -> None:
         preview = snapshot.preview
@@ -33,7 +33,7 @@ class JobEvents:
 
     async def _send(self, data: dict[str, Any]) -> None:
         if self._emit is None:
-            self._emit = await get_event_emitter(self._request_info, update_db=False)
+            self._emit = await self._events.emitter(self._request_info, persisted=False)
         await self._emit({"type": JOB_EVENT, "data": data})
 
 

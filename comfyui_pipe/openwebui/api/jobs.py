@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import HTTPException, Query, Request, status
-from open_webui.models.users import UserModel
+from pydantic import ValidationError
 
 from comfyui_pipe.errors import PipeError
-from comfyui_pipe.generation.errors import JobNotFound, UnknownWorkflow
+from comfyui_pipe.generation.errors import JobNotFound
 from comfyui_pipe.generation.limits import check_lists, max_request_bytes
 from comfyui_pipe.generation.options import LoraRequest, RequestOptions, parse_aspect
 from comfyui_pipe.generation.records import JobRecord
 from comfyui_pipe.generation.request import GenerationRequest
-from comfyui_pipe.openwebui.files import file_content_url
-from comfyui_pipe.openwebui.input_images import input_image
-from comfyui_pipe.openwebui.job_events import JOB_EVENT, JobEvents
+from comfyui_pipe.openwebui.api.events import JOB_EVENT, JobEvents
+from comfyui_pipe.openwebui.api.schemas import (
+    GenerateRequest,
+    JobLinks,
+    JobOut,
+    JobPage,
+    JobProgress,
+)
+from comfyui_pipe.openwebui.host import User
 from comfyui_pipe.openwebui.presenter import describe_failure
 from comfyui_pipe.openwebui.runtime import PluginRuntime, get_runtime
-from comfyui_pipe.openwebui.schemas import GenerateRequest, JobLinks, JobOut, JobPage, JobProgress
-from comfyui_pipe.openwebui.workflow_access import check_workflow_access, may_use_workflow
+from comfyui_pipe.openwebui.store.files import file_content_url
+from comfyui_pipe.openwebui.store.input_images import input_image
 
 from .body_limit import body_limited
 from .common import PREFIX, Runtime, VerifiedUser, error_responses, http_error, sub_router
+
+logger = logging.getLogger(__name__)
 
 MAX_OFFSET = 1_000_000_000
 """Beyond any real job count, within what every database takes as an OFFSET."""
@@ -57,11 +66,16 @@ async def generate(
 ) -> JobOut:
     workflow_id = body.workflow or runtime.config.default_workflow
     try:
-        await _check_usable(runtime, user, workflow_id)
-        workflow = runtime.service.workflows.get(workflow_id)
+        workflow = await runtime.choice().named(user, workflow_id)
         check_lists(workflow, len(body.loras), len(body.images))
         images = [
-            await input_image(reference, user, runtime.service.policy.limits, f"image-{number}")
+            await input_image(
+                runtime.host.files,
+                reference,
+                user,
+                runtime.service.policy.limits,
+                f"image-{number}",
+            )
             for number, reference in enumerate(body.images, start=1)
         ]
         generation = GenerationRequest(
@@ -71,7 +85,7 @@ async def generate(
             options=_options(body),
             images=images,
         )
-        record = await runtime.service.start(generation, JobEvents(user.id))
+        record = await runtime.service.start(generation, JobEvents(runtime.host.events, user.id))
     except PipeError as error:
         raise http_error(error) from None
     return job_out(record)
@@ -136,17 +150,7 @@ async def cancel_job(
         raise http_error(error) from None
 
 
-async def _check_usable(runtime: PluginRuntime, user: UserModel, workflow_id: str) -> None:
-    """The chat's rule: a workflow whose model the user may not use is refused (403);
-    one that is not offered at all names those the user may use (404)."""
-    workflows = runtime.service.workflows
-    if workflow_id not in workflows:
-        usable = [w for w in workflows if await may_use_workflow(user, w)]
-        raise UnknownWorkflow(workflow_id, usable)
-    await check_workflow_access(user, workflow_id)
-
-
-async def _visible_job(runtime: PluginRuntime, job_id: str, user: UserModel) -> JobRecord:
+async def _visible_job(runtime: PluginRuntime, job_id: str, user: User) -> JobRecord:
     record = runtime.service.live(job_id) or await runtime.jobs.get(job_id)
     if record is None or (record.owner_id != user.id and user.role != "admin"):
         raise http_error(JobNotFound(job_id))
@@ -169,7 +173,7 @@ def job_out(record: JobRecord) -> JobOut:
         error=describe_failure(record.failure) if record.failure is not None else None,
         attempt=record.attempt,
         output_file_ids=record.output_file_ids,
-        progress=JobProgress.model_validate(record.progress) if record.progress else None,
+        progress=_progress_of(record),
         links=JobLinks(
             self=path,
             cancel=f"{path}/cancel",
@@ -194,3 +198,15 @@ def _options(body: GenerateRequest) -> RequestOptions:
         negative_prompt=body.negative_prompt,
         loras=[LoraRequest(lora.name, lora.strength) for lora in body.loras],
     )
+
+
+def _progress_of(record: JobRecord) -> JobProgress | None:
+    """The record's progress; none shown when an earlier version stored it otherwise (one
+    such record must not take every listing down)."""
+    if not record.progress:
+        return None
+    try:
+        return JobProgress.model_validate(record.progress)
+    except ValidationError:
+        logger.warning("generation %s keeps progress of another shape", record.id)
+        return None

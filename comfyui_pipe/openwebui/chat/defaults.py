@@ -1,13 +1,13 @@
-"""A user's saved generation defaults (the Pipe's per-user valves), for every entry point."""
+"""A user's saved generation defaults (the Pipe's per-user valves), read the same way for
+the Pipe, the Tool and the Actions."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from open_webui.models.functions import Functions
-
 from comfyui_pipe.generation.options import RequestOptions, parse_size
 from comfyui_pipe.openwebui.function_source import FUNCTION_ID
+from comfyui_pipe.openwebui.host import HostPlugins
 from comfyui_pipe.openwebui.valves import UserValves
 
 
@@ -22,8 +22,6 @@ def defaults_of(valves: UserValves) -> RequestOptions:
     )
 
 
-async def stored_defaults(user_id: str) -> RequestOptions:
-    """The defaults ``user_id`` saved in the chat controls (for callers Open WebUI does not
-    hand the Pipe's valves: the Tool, the Actions)."""
-    saved = await Functions.get_user_valves_by_id_and_user_id(FUNCTION_ID, user_id)
-    return defaults_of(UserValves(**(saved or {})))
+async def stored_defaults(plugins: HostPlugins, user_id: str) -> RequestOptions:
+    """The defaults ``user_id`` saved in the chat controls."""
+    return defaults_of(UserValves(**await plugins.user_valves(FUNCTION_ID, user_id)))

@@ -7,9 +7,9 @@ import re
 
 from comfyui_pipe.generation.records import JobState
 from comfyui_pipe.generation.sink import StoredFile
-from comfyui_pipe.openwebui.chat_job import FinishedJob
+from comfyui_pipe.openwebui.chat.job import FinishedJob
+from comfyui_pipe.openwebui.chat.progress import done_status
 from comfyui_pipe.openwebui.presenter import describe_failure
-from comfyui_pipe.openwebui.progress_events import done_status
 
 CANCELLED_MESSAGE = "⏹️ Generation cancelled."
 

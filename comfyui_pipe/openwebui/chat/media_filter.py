@@ -16,34 +16,40 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from open_webui.models.chats import Chats
-from open_webui.models.files import Files
-
-from comfyui_pipe.openwebui.chat_job import stored_file
-from comfyui_pipe.openwebui.chat_reply import media_player
+from comfyui_pipe.openwebui.chat.job import IMAGE_BY_DEFAULT
+from comfyui_pipe.openwebui.chat.reply import media_player
+from comfyui_pipe.openwebui.host import OpenWebUIHost
+from comfyui_pipe.openwebui.runtime import get_runtime
+from comfyui_pipe.openwebui.store.files import stored_file
 
 log = logging.getLogger(__name__)
 
 
 class Filter:
     async def outlet(
-        self, body: dict[str, Any], __user__: dict[str, Any] | None = None
+        self,
+        body: dict[str, Any],
+        __user__: dict[str, Any] | None = None,
+        __request__: Any = None,
     ) -> dict[str, Any]:
         try:
-            await show_media_players(body, (__user__ or {}).get("id"))
+            runtime = await get_runtime(__request__.app if __request__ is not None else None)
+            await show_media_players(runtime.host, body, (__user__ or {}).get("id"))
         except Exception:
             # our players are missing; the other filters and the answer are not
             log.exception("Could not add the ComfyUI players to message %s", body.get("id"))
         return body
 
 
-async def show_media_players(body: dict[str, Any], user_id: str | None) -> None:
+async def show_media_players(
+    host: OpenWebUIHost, body: dict[str, Any], user_id: str | None
+) -> None:
     """Append to the answer in ``body`` the players of its media files that it lacks."""
     chat_id, message_id = body.get("chat_id"), body.get("id")
     answer = next((m for m in body.get("messages") or [] if m.get("id") == message_id), None)
     if not (chat_id and message_id and user_id and answer):
         return
-    players = await media_players(chat_id, message_id, user_id)
+    players = await media_players(host, chat_id, message_id, user_id)
     content = answer.get("content") or ""
     missing = "\n\n".join(player for player in players if player not in content)
     if not missing:
@@ -67,20 +73,21 @@ def append_text(output: list[dict[str, Any]], text: str) -> None:
         )
 
 
-async def media_players(chat_id: str, message_id: str, user_id: str) -> list[str]:
+async def media_players(
+    host: OpenWebUIHost, chat_id: str, message_id: str, user_id: str
+) -> list[str]:
     """The players of the video and audio outputs we stored for ``user_id`` and linked to
     this message, in the order they were linked."""
-    links = await Chats.get_chat_files_by_chat_id_and_message_id(chat_id, message_id)
-    if not links:
+    linked = await host.chats.linked_file_ids(chat_id, message_id)
+    if not linked:
         return []
-    files = {
-        file.id: file for file in await Files.get_files_by_ids([link.file_id for link in links])
-    }
+    files = {file.id: file for file in await host.files.many(linked)}
     ours = [
-        files[link.file_id]
-        for link in links
-        if link.file_id in files
-        and files[link.file_id].user_id == user_id
-        and "comfyui" in (files[link.file_id].meta or {})
+        files[file_id]
+        for file_id in linked
+        if file_id in files
+        and files[file_id].user_id == user_id
+        and "comfyui" in files[file_id].meta
     ]
-    return [player for player in (media_player(stored_file(file)) for file in ours) if player]
+    players = (media_player(stored_file(file, IMAGE_BY_DEFAULT)) for file in ours)
+    return [player for player in players if player]

@@ -11,13 +11,12 @@ from fastapi import HTTPException, status
 from comfyui_pipe.comfy import Problem
 from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.limits import request_fields
-from comfyui_pipe.openwebui.presenter import describe_problem
-from comfyui_pipe.openwebui.schemas import BoundsOut, WorkflowOut, WorkflowUpload
-from comfyui_pipe.openwebui.workflow_access import may_use_workflow
-from comfyui_pipe.openwebui.workflow_availability import (
+from comfyui_pipe.openwebui.api.schemas import BoundsOut, WorkflowOut, WorkflowUpload
+from comfyui_pipe.openwebui.catalog.availability import (
     missing_everywhere,
     reachable_object_infos,
 )
+from comfyui_pipe.openwebui.presenter import describe_problem
 from comfyui_pipe.workflow import Workflow, bundled_workflows, parse_workflow
 from comfyui_pipe.workflow.limits import MAX_LINKS, MAX_NODES, MAX_UPLOAD_BYTES, WorkflowTooLarge
 from comfyui_pipe.workflow.ui_format import (
@@ -47,7 +46,7 @@ async def list_workflows(
 ) -> list[WorkflowOut]:
     bundled = set(bundled_workflows())
     workflows = await runtime.workflows()
-    usable = [w for w in workflows.values() if await may_use_workflow(user, w.id)]
+    usable = await runtime.choice(workflows).usable(user)
     infos = await reachable_object_infos(runtime.service.pool)
     missing = missing_everywhere(usable, infos)
     return [

@@ -15,14 +15,11 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from open_webui.models.chats import Chats
-from open_webui.models.files import FileForm, Files
-from open_webui.storage.provider import Storage
-
 from comfyui_pipe.comfy.outputs import OutputRef
 from comfyui_pipe.generation.errors import OutputNotStored
 from comfyui_pipe.generation.records import JobRecord
 from comfyui_pipe.generation.sink import StoredFile
+from comfyui_pipe.openwebui.host import HostFile, OpenWebUIHost
 
 SPOOLED_IN_MEMORY = 16 * 1024 * 1024
 """Bytes of an output kept in memory on their way to storage (an image); beyond, a
@@ -33,8 +30,23 @@ def file_content_url(file_id: str) -> str:
     return f"/api/v1/files/{file_id}/content"
 
 
+def stored_file(file: HostFile, default_type: str = "") -> StoredFile:
+    """One of our outputs as Open WebUI's files table holds it."""
+    return StoredFile(
+        id=file.id,
+        url=file_content_url(file.id),
+        name=file.filename,
+        content_type=file.meta.get("content_type") or default_type,
+        size=file.meta.get("size") or 0,
+    )
+
+
 class OpenWebUIFileSink:
     """The generation service's ``OutputSink`` on Open WebUI's storage."""
+
+    def __init__(self, host: OpenWebUIHost) -> None:
+        self._files = host.files
+        self._chats = host.chats
 
     async def save(
         self,
@@ -48,25 +60,18 @@ class OpenWebUIFileSink:
         with tempfile.SpooledTemporaryFile(max_size=SPOOLED_IN_MEMORY) as spool:
             size = await _spool(chunks, spool)
             spool.seek(0)
-            _, path = await asyncio.to_thread(
-                Storage.upload_file,
+            path = await self._files.upload(
                 spool,
                 f"{file_id}_{name}",
                 {"OpenWebUI-User-Id": record.owner_id, "OpenWebUI-File-Id": file_id},
             )
-        form = FileForm(
-            id=file_id,
-            filename=name,
-            path=path,
-            data={},
-            meta={
-                "name": name,
-                "content_type": output.content_type,
-                "size": size,
-                "comfyui": {**metadata, "job_id": record.id},
-            },
-        )
-        if await Files.insert_new_file(record.owner_id, form) is None:
+        meta = {
+            "name": name,
+            "content_type": output.content_type,
+            "size": size,
+            "comfyui": {**metadata, "job_id": record.id},
+        }
+        if not await self._files.insert(record.owner_id, file_id, name, path, meta):
             # another owner of the job stored it meanwhile (same id, same bytes and path)
             if (found := (await self.find([file_id])).get(file_id)) is not None:
                 return found
@@ -80,32 +85,20 @@ class OpenWebUIFileSink:
         )
 
     async def find(self, file_ids: Sequence[str]) -> dict[str, StoredFile]:
-        found = await Files.get_files_by_ids(list(file_ids)) if file_ids else []
-        return {
-            file.id: StoredFile(
-                id=file.id,
-                url=file_content_url(file.id),
-                name=file.filename,
-                content_type=(file.meta or {}).get("content_type", ""),
-                size=(file.meta or {}).get("size", 0),
-            )
-            for file in found
-        }
+        found = await self._files.many(file_ids) if file_ids else []
+        return {file.id: stored_file(file) for file in found}
 
     async def attach(self, record: JobRecord, files: Sequence[StoredFile]) -> None:
         if record.chat_id and record.message_id and files:
-            await Chats.insert_chat_files(
+            await self._chats.link_files(
                 record.chat_id, record.message_id, [f.id for f in files], record.owner_id
             )
 
     async def discard(self, file_ids: Sequence[str]) -> None:
         for file_id in file_ids:
-            found = await Files.get_file_by_id(file_id)
-            if found is None:
-                continue
-            if found.path:
-                await asyncio.to_thread(Storage.delete_file, found.path)
-            await Files.delete_file_by_id(file_id)
+            found = await self._files.get(file_id)
+            if found is not None:
+                await self._files.delete(found)
 
 
 async def _spool(chunks: AsyncIterator[bytes], spool: IO[bytes]) -> int:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from PIL import Image
@@ -28,9 +28,8 @@ from PIL import Image
 from comfyui_pipe.comfy.events import Preview
 from comfyui_pipe.generation.records import JobRecord, JobState
 from comfyui_pipe.generation.sink import StoredFile
+from comfyui_pipe.openwebui.host import Emitter, HostEvents
 from comfyui_pipe.progress import ProgressSnapshot
-
-Emitter = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
 class ChatProgress:
@@ -56,6 +55,7 @@ class ChatProgress:
     @classmethod
     async def for_message(
         cls,
+        events: HostEvents,
         metadata: dict[str, Any],
         persisted: Emitter,
         *,
@@ -64,11 +64,9 @@ class ChatProgress:
     ) -> ChatProgress:
         """Pair the host's persisting emitter with a non-persisting one for the same message;
         ``shown_files`` are the files the message already shows."""
-        from open_webui.socket.main import get_event_emitter
-
-        live = await get_event_emitter(metadata, update_db=False)
+        live = await events.emitter(metadata, persisted=False)
         return cls(
-            live or persisted,
+            live,
             persisted,
             shown_files=shown_files,
             caption_says_done=caption_says_done,

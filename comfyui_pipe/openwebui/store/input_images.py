@@ -12,17 +12,12 @@ import asyncio
 import base64
 import binascii
 import mimetypes
-from pathlib import Path
-
-from open_webui.models.files import Files
-from open_webui.models.users import UserModel
-from open_webui.storage.provider import Storage
-from open_webui.utils.access_control.files import has_access_to_file
 
 from comfyui_pipe.generation.errors import RequestError
 from comfyui_pipe.generation.images import check_image_bytes
 from comfyui_pipe.generation.limits import Limits
 from comfyui_pipe.generation.request import InputImage
+from comfyui_pipe.openwebui.host import HostFiles, User
 
 UNKNOWN_TYPE = "application/octet-stream"
 
@@ -56,24 +51,22 @@ def image_from_data_url(url: str, name: str) -> InputImage:
 
 
 async def image_from_file(
-    file_id: str, user: UserModel, limits: Limits | None = None
+    files: HostFiles, file_id: str, user: User, limits: Limits | None = None
 ) -> InputImage:
     """An Open WebUI file ``user`` may read; :class:`FileNotFound` for any other id. With
     ``limits``, a file above their byte limit is refused before it is read."""
-    file = await Files.get_file_by_id(file_id)
+    file = await files.get(file_id)
     readable = file is not None and (
-        file.user_id == user.id
-        or user.role == "admin"
-        or await has_access_to_file(file_id, "read", user)
+        file.user_id == user.id or user.role == "admin" or await files.shared_with(user, file_id)
     )
     if file is None or not readable or not file.path:
         raise FileNotFound(file_id)
-    meta = file.meta or {}
+    meta = file.meta
     content_type = (
         meta.get("content_type") or mimetypes.guess_type(file.filename)[0] or UNKNOWN_TYPE
     )
     name = meta.get("name") or file.filename
-    local_path = Path(await asyncio.to_thread(Storage.get_file, file.path))
+    local_path = await files.local_path(file.path)
     if limits is not None:
         check_image_bytes(name, (await asyncio.to_thread(local_path.stat)).st_size, limits)
     data = await asyncio.to_thread(local_path.read_bytes)
@@ -81,9 +74,9 @@ async def image_from_file(
 
 
 async def input_image(
-    reference: str, user: UserModel, limits: Limits, name: str = "upload"
+    files: HostFiles, reference: str, user: User, limits: Limits, name: str = "upload"
 ) -> InputImage:
     """A data URL or an Open WebUI file id, as the API's ``images`` list holds them."""
     if reference.startswith("data:"):
         return image_from_data_url(reference, name)
-    return await image_from_file(reference, user, limits)
+    return await image_from_file(files, reference, user, limits)

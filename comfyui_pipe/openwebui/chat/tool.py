@@ -12,31 +12,20 @@ nothing was — never the image itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from open_webui.models.chats import Chats
-from open_webui.models.users import UserModel, Users
-
 from comfyui_pipe.errors import PipeError
-from comfyui_pipe.generation.errors import RequestError
 from comfyui_pipe.generation.options import RequestOptions, parse_size
-from comfyui_pipe.generation.request import GenerationRequest, InputImage
-from comfyui_pipe.openwebui.chat_context import latest_chat_image
-from comfyui_pipe.openwebui.chat_job import run_job
-from comfyui_pipe.openwebui.chat_reply import model_summary, nothing_made
-from comfyui_pipe.openwebui.presenter import describe
-from comfyui_pipe.openwebui.progress_events import ChatProgress
+from comfyui_pipe.openwebui.catalog.choice import Purpose
+from comfyui_pipe.openwebui.chat.reply import model_summary, nothing_made
+from comfyui_pipe.openwebui.chat.turn import Asked, ChatMessage, ChatTurn
+from comfyui_pipe.openwebui.host import Emitter, OpenWebUIHost
+from comfyui_pipe.openwebui.presenter import UNEXPECTED_IN_TOOL, describe
 from comfyui_pipe.openwebui.runtime import get_runtime
-from comfyui_pipe.openwebui.user_defaults import stored_defaults
-from comfyui_pipe.openwebui.workflow_choice import Purpose, choose_workflow
 
 log = logging.getLogger(__name__)
 
-Emitter = Callable[[dict[str, Any]], Awaitable[Any]]
-
-UNEXPECTED_FAILURE = "Nothing was made because of an unexpected error in the ComfyUI tool."
 UPSCALE_PROMPT = "upscale"
 
 
@@ -57,22 +46,26 @@ class ToolCall:
     def message_id(self) -> str | None:
         return self.metadata.get("message_id")
 
-    def source_message_ids(self) -> list[str | None]:
+    def source_message_ids(self) -> tuple[str | None, ...]:
         """Where "the image of this message" is looked for: the reply being written, the
         user's message, then the message before it."""
         user_message = self.metadata.get("user_message") or {}
-        return [self.message_id, user_message.get("id"), user_message.get("parentId")]
+        return (self.message_id, user_message.get("id"), user_message.get("parentId"))
 
-
-@dataclass(frozen=True)
-class Job:
-    """One job the Tool was asked for."""
-
-    purpose: Purpose
-    prompt: str
-    workflow: str | None = None
-    options: RequestOptions = field(default_factory=RequestOptions)
-    needs_image: bool = False
+    async def message(self, host: OpenWebUIHost) -> ChatMessage:
+        """The reply being written, with the files it already shows (an earlier call's)."""
+        shown: list[dict[str, Any]] = []
+        if self.chat_id and self.message_id:
+            message = await host.chats.message(self.chat_id, self.message_id)
+            shown = list((message or {}).get("files") or [])
+        return ChatMessage(
+            self.chat_id,
+            self.message_id,
+            self.metadata,
+            self.emitter,
+            shown_files=shown,
+            image_sources=self.source_message_ids(),
+        )
 
 
 class Tools:
@@ -101,7 +94,7 @@ class Tools:
         :param negative_prompt: Optional things the image must not show, comma-separated.
         """
         options = _options(size, count=count, seed=seed, negative_prompt=negative_prompt)
-        job = Job(Purpose.IMAGE, prompt, workflow, options)
+        job = Asked(prompt, options, workflow, Purpose.IMAGE)
         return await _run(
             job, ToolCall(__user__ or {}, __request__, __event_emitter__, __metadata__ or {})
         )
@@ -125,7 +118,7 @@ class Tools:
         :param workflow: Optional workflow id to use (only if the user names one).
         :param seed: Optional seed, to repeat or vary an earlier result.
         """
-        job = Job(Purpose.EDIT, instruction, workflow, RequestOptions(seed=seed), True)
+        job = Asked(instruction, RequestOptions(seed=seed), workflow, Purpose.EDIT)
         return await _run(
             job, ToolCall(__user__ or {}, __request__, __event_emitter__, __metadata__ or {})
         )
@@ -154,7 +147,7 @@ class Tools:
         :param seed: Optional seed, to repeat or vary an earlier result.
         """
         purpose = Purpose.VIDEO_FROM_IMAGE if from_image else Purpose.VIDEO
-        job = Job(purpose, prompt, workflow, _options(size, seed=seed), from_image)
+        job = Asked(prompt, _options(size, seed=seed), workflow, purpose)
         return await _run(
             job, ToolCall(__user__ or {}, __request__, __event_emitter__, __metadata__ or {})
         )
@@ -173,7 +166,7 @@ class Tools:
 
         :param workflow: Optional workflow id to use (only if the user names one).
         """
-        job = Job(Purpose.UPSCALE, UPSCALE_PROMPT, workflow, RequestOptions(), True)
+        job = Asked(UPSCALE_PROMPT, RequestOptions(), workflow, Purpose.UPSCALE)
         return await _run(
             job, ToolCall(__user__ or {}, __request__, __event_emitter__, __metadata__ or {})
         )
@@ -185,46 +178,16 @@ def _options(size: str | None, **values: Any) -> RequestOptions:
     return replace(parse_size(size or ""), **given)
 
 
-async def _run(job: Job, call: ToolCall) -> str:
+async def _run(job: Asked, call: ToolCall) -> str:
     """The sentence the model gets back, whatever happens (Stop excepted)."""
     try:
-        user = await Users.get_user_by_id(call.user.get("id", ""))
-        if user is None:
-            raise RequestError("The ComfyUI tool could not tell who is asking.")
-        service = (await get_runtime(call.request.app)).service
-        workflow = await choose_workflow(
-            service.workflows, service.pool, job.purpose, user, job.workflow
-        )
-        images = [await _source_image(user, call)] if job.needs_image else []
-        request = GenerationRequest(
-            owner_id=user.id,
-            workflow_id=workflow.id,
-            prompt=job.prompt,
-            options=job.options,
-            defaults=await stored_defaults(user.id),
-            images=images,
-            chat_id=call.chat_id,
-            message_id=call.message_id,
-        )
-        progress = await _progress(call)
-        finished = await run_job(service, request, progress)
+        runtime = await get_runtime(call.request.app)
+        turn = ChatTurn(runtime)
+        user = await turn.asker(call.user.get("id"))
+        turned = await turn.run(user, job, await call.message(runtime.host))
     except PipeError as error:
         return nothing_made(describe(error))
     except Exception:
         log.exception("The ComfyUI tool failed")
-        return UNEXPECTED_FAILURE
-    return model_summary(finished, workflow.title)
-
-
-async def _source_image(user: UserModel, call: ToolCall) -> InputImage:
-    return await latest_chat_image(user, call.chat_id, call.source_message_ids())
-
-
-async def _progress(call: ToolCall) -> ChatProgress | None:
-    if call.emitter is None or not call.message_id:
-        return None
-    shown: list[dict[str, Any]] = []
-    if call.chat_id:
-        message = await Chats.get_message_by_id_and_message_id(call.chat_id, call.message_id)
-        shown = list((message or {}).get("files") or [])
-    return await ChatProgress.for_message(call.metadata, call.emitter, shown_files=shown)
+        return UNEXPECTED_IN_TOOL
+    return model_summary(turned.finished, turned.workflow.title)

@@ -21,8 +21,6 @@ from comfyui_pipe.generation.errors import RequestError
 from comfyui_pipe.openwebui.presenter import describe_problems
 from comfyui_pipe.workflow import Workflow, validate_against
 
-_warming: dict[int, asyncio.Task[Any]] = {}
-
 
 class WorkflowUnavailable(RequestError):
     def __init__(self, workflow: Workflow, missing: list[Problem]) -> None:
@@ -60,28 +58,43 @@ def missing_everywhere(
     return missing
 
 
-def known_missing(workflows: Iterable[Workflow], pool: BackendPool) -> dict[str, list[Problem]]:
-    """:func:`missing_everywhere` on the schemas the pool already holds (no request); the
-    backends not asked yet are asked in the background, for the next call."""
-    cached = [pool.cached_object_info(url) for url in pool.urls]
-    if None in cached:
-        _warm(pool)
-    return missing_everywhere(workflows, [info for info in cached if info is not None])
+class Availability:
+    """Whether workflows can run, from the node schemas of a ``BackendPool``; owns the
+    background fetches of the schemas not asked for yet (one per pool at a time)."""
 
+    def __init__(self) -> None:
+        self._warming: dict[int, asyncio.Task[Any]] = {}
+        """Pool (by id; its task keeps it alive) → the fetch of its missing schemas."""
 
-async def check_available(workflow: Workflow, pool: BackendPool) -> None:
-    """Raise :class:`WorkflowUnavailable` when no server can run ``workflow``, as the
-    freshly fetched schemas say (fetched only when the cached ones say so)."""
-    if workflow.id not in known_missing([workflow], pool):
-        return
-    missing = missing_everywhere([workflow], await reachable_object_infos(pool, refresh=True))
-    if workflow.id in missing:
-        raise WorkflowUnavailable(workflow, missing[workflow.id])
+    def known_missing(
+        self, workflows: Iterable[Workflow], pool: BackendPool
+    ) -> dict[str, list[Problem]]:
+        """:func:`missing_everywhere` on the schemas the pool already holds (no request);
+        the backends not asked yet are asked in the background, for the next call."""
+        cached = [pool.cached_object_info(url) for url in pool.urls]
+        if None in cached:
+            self._warm(pool)
+        return missing_everywhere(workflows, [info for info in cached if info is not None])
 
+    async def check_available(self, workflow: Workflow, pool: BackendPool) -> None:
+        """Raise :class:`WorkflowUnavailable` when no server can run ``workflow``, as the
+        freshly fetched schemas say (fetched only when the cached ones say so)."""
+        if workflow.id not in self.known_missing([workflow], pool):
+            return
+        missing = missing_everywhere([workflow], await reachable_object_infos(pool, refresh=True))
+        if workflow.id in missing:
+            raise WorkflowUnavailable(workflow, missing[workflow.id])
 
-def _warm(pool: BackendPool) -> None:
-    key = id(pool)
-    if key not in _warming:
-        task = asyncio.get_running_loop().create_task(reachable_object_infos(pool))
-        _warming[key] = task
-        task.add_done_callback(lambda _: _warming.pop(key, None))
+    async def aclose(self) -> None:
+        """Stop the fetches still under way."""
+        tasks = list(self._warming.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _warm(self, pool: BackendPool) -> None:
+        key = id(pool)
+        if key not in self._warming:
+            task = asyncio.get_running_loop().create_task(reachable_object_infos(pool))
+            self._warming[key] = task
+            task.add_done_callback(lambda _: self._warming.pop(key, None))

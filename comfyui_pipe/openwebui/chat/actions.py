@@ -13,37 +13,26 @@ notification, never a stack trace.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
-
-from open_webui.models.chats import Chats
-from open_webui.models.files import Files
-from open_webui.models.users import UserModel, Users
 
 from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.errors import RequestError
 from comfyui_pipe.generation.options import LoraRequest, RequestOptions, parse_message
 from comfyui_pipe.generation.records import JobRecord
-from comfyui_pipe.generation.request import GenerationRequest, InputImage
-from comfyui_pipe.generation.service import GenerationService
-from comfyui_pipe.openwebui.chat_context import file_id_of_image, latest_chat_image
-from comfyui_pipe.openwebui.chat_job import run_job
-from comfyui_pipe.openwebui.chat_reply import failure_sentence
-from comfyui_pipe.openwebui.input_images import image_from_file
-from comfyui_pipe.openwebui.presenter import describe
-from comfyui_pipe.openwebui.progress_events import ChatProgress
+from comfyui_pipe.generation.request import InputImage
+from comfyui_pipe.openwebui.catalog.choice import Purpose
+from comfyui_pipe.openwebui.chat.context import file_id_of_image
+from comfyui_pipe.openwebui.chat.reply import failure_sentence
+from comfyui_pipe.openwebui.chat.turn import Asked, ChatMessage, ChatTurn
+from comfyui_pipe.openwebui.host import Emitter, OpenWebUIHost, User
+from comfyui_pipe.openwebui.presenter import UNEXPECTED_IN_ACTION, describe
 from comfyui_pipe.openwebui.runtime import PluginRuntime, get_runtime
-from comfyui_pipe.openwebui.user_defaults import stored_defaults
-from comfyui_pipe.openwebui.workflow_access import check_workflow_access
-from comfyui_pipe.openwebui.workflow_choice import Purpose, choose_workflow
+from comfyui_pipe.openwebui.store.input_images import image_from_file
 
 log = logging.getLogger(__name__)
 
-Emitter = Callable[[dict[str, Any]], Awaitable[Any]]
-
 UPSCALE, VARIATIONS, USE_AS_INPUT, RERUN = "upscale", "variations", "use_as_input", "rerun"
-UNEXPECTED_FAILURE = "The action failed because of an unexpected error."
 
 
 class NoResultHere(RequestError):
@@ -69,6 +58,24 @@ class Result:
     def message_id(self) -> str:
         return str(self.message["id"])
 
+    def shown_in(self, emitter: Emitter, session_id: str | None) -> ChatMessage:
+        """The result's message, where the new job shows its progress and results after
+        the files it shows already; an input image is the latest before it."""
+        metadata = {
+            "chat_id": self.chat_id,
+            "message_id": self.message_id,
+            "session_id": session_id,
+            "user_id": self.record.owner_id,
+        }
+        return ChatMessage(
+            self.chat_id,
+            self.message_id,
+            metadata,
+            emitter,
+            shown_files=self.message.get("files") or [],
+            image_sources=(self.message.get("parentId"),),
+        )
+
 
 class Action:
     actions: ClassVar[list[dict[str, str]]] = [
@@ -89,101 +96,60 @@ class Action:
     ) -> None:
         emit = __event_emitter__ or _ignore
         try:
-            user = await Users.get_user_by_id((__user__ or {}).get("id", ""))
-            if user is None:
-                raise NoResultHere()
             runtime = await get_runtime(__request__.app)
+            turn = ChatTurn(runtime)
+            user = await turn.asker((__user__ or {}).get("id"))
             result = await result_under(runtime, user, body)
-            service = runtime.service
-            plan = await plan_for(__id__ or "", result, user, service, __event_call__)
-            request = GenerationRequest(
-                owner_id=user.id,
-                workflow_id=plan.workflow_id,
-                prompt=plan.prompt,
-                options=plan.options,
-                defaults=await stored_defaults(user.id),
-                images=plan.images,
-                chat_id=result.chat_id,
-                message_id=result.message_id,
-            )
-            progress = await ChatProgress.for_message(
-                {
-                    "chat_id": result.chat_id,
-                    "message_id": result.message_id,
-                    "session_id": body.get("session_id"),
-                    "user_id": user.id,
-                },
-                emit,
-                shown_files=result.message.get("files") or [],
-            )
-            finished = await run_job(service, request, progress)
+            asked = await asked_for(runtime, __id__ or "", result, user, __event_call__)
+            message = result.shown_in(emit, body.get("session_id"))
+            finished = (await turn.run(user, asked, message)).finished
             if not finished.succeeded:
                 await _notify(emit, failure_sentence(finished))
         except PipeError as error:
             await _notify(emit, describe(error))
         except Exception:
             log.exception("The ComfyUI action %s failed", __id__)
-            await _notify(emit, UNEXPECTED_FAILURE)
+            await _notify(emit, UNEXPECTED_IN_ACTION)
 
 
-async def result_under(runtime: PluginRuntime, user: UserModel, body: dict[str, Any]) -> Result:
+async def result_under(runtime: PluginRuntime, user: User, body: dict[str, Any]) -> Result:
     """The user's own result in the message ``body`` names, or :class:`NoResultHere`."""
+    host = runtime.host
     chat_id, message_id = body.get("chat_id"), body.get("id")
-    chat = await Chats.get_chat_by_id_and_user_id(chat_id, user.id) if chat_id else None
-    messages = ((chat.chat if chat else {}).get("history") or {}).get("messages") or {}
-    message = messages.get(message_id)
-    if chat is None or message is None:
+    messages = await host.chats.messages(chat_id, user.id) if chat_id else None
+    message = (messages or {}).get(message_id or "")
+    if not chat_id or message is None:
         raise NoResultHere()
     for item in reversed(message.get("files") or []):
-        file = await Files.get_file_by_id(str(item.get("id") or "")) if item.get("id") else None
-        job_id = ((file.meta or {}).get("comfyui") or {}).get("job_id") if file else None
+        file = await host.files.get(str(item.get("id") or "")) if item.get("id") else None
+        job_id = (file.meta.get("comfyui") or {}).get("job_id") if file else None
         if file is None or file.user_id != user.id or not job_id:
             continue
         record = await runtime.jobs.get(job_id)
         if record is not None and record.owner_id == user.id:
-            return Result(chat.id, message, record, file_id_of_image(item))
+            return Result(chat_id, message, record, file_id_of_image(item))
     raise NoResultHere()
 
 
-@dataclass(frozen=True)
-class Plan:
-    """The new job an Action asks for."""
-
-    workflow_id: str
-    prompt: str
-    options: RequestOptions
-    images: list[InputImage]
-
-
-async def plan_for(
-    action_id: str,
-    result: Result,
-    user: UserModel,
-    service: GenerationService,
-    ask: Emitter | None,
-) -> Plan:
+async def asked_for(
+    runtime: PluginRuntime, action_id: str, result: Result, user: User, ask: Emitter | None
+) -> Asked:
     """Upscale and Use as input work on the result image; Variations and Re-run repeat
     the result's job (its workflow, prompt and options; a new seed unless one is given)."""
-    record = result.record
+    host, record = runtime.host, result.record
     if action_id == UPSCALE:
-        workflow = await choose_workflow(service.workflows, service.pool, Purpose.UPSCALE, user)
-        return Plan(workflow.id, "upscale", RequestOptions(), [await _image(result, user)])
+        image = await _image(host, result, user)
+        return Asked("upscale", purpose=Purpose.UPSCALE, images=[image])
     if action_id == USE_AS_INPUT:
-        parsed = parse_message(
-            await _ask(ask, "Use as input", "What should change in this image?", "")
-        )
-        workflow = await choose_workflow(service.workflows, service.pool, Purpose.EDIT, user)
-        return Plan(workflow.id, parsed.prompt, parsed.options, [await _image(result, user)])
+        typed = await _ask(ask, "Use as input", "What should change in this image?", "")
+        parsed = parse_message(typed)
+        image = await _image(host, result, user)
+        return Asked(parsed.prompt, parsed.options, purpose=Purpose.EDIT, images=[image])
     if action_id not in (VARIATIONS, RERUN):
         raise RequestError(f"There is no ComfyUI action '{action_id}'.")
-    await check_workflow_access(user, record.workflow_id)
-    earlier = service.workflows.get(record.workflow_id)
-    images = []
-    if earlier is not None and earlier.image_inputs:
-        # the same kind of input as the first time: the latest image before this message
-        images = [await latest_chat_image(user, result.chat_id, [result.message.get("parentId")])]
     prompt, options = str(record.params.get("prompt") or ""), options_of(record)
     if action_id == RERUN:
+        await runtime.choice().named(user, record.workflow_id)  # before asking for options
         seed = record.params.get("seed")
         typed = await _ask(
             ask,
@@ -193,7 +159,7 @@ async def plan_for(
         )
         parsed = parse_message(typed)
         prompt, options = parsed.prompt or prompt, replace(options, **_given(parsed.options))
-    return Plan(record.workflow_id, prompt, options, images)
+    return Asked(prompt, options, workflow=record.workflow_id)
 
 
 def options_of(record: JobRecord) -> RequestOptions:
@@ -245,10 +211,10 @@ def _given(options: RequestOptions) -> dict[str, Any]:
     return given
 
 
-async def _image(result: Result, user: UserModel) -> InputImage:
+async def _image(host: OpenWebUIHost, result: Result, user: User) -> InputImage:
     if result.image_file_id is None:
         raise RequestError("This result is not an image, so it cannot be used that way.")
-    return await image_from_file(result.image_file_id, user)
+    return await image_from_file(host.files, result.image_file_id, user)
 
 
 async def _ask(ask: Emitter | None, title: str, message: str, value: str) -> str:

@@ -13,21 +13,21 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from open_webui.models.files import FileModel, Files
-from open_webui.storage.provider import Storage
-
 from comfyui_pipe.comfy.outputs import TEXT_CONTENT_TYPE
 from comfyui_pipe.generation.records import JobRecord, JobState
 from comfyui_pipe.generation.request import GenerationRequest
 from comfyui_pipe.generation.service import GenerationService
 from comfyui_pipe.generation.sink import StoredFile
-from comfyui_pipe.openwebui.files import file_content_url
-from comfyui_pipe.openwebui.progress_events import ChatProgress
+from comfyui_pipe.openwebui.chat.progress import ChatProgress
+from comfyui_pipe.openwebui.host import HostFiles
+from comfyui_pipe.openwebui.store.files import stored_file
 
 log = logging.getLogger(__name__)
 
 CANCEL_TIMEOUT = 10.0
 TEXT_SHOWN_CHARS = 4000
+IMAGE_BY_DEFAULT = "image/png"
+"""The type of an output whose row names none."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,10 @@ class FinishedJob:
 
 
 async def run_job(
-    service: GenerationService, request: GenerationRequest, progress: ChatProgress | None
+    service: GenerationService,
+    files: HostFiles,
+    request: GenerationRequest,
+    progress: ChatProgress | None,
 ) -> FinishedJob:
     """Start, follow and finish one generation."""
     record = await service.start(request, progress)
@@ -60,8 +63,8 @@ async def run_job(
         if not service.closed:  # a Stop; when this process stops, the job goes on elsewhere
             await asyncio.shield(stop_job(service, record))
         raise
-    files = await stored_files(record) if record.state is JobState.COMPLETED else []
-    return FinishedJob(record, files, await output_texts(files))
+    stored = await stored_files(files, record) if record.state is JobState.COMPLETED else []
+    return FinishedJob(record, stored, await output_texts(files, stored))
 
 
 async def stop_job(service: GenerationService, record: JobRecord) -> None:
@@ -74,37 +77,30 @@ async def stop_job(service: GenerationService, record: JobRecord) -> None:
         log.warning("Cancelling job %s did not finish cleanly", record.id, exc_info=True)
 
 
-async def stored_files(record: JobRecord) -> list[StoredFile]:
+async def stored_files(files: HostFiles, record: JobRecord) -> list[StoredFile]:
     """The job's outputs as Open WebUI files (the sink stored them; the record keeps ids)."""
-    files = await Files.get_files_by_ids(record.output_file_ids)
-    by_id = {file.id: file for file in files}
-    return [stored_file(by_id[file_id]) for file_id in record.output_file_ids if file_id in by_id]
+    by_id = {file.id: file for file in await files.many(record.output_file_ids)}
+    return [
+        stored_file(by_id[file_id], IMAGE_BY_DEFAULT)
+        for file_id in record.output_file_ids
+        if file_id in by_id
+    ]
 
 
-def stored_file(file: FileModel) -> StoredFile:
-    """One of our outputs as Open WebUI's files table holds it."""
-    return StoredFile(
-        id=file.id,
-        url=file_content_url(file.id),
-        name=file.filename,
-        content_type=(file.meta or {}).get("content_type") or "image/png",
-        size=(file.meta or {}).get("size") or 0,
-    )
-
-
-async def output_texts(files: list[StoredFile]) -> tuple[str, ...]:
-    """The text outputs among ``files``, read back from storage (each shortened to
+async def output_texts(files: HostFiles, stored: list[StoredFile]) -> tuple[str, ...]:
+    """The text outputs among ``stored``, read back from storage (each shortened to
     ``TEXT_SHOWN_CHARS``; the whole text stays in the file)."""
     texts = []
-    for stored in files:
-        if stored.content_type == TEXT_CONTENT_TYPE:
-            file = await Files.get_file_by_id(stored.id)
+    for output in stored:
+        if output.content_type == TEXT_CONTENT_TYPE:
+            file = await files.get(output.id)
             if file is not None and file.path:
-                texts.append(await asyncio.to_thread(_read_text, file.path))
+                local = await files.local_path(file.path)
+                texts.append(await asyncio.to_thread(_read_text, local))
     return tuple(texts)
 
 
-def _read_text(storage_path: str) -> str:
-    with Path(Storage.get_file(storage_path)).open(encoding="utf-8", errors="replace") as text:
+def _read_text(local: Path) -> str:
+    with local.open(encoding="utf-8", errors="replace") as text:
         shown = text.read(TEXT_SHOWN_CHARS + 1)
     return shown if len(shown) <= TEXT_SHOWN_CHARS else shown[:TEXT_SHOWN_CHARS] + "…"

@@ -20,19 +20,21 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 
-from open_webui.models.models import ModelForm, ModelMeta, ModelParams, Models
-from open_webui.models.users import Users
-from sqlalchemy.exc import IntegrityError
-
 from comfyui_pipe.comfy import Problem
-from comfyui_pipe.openwebui.function_source import ACTIONS, FUNCTION_ID
+from comfyui_pipe.openwebui.catalog.access import workflow_model_id
+from comfyui_pipe.openwebui.function_source import ACTIONS
+from comfyui_pipe.openwebui.host import ModelRow, OpenWebUIHost
 from comfyui_pipe.openwebui.presenter import describe_problem
 from comfyui_pipe.workflow import Workflow
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME_PREFIX = "ComfyUI · "
-PUBLIC_READ = {"principal_type": "user", "principal_id": "*", "permission": "read"}
+PUBLIC_READ: Mapping[str, str] = {
+    "principal_type": "user",
+    "principal_id": "*",
+    "permission": "read",
+}
 MISSING_SUFFIX = " (models missing)"
 MISSING_DESCRIPTION = "Cannot run on any ComfyUI server yet: "
 ADMIN_POLL_INTERVAL = 0.5
@@ -40,64 +42,29 @@ ADMIN_POLL_INTERVAL = 0.5
 
 
 def model_id(workflow: Workflow) -> str:
-    return f"{FUNCTION_ID}.{workflow.id}"
+    return workflow_model_id(workflow.id)
 
 
 def model_name(workflow: Workflow, missing: bool = False) -> str:
     return MODEL_NAME_PREFIX + workflow.title + (MISSING_SUFFIX if missing else "")
 
 
-_shown_missing: dict[str, tuple[str, ...]] = {}
-"""What this process last wrote into each row: workflow id → what is missing."""
-
-
-async def show_availability(
-    workflows: Iterable[Workflow], missing: Mapping[str, list[Problem]]
-) -> None:
-    """Name and describe each workflow's row by whether it can run (a write only when
-    that changed since this process last looked)."""
-    for workflow in workflows:
-        problems = tuple(describe_problem(problem) for problem in missing.get(workflow.id, ()))
-        if _shown_missing.get(workflow.id) != problems and await _describe(workflow, problems):
-            _shown_missing[workflow.id] = problems
-
-
-async def _describe(workflow: Workflow, problems: tuple[str, ...]) -> bool:
-    """Write ``problems`` into the workflow's row, leaving what an admin changed; False
-    when there is no row yet."""
-    row = await Models.get_model_by_id(model_id(workflow))
-    if row is None:
-        return False
-    meta = row.meta.model_dump()
-    name, description = row.name, meta.get("description")
-    if name in (model_name(workflow), model_name(workflow, missing=True)):
-        name = model_name(workflow, missing=bool(problems))
-    ours = (None, "", workflow.meta.description)
-    if description in ours or str(description).startswith(MISSING_DESCRIPTION):
-        fallback = workflow.meta.description or None
-        description = MISSING_DESCRIPTION + " ".join(problems) if problems else fallback
-    if (name, description) != (row.name, meta.get("description")):
-        form = ModelForm(
-            id=row.id,
-            base_model_id=row.base_model_id,
-            name=name,
-            meta=ModelMeta(**{**meta, "description": description}),
-            params=row.params,
-        )
-        await Models.update_model_by_id(row.id, form)
-    return True
-
-
 class ModelPublisher:
-    """Creates the missing rows when the workflows change (``publish``); remembers what it
-    has seen so repeat calls cost nothing. Rows wait for the first admin when there is
+    """Creates the missing rows when the workflows change (``publish``) and names them by
+    whether their workflow can run (``show_availability``); remembers what it has done
+    so repeat calls cost nothing. Rows wait for the first admin when there is
     none: ``publish_waiting`` creates them once one exists (our app's middleware calls it
     before serving each request while ``waiting``); with an ``admin_poll_interval``, a
     task also looks for that admin every so often (a stock Open WebUI, which has no such
     middleware). ``aclose`` stops that task."""
 
-    def __init__(self, admin_poll_interval: float | None = ADMIN_POLL_INTERVAL) -> None:
+    def __init__(
+        self, host: OpenWebUIHost, admin_poll_interval: float | None = ADMIN_POLL_INTERVAL
+    ) -> None:
+        self._host = host
         self._published: set[str] = set()
+        self._shown_missing: dict[str, tuple[str, ...]] = {}
+        """What this process last wrote into each row: workflow id → what is missing."""
         self._admin_poll_interval = admin_poll_interval
         self._waiting: tuple[Workflow, ...] = ()
         self._waiter: asyncio.Task[None] | None = None
@@ -115,18 +82,48 @@ class ModelPublisher:
             if not pending:
                 self._waiting = ()
                 return []
-            owner = await Users.get_super_admin_user()
+            owner = await self._host.users.first_admin()
             if owner is None:
                 self._waiting = pending
                 self._poll_for_admin()
                 return []
             created = []
             for workflow in pending:
-                if await _insert_if_missing(workflow, owner.id):
+                if await self._insert_if_missing(workflow, owner.id):
                     created.append(model_id(workflow))
                 self._published.add(model_id(workflow))
             self._waiting = ()
             return created
+
+    async def show_availability(
+        self, workflows: Iterable[Workflow], missing: Mapping[str, list[Problem]]
+    ) -> None:
+        """Name and describe each workflow's row by whether it can run (a write only when
+        that changed since this process last looked)."""
+        for workflow in workflows:
+            problems = tuple(describe_problem(p) for p in missing.get(workflow.id, ()))
+            if self._shown_missing.get(workflow.id) != problems and await self._describe(
+                workflow, problems
+            ):
+                self._shown_missing[workflow.id] = problems
+
+    async def _describe(self, workflow: Workflow, problems: tuple[str, ...]) -> bool:
+        """Write ``problems`` into the workflow's row, leaving what an admin changed; False
+        when there is no row yet."""
+        models = self._host.models
+        row = await models.get(model_id(workflow))
+        if row is None:
+            return False
+        name, description = row.name, row.description
+        if name in (model_name(workflow), model_name(workflow, missing=True)):
+            name = model_name(workflow, missing=bool(problems))
+        ours = (None, "", workflow.meta.description)
+        if description in ours or str(description).startswith(MISSING_DESCRIPTION):
+            fallback = workflow.meta.description or None
+            description = MISSING_DESCRIPTION + " ".join(problems) if problems else fallback
+        if (name, description) != (row.name, row.description):
+            await models.retitle(row.id, name, description)
+        return True
 
     async def publish_waiting(self) -> list[str]:
         """Create the rows that wait for the first admin, if one exists now."""
@@ -147,7 +144,7 @@ class ModelPublisher:
         assert self._admin_poll_interval is not None
         # Open WebUI announces no signup in-process: look until the first admin is there.
         while True:
-            if await Users.get_super_admin_user() is not None:
+            if await self._host.users.first_admin() is not None:
                 break
             await asyncio.sleep(self._admin_poll_interval)
         try:
@@ -155,30 +152,17 @@ class ModelPublisher:
         except Exception:
             log.exception("Publishing the ComfyUI models failed")
 
-
-async def _insert_if_missing(workflow: Workflow, owner_id: str) -> bool:
-    if await Models.get_model_by_id(model_id(workflow)) is not None:
-        return False
-    try:
-        await Models.insert_new_model(_public_model(workflow), owner_id)
-    except IntegrityError:
-        # Another worker created the row between the look and the insert.
-        return False
-    return True
-
-
-def _public_model(workflow: Workflow) -> ModelForm:
-    return ModelForm(
-        id=model_id(workflow),
-        base_model_id=None,
-        name=model_name(workflow),
-        meta=ModelMeta(
-            description=workflow.meta.description or None,
+    async def _insert_if_missing(self, workflow: Workflow, owner_id: str) -> bool:
+        if await self._host.models.get(model_id(workflow)) is not None:
+            return False
+        row = ModelRow(
+            model_id(workflow), model_name(workflow), workflow.meta.description or None, True
+        )
+        meta = {
             # vision lets users attach images in the chat input
-            capabilities={"vision": workflow.image_inputs > 0, "citations": False},
+            "capabilities": {"vision": workflow.image_inputs > 0, "citations": False},
             # the Upscale / Variations / … buttons under its results (the admin may remove them)
-            actionIds=[ACTIONS.id],
-        ),
-        params=ModelParams(),
-        access_grants=[PUBLIC_READ],
-    )
+            "actionIds": [ACTIONS.id],
+        }
+        # False: another worker created the row between the look and the insert
+        return await self._host.models.create(row, owner_id, meta, [PUBLIC_READ])

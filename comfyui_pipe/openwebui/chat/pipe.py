@@ -10,40 +10,29 @@ reads a sentence in the chat, never a stack trace.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
-
-from open_webui.models.users import Users
 
 from comfyui_pipe.config import PipeConfig
 from comfyui_pipe.errors import PipeError
 from comfyui_pipe.generation.errors import RequestError
 from comfyui_pipe.generation.limits import check_lists
 from comfyui_pipe.generation.options import parse_message
-from comfyui_pipe.generation.request import GenerationRequest, InputImage
-from comfyui_pipe.generation.service import GenerationService
-from comfyui_pipe.openwebui.chat_context import latest_chat_image
-from comfyui_pipe.openwebui.chat_job import run_job
-from comfyui_pipe.openwebui.chat_reply import CANCELLED_MESSAGE, failure_message, reply
-from comfyui_pipe.openwebui.input_images import image_from_data_url, image_from_file
-from comfyui_pipe.openwebui.model_access import model_name, show_availability
-from comfyui_pipe.openwebui.presenter import describe
-from comfyui_pipe.openwebui.progress_events import ChatProgress
+from comfyui_pipe.generation.request import InputImage
+from comfyui_pipe.openwebui.catalog.chat_models import model_name
+from comfyui_pipe.openwebui.chat.reply import failure_message, reply
+from comfyui_pipe.openwebui.chat.turn import Asked, ChatMessage, ChatTurn
+from comfyui_pipe.openwebui.host import Emitter
+from comfyui_pipe.openwebui.presenter import UNEXPECTED_IN_CHAT, describe
 from comfyui_pipe.openwebui.runtime import get_runtime
-from comfyui_pipe.openwebui.user_defaults import defaults_of
+from comfyui_pipe.openwebui.store.input_images import image_from_data_url, image_from_file
 from comfyui_pipe.openwebui.valves import UserValves
-from comfyui_pipe.openwebui.workflow_availability import check_available, known_missing
 
 log = logging.getLogger(__name__)
 
 TASK_ANSWER = "This model only generates images; it has nothing to add here."
 TITLE_LENGTH = 60
-UNEXPECTED_FAILURE = "⚠️ The image could not be generated because of an unexpected error."
-
-Emitter = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
 class Pipe:
@@ -55,8 +44,8 @@ class Pipe:
         the node schemas already fetched: never waits for ComfyUI)."""
         runtime = await get_runtime()
         workflows = await runtime.workflows()
-        missing = known_missing(workflows.values(), runtime.service.pool)
-        await show_availability(workflows.values(), missing)
+        missing = runtime.availability.known_missing(workflows.values(), runtime.service.pool)
+        await runtime.models.show_availability(workflows.values(), missing)
         return [
             {"id": workflow.id, "name": model_name(workflow, workflow.id in missing)}
             for workflow in workflows.values()
@@ -75,73 +64,38 @@ class Pipe:
         __task__: str | None = None,
         __task_body__: dict[str, Any] | None = None,
     ) -> str:
+        """The chat turn of the model's workflow; the returned text is the reply."""
         if __task__:
             return task_answer(__task__, __task_body__ or body)
         metadata = __metadata__ or {}
         try:
+            runtime = await get_runtime(__request__.app)
+            turn = ChatTurn(runtime)
+            user = await turn.asker(__user__.get("id"))
             text, images = last_user_message(body.get("messages", []))
-            user = await Users.get_user_by_id(__user__["id"])
-            if user is None:
-                raise RequestError("The chat could not tell who is asking.")
             file_ids = message_files(__files__ or [], metadata)
-            service = (await get_runtime(__request__.app)).service
-            workflow_id = workflow_id_of(body.get("model", ""))
-            workflow = service.workflows.get(workflow_id)
             check_lists(None, 0, len(images) + len(file_ids))  # before reading the files
-            images += [await image_from_file(file_id, user) for file_id in file_ids]
-            if workflow is not None:
-                await check_available(workflow, service.pool)
-            if not images and workflow is not None and workflow.image_inputs:
-                # a follow-up ("make it bluer") works on the chat's latest image
-                user_message = metadata.get("user_message") or {}
-                images = [
-                    await latest_chat_image(
-                        user, __chat_id__, [user_message.get("id"), user_message.get("parentId")]
-                    )
-                ]
+            images += [
+                await image_from_file(runtime.host.files, file_id, user) for file_id in file_ids
+            ]
             parsed = parse_message(text)
-            request = GenerationRequest(
-                owner_id=user.id,
-                workflow_id=workflow_id,
-                prompt=parsed.prompt,
-                options=parsed.options,
-                defaults=defaults_of(__user__.get("valves") or UserValves()),
-                images=images,
-                chat_id=__chat_id__,
-                message_id=__message_id__,
+            model = workflow_id_of(body.get("model", ""))
+            asked = Asked(parsed.prompt, parsed.options, workflow=model, images=images)
+            user_message = metadata.get("user_message") or {}
+            message = ChatMessage(
+                __chat_id__,
+                __message_id__,
+                metadata,
+                __event_emitter__,
+                image_sources=(user_message.get("id"), user_message.get("parentId")),
+                text_is_the_reply=True,
             )
-            progress = await chat_progress(metadata, __event_emitter__)
-            return await run_generation(service, request, progress)
+            return reply((await turn.run(user, asked, message)).finished)
         except PipeError as error:
             return failure_message(describe(error))
         except Exception:
             log.exception("The ComfyUI pipe failed")
-            return UNEXPECTED_FAILURE
-
-
-async def chat_progress(metadata: dict[str, Any], emitter: Emitter | None) -> ChatProgress | None:
-    """Progress for a chat message; none for calls without one (e.g. the API's completions)."""
-    if emitter is None or not metadata.get("message_id"):
-        return None
-    return await ChatProgress.for_message(metadata, emitter, caption_says_done=True)
-
-
-async def run_generation(
-    service: GenerationService,
-    request: GenerationRequest,
-    progress: ChatProgress | None,
-) -> str:
-    """Run one generation; the returned text is the assistant's reply.
-
-    A refused request raises a ``PipeError`` from here before anything is queued.
-    """
-    try:
-        finished = await run_job(service, request, progress)
-    except asyncio.CancelledError:
-        if progress is not None and not service.closed:
-            await asyncio.shield(progress.replace_content(CANCELLED_MESSAGE))
-        raise
-    return reply(finished)
+            return failure_message(UNEXPECTED_IN_CHAT)
 
 
 def task_answer(task: str, task_body: dict[str, Any]) -> str:

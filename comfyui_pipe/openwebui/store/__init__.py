@@ -1,0 +1,1 @@
+"""What the plugin keeps in Open WebUI: its job and workflow tables, and files."""
