@@ -1,4 +1,4 @@
-"""The environment variables the plugin reads: each gives the first-run value of one
+"""The environment variables the plugin reads: each gives the value of one
 setting of :class:`comfyui_pipe.config.PipeConfig`.
 
 This is the one list of them; the compose files set exactly these names (a test
@@ -36,7 +36,7 @@ VARIABLE_OF_SETTING: Mapping[str, str] = MappingProxyType(
         },
     }
 )
-"""Setting name -> the environment variable giving its first-run value."""
+"""Setting name -> the environment variable giving its value."""
 
 
 def environment_settings(environ: Mapping[str, str]) -> dict[str, str]:

@@ -1,6 +1,6 @@
-"""The plugin's settings (:class:`PipeConfig`) and their first-run values."""
+"""The plugin's settings (:class:`PipeConfig`) and their values from the environment."""
 
-from .first_run import Salvaged, first_run, salvaged
+from .environment import Salvaged, from_environment, salvaged
 from .model import PipeConfig, ServerConfig
 
-__all__ = ["PipeConfig", "Salvaged", "ServerConfig", "first_run", "salvaged"]
+__all__ = ["PipeConfig", "Salvaged", "ServerConfig", "from_environment", "salvaged"]

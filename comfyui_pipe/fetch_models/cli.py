@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from comfyui_pipe.config import first_run
+from comfyui_pipe.config import from_environment
 from comfyui_pipe.fetch_models.download import DEFAULT_TIMEOUT, FetchError, fetch_model
 from comfyui_pipe.fetch_models.manifest import models_for_workflow
 from comfyui_pipe.settings import VARIABLE_OF_SETTING
@@ -34,7 +34,7 @@ def main(
     if environ.get(SWITCH_ENV, "").strip().lower() in _OFF:
         _say(f"Model download is off ({SWITCH_ENV}={environ[SWITCH_ENV]}).")
         return 0
-    workflow_ids = args.workflow or [first_run(environ).config.default_workflow]
+    workflow_ids = args.workflow or [from_environment(environ).config.default_workflow]
     try:
         with httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=True) as client:
             for workflow_id in workflow_ids:

@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from comfyui_pipe.config import PipeConfig
 from comfyui_pipe.openwebui.function_source import FUNCTION_ID
 from comfyui_pipe.openwebui.host import HostPlugins
 
@@ -60,8 +59,9 @@ class ConfigStore:
     async def changed_at(self) -> int | None:
         return await self._plugins.changed_at(FUNCTION_ID)
 
-    async def write(self, config: PipeConfig) -> None:
-        if not await self._plugins.save_valves(FUNCTION_ID, config.stored_values()):
+    async def write(self, values: dict[str, Any]) -> None:
+        """Stores ``values``, the settings an admin set (as Open WebUI's form does)."""
+        if not await self._plugins.save_valves(FUNCTION_ID, values):
             raise FunctionMissing()
 
 

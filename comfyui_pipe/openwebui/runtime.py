@@ -18,13 +18,13 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from comfyui_pipe.config import PipeConfig, ServerConfig, first_run, salvaged
+from comfyui_pipe.config import PipeConfig, ServerConfig, from_environment, salvaged
 from comfyui_pipe.generation import BackendPool, GenerationService
 from comfyui_pipe.openwebui.adopted_jobs import AdoptedJobDelivery
 from comfyui_pipe.openwebui.catalog.availability import Availability
 from comfyui_pipe.openwebui.catalog.chat_models import ADMIN_POLL_INTERVAL, ModelPublisher
 from comfyui_pipe.openwebui.catalog.choice import WorkflowChoice
-from comfyui_pipe.openwebui.config_store import ConfigStore, ConfigWatch, FunctionMissing, Stored
+from comfyui_pipe.openwebui.config_store import ConfigStore, ConfigWatch, Stored
 from comfyui_pipe.openwebui.host import OpenWebUIHost, open_webui_app
 from comfyui_pipe.openwebui.queue_weights import GroupWeights
 from comfyui_pipe.openwebui.store.files import OpenWebUIFileSink
@@ -51,11 +51,11 @@ class PluginRuntime:
     def __init__(
         self,
         host: OpenWebUIHost,
-        first_run_config: PipeConfig,
+        environment_config: PipeConfig,
         admin_poll_interval: float | None = ADMIN_POLL_INTERVAL,
     ) -> None:
         self.host = host
-        self._first_run = first_run_config
+        self._environment = environment_config
         self.jobs = SqlJobStore(host.engine)
         self.sink = OpenWebUIFileSink(host)
         self.workflow_store = SqlWorkflowStore(host.engine)
@@ -65,7 +65,7 @@ class PluginRuntime:
         self._store = ConfigStore(host.plugins)
         self._watch = ConfigWatch(self._store.changed_at, self.reload)
         self._lock = asyncio.Lock()
-        self._config = first_run_config
+        self._config = environment_config
         self._service: GenerationService | None = None
         self._delivery = AdoptedJobDelivery(host)
         self._weights = GroupWeights(host.users)
@@ -90,8 +90,8 @@ class PluginRuntime:
         return self._watch
 
     async def start(self) -> None:
-        """Create the tables, read the settings (storing the first-run ones when none are
-        stored), start the service and publish the chat models."""
+        """Create the tables, read the settings (those an admin saved, over the
+        environment's), start the service and publish the chat models."""
         async with self._lock:
             if self._service is not None:
                 return
@@ -122,7 +122,7 @@ class PluginRuntime:
         the log says why)."""
         async with self._lock:
             stored = await self._read()
-            found = salvaged(stored.values, self._first_run)
+            found = salvaged(stored.values, self._environment)
             if found.problems:
                 log.error(
                     "The stored ComfyUI settings are not valid; the settings in use stay. %s",
@@ -133,12 +133,15 @@ class PluginRuntime:
             return found.config
 
     async def save(self, changes: Mapping[str, Any]) -> PipeConfig:
-        """``changes`` over the stored settings, validated as a whole, stored and applied.
-        Raises ``ValidationError`` (or ``FunctionMissing``) having stored nothing."""
-        current = await self.reload()
+        """``changes`` over the stored settings, validated as a whole (over the
+        environment's), stored and applied. Raises ``ValidationError`` (or
+        ``FunctionMissing``) having stored nothing."""
         async with self._lock:
-            config = PipeConfig.model_validate({**current.stored_values(), **changes})
-            await self._store.write(config)
+            stored = await self._read()
+            in_use = salvaged(stored.values, self._environment).config
+            config = PipeConfig.model_validate({**in_use.stored_values(), **changes})
+            saved = config.stored_values()
+            await self._store.write({name: saved[name] for name in {*stored.values, *changes}})
             await self._apply(config)
             return config
 
@@ -171,14 +174,7 @@ class PluginRuntime:
                 await self._service.aclose()
 
     async def _first_load(self) -> PipeConfig:
-        stored = await self._read()
-        if not stored.values:
-            try:
-                await self._store.write(self._first_run)
-            except FunctionMissing as error:
-                log.warning("The first-run ComfyUI settings are not stored: %s", error)
-            return self._first_run
-        found = salvaged(stored.values, self._first_run)
+        found = salvaged((await self._read()).values, self._environment)
         for problem in found.problems:
             log.warning("Stored ComfyUI setting %s", problem)
         return found.config
@@ -243,8 +239,9 @@ async def get_runtime(app: Any | None = None) -> PluginRuntime:
 
 
 def _new_runtime(app: Any) -> PluginRuntime:
-    """The environment is read here, once per process: it gives the first-run settings."""
-    found = first_run(os.environ)
+    """The environment is read here, once per process: it gives every setting no admin
+    saved (so a changed deployment applies at its next start)."""
+    found = from_environment(os.environ)
     for problem in found.problems:
         log.warning("ComfyUI setting from the environment: %s", problem)
     poll = None if getattr(app.state, MOUNTED, False) else ADMIN_POLL_INTERVAL

@@ -1,4 +1,4 @@
-"""The settings model on its own: its typed views, its first-run values from the
+"""The settings model on its own: its typed views, its values from the
 environment, and stored values that are not all valid."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from comfyui_pipe.config import PipeConfig, first_run, salvaged
+from comfyui_pipe.config import PipeConfig, from_environment, salvaged
 from comfyui_pipe.generation import Limits
 from comfyui_pipe.generation.leases import LeaseTimes
 
@@ -50,8 +50,8 @@ def test_only_the_servers_tell_whether_the_pool_changes() -> None:
     assert config.model_copy(update={"comfyui_token": "x"}).servers != config.servers
 
 
-def test_the_environment_gives_first_run_values_and_what_it_gets_wrong_is_left_out() -> None:
-    found = first_run(
+def test_the_environment_gives_values_and_what_it_gets_wrong_is_left_out() -> None:
+    found = from_environment(
         {
             "COMFYUI_URL": "http://comfyui:8188",
             "COMFYUI_MAX_SIZE": "lots",

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from deploy import compose
 
-from comfyui_pipe.config import PipeConfig, first_run
+from comfyui_pipe.config import PipeConfig, from_environment
 from comfyui_pipe.fetch_models import models_for_workflow
 from comfyui_pipe.fetch_models.cli import ENV_NAMES as FETCHER_ENV_NAMES
 from comfyui_pipe.settings import VARIABLE_OF_SETTING
@@ -178,7 +178,7 @@ def test_the_fetcher_gets_exactly_the_settings_it_reads_and_comfyui_none():
 def test_with_the_example_env_the_plugin_starts_from_its_own_defaults():
     environment = stack("cpu")["services"]["open-webui"]["environment"]
 
-    found = first_run(environment)
+    found = from_environment(environment)
 
     assert found.problems == ()
     assert found.config == PipeConfig(comfyui_url="http://comfyui:8188")

@@ -22,7 +22,7 @@ class Salvaged:
     """One sentence per value left out (never the value: it may be a secret)."""
 
 
-def first_run(environ: Mapping[str, str]) -> Salvaged:
+def from_environment(environ: Mapping[str, str]) -> Salvaged:
     """The settings the environment gives, over the defaults."""
     return salvaged(environment_settings(environ), PipeConfig(), VARIABLE_OF_SETTING.__getitem__)
 
