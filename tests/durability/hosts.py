@@ -4,13 +4,15 @@ them over HTTP."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +99,23 @@ class Host:
             return httpx.get(f"{self.url}/health", timeout=2).status_code == 200
         except httpx.TransportError:
             return False
+
+
+@contextmanager
+def running_pair(
+    comfy_url: str, root: Path, environment: Mapping[str, str] = {}
+) -> Iterator[tuple[Host, Host]]:
+    """Two serve processes on one data directory (and ``environment``: a database of
+    their own, say), both on ``comfy_url``; killed at the end if they still run."""
+    shared = {"WEBUI_SECRET_KEY": secrets.token_urlsafe(24), **environment}
+    pair = (Host("a", comfy_url, root, shared), Host("b", comfy_url, root, shared))
+    try:
+        for host in pair:  # one after the other: the first one creates the database
+            host.start()
+        yield pair
+    finally:
+        for host in pair:
+            host.stop()
 
 
 def wait_until(found: Callable[[], Any], timeout: float, failure: str) -> Any:

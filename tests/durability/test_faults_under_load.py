@@ -6,7 +6,6 @@ failed but one whose every attempt ComfyUI lost, saying so."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -17,7 +16,7 @@ from default_models import DEFAULT_MODELS
 from openwebui.harness import ThreadedDouble
 
 from .fault_load import FaultLoad, LoadPlan
-from .hosts import Host, add_user, change_settings, sign_up
+from .hosts import Host, add_user, change_settings, running_pair, sign_up
 
 CI_PLAN = LoadPlan(jobs=40, users=8, seed=8, deadline=60.0, crash_every=0.7)
 
@@ -35,16 +34,8 @@ def doubles() -> Iterator[list[ThreadedDouble]]:
 def hosts(
     doubles: list[ThreadedDouble], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Host, Host]]:
-    root = tmp_path_factory.mktemp("one-data-dir")
-    shared = {"WEBUI_SECRET_KEY": secrets.token_urlsafe(24)}
-    pair = (Host("a", doubles[0].url, root, shared), Host("b", doubles[0].url, root, shared))
-    try:
-        for host in pair:  # one after the other: the first one creates the database
-            host.start()
+    with running_pair(doubles[0].url, tmp_path_factory.mktemp("one-data-dir")) as pair:
         yield pair
-    finally:
-        for host in pair:
-            host.stop()
 
 
 @pytest.fixture(scope="module")
