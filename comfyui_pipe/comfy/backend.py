@@ -88,6 +88,11 @@ class Backend(Protocol):
         ...
 
     @property
+    def down_for(self) -> float:
+        """Seconds its live channel has been down; 0 while it is up."""
+        ...
+
+    @property
     def jobs(self) -> Sequence[FollowedJob]:
         """The jobs it follows that have not ended."""
         ...

@@ -99,6 +99,10 @@ class ComfyServer:
     def connected(self) -> bool:
         return self.stream.connected.is_set()
 
+    @property
+    def down_for(self) -> float:
+        return self.stream.down_for
+
     async def probe(self) -> None:
         await self.client.queue()
 

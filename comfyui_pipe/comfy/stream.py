@@ -170,6 +170,7 @@ class EventStream:
         self._last_failure = ""
         self._runner: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        self._down_since = time.monotonic()
         self.connections = 0
         self.server_flags: dict[str, object] = {}
 
@@ -206,6 +207,11 @@ class EventStream:
         self._subscriptions.setdefault(prompt_id, []).append(subscription)
         return subscription
 
+    @property
+    def down_for(self) -> float:
+        """Seconds since the socket was lost (or first asked for); 0 while it is open."""
+        return 0.0 if self.connected.is_set() else time.monotonic() - self._down_since
+
     def add_reconnect_listener(self, listener: ReconnectListener) -> None:
         """``await listener()`` after every reconnect (not after the first connect)."""
         self._listeners.append(listener)
@@ -239,6 +245,8 @@ class EventStream:
                 self._last_failure = str(error) or type(error).__name__
                 logger.info("ComfyUI socket %s: %s", self._client.ws_url, self._last_failure)
             finally:
+                if self.connected.is_set():
+                    self._down_since = time.monotonic()
                 self.connected.clear()
                 for subscriptions in self._subscriptions.values():
                     for subscription in subscriptions:

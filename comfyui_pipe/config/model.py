@@ -185,6 +185,14 @@ class PipeConfig(BaseModel):
         f"{text.MAX_GROUPS} groups, weights from {text.MIN_WEIGHT:g} to "
         f"{text.MAX_WEIGHT:g}. Empty = everyone takes turns equally.",
     )
+    max_attempts: int = Field(
+        _POLICY.max_attempts,
+        ge=1,
+        le=10,
+        description="Times a generation is run when ComfyUI restarts or crashes while "
+        "running it, 1–10: until then it is queued again at the front (same workflow and "
+        "seed) and its user reads 'running again (attempt 2 of 3)'; 1 = it fails at once.",
+    )
     cancel_on_shutdown: bool = Field(
         _POLICY.cancel_on_shutdown,
         description="Cancel running generations on ComfyUI when Open WebUI stops, instead "
@@ -292,6 +300,7 @@ class PipeConfig(BaseModel):
             previews=self.previews,
             server_depth=self.server_queue_depth,
             cancel_on_shutdown=self.cancel_on_shutdown,
+            max_attempts=self.max_attempts,
             progress_save_every=self.progress_save_seconds,
             max_output_bytes=self.max_output_bytes,
         )

@@ -5,7 +5,9 @@ Every process keeps a lease (a heartbeat, see ``leases``); the unfinished jobs w
 owner holds none are orphans, and the :class:`LeaseKeeper` of a live process takes
 them over (compare-and-set on their owner). Nobody waits on an adopted job any
 more, so its progress and its end go wherever its :class:`Delivery` sends them
-(for a chat: the chat message, through the host's socket layer).
+(for a chat: the chat message, through the host's socket layer). So do the ends of
+jobs whose owner died after their terminal record and before their chat message was
+finished (``JobRecord.awaits_delivery``).
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from typing import Protocol
 from .backends import BackendPool
 from .failures import Failure, FailureKind
 from .leases import LeaseStore, LeaseTimes
+from .output_store import OutputStore
 from .progress_relay import ProgressSink
 from .records import JobRecord, JobStore, QueuedJob
 from .run import JobRun
-from .transitions import Fail
+from .transitions import Delivered, Fail, transition
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ class LeaseKeeper:
         worker_id: str,
         leases: LeaseStore,
         store: JobStore,
+        outputs: OutputStore,
         runs: Mapping[str, JobRun],
         enter: Callable[[JobRecord, ProgressSink | None], JobRun],
         pool: Callable[[], BackendPool],
@@ -56,6 +60,7 @@ class LeaseKeeper:
         self._worker_id = worker_id
         self._leases = leases
         self._store = store
+        self._outputs = outputs
         self._runs = runs
         self._enter = enter
         self._pool = pool
@@ -89,9 +94,27 @@ class LeaseKeeper:
                 job.id, job.worker_id, self._worker_id
             ):
                 await self._adopt(job.id)
+        for job in orphans(await self._store.undelivered(), live | {self._worker_id}):
+            if await self._store.adopt(job.id, job.worker_id, self._worker_id):
+                await self._show_end(job.id)
         for run in list(self._runs.values()):
             if run.adopted and run.job is not None:
                 await run.job.reconcile()
+
+    async def _show_end(self, job_id: str) -> None:
+        """Show the end of a job whose owner died before its chat message was finished."""
+        record = await self._store.get(job_id)
+        if record is None or not record.awaits_delivery or record.worker_id != self._worker_id:
+            return
+        logger.info("finishing the chat message of generation %s", record.id)
+        sink = await self._delivery.sink_for(record) if self._delivery is not None else None
+        try:
+            if sink is not None:
+                await sink.end(record, await self._outputs.stored(record.output_file_ids))
+        except Exception:
+            logger.exception("showing the end of generation %s", record.id)
+            return
+        await self._store.delivered(transition(record, Delivered()))
 
     async def _adopt(self, job_id: str) -> None:
         """Carry on with a job this process now owns: back in our queue, or followed on

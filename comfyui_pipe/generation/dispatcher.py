@@ -36,6 +36,10 @@ logger = logging.getLogger(__name__)
 DISPATCH_POLL = 1.0
 """Seconds between looks at the shared queue while this process has jobs waiting or
 queued on ComfyUI (other processes free servers too; servers die)."""
+RUN_LOST_AFTER = 10.0
+"""Seconds without its server's socket after which a running job whose server does not
+answer is taken as lost (its server crashed): it runs again, there or elsewhere. A server
+back sooner says itself whether it still knows the job."""
 
 
 class Dispatcher:
@@ -158,14 +162,15 @@ class Dispatcher:
                 mine.show_position(place, len(places))
 
     async def _move_off_dead_servers(self) -> None:
-        """A job still pending on a server that stopped answering goes back to our queue
-        (one that keeps its queue meanwhile, a v2 server, keeps it: ``FollowedJob.lose``)."""
+        """A job still pending on a server that stopped answering goes back to our queue;
+        a running one too once its server has been gone for ``RUN_LOST_AFTER`` (one that
+        keeps its queue meanwhile, a v2 server, keeps it: ``FollowedJob.lose``)."""
         pending: dict[Backend, list[FollowedJob]] = {}
         for run in self._runs.values():
             server, job = run.server, run.job
             if job is None or server is None or server.connected:
                 continue
-            if not job.started:
+            if not job.started or server.down_for >= RUN_LOST_AFTER:
                 pending.setdefault(server, []).append(job)
         for server, jobs in pending.items():
             try:

@@ -75,6 +75,8 @@ class Failure:
     """For ``SERVER_ERROR``: the HTTP status ComfyUI answered with."""
     text: str | None = None
     """For ``EARLIER_VERSION``: the sentence it was stored with."""
+    attempts: int | None = None
+    """For ``LOST``: the runs ComfyUI lost, when they were all the job was allowed."""
 
     def to_json(self) -> str:
         return _ADAPTER.dump_json(self, exclude_defaults=True).decode()

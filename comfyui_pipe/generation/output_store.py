@@ -67,6 +67,11 @@ class OutputStore:
         await self._sink.attach(record, delivered)
         return delivered
 
+    async def stored(self, file_ids: Sequence[str]) -> list[StoredFile]:
+        """Those of ``file_ids`` that are stored, in their order."""
+        found = await self._sink.find(file_ids)
+        return [found[file_id] for file_id in file_ids if file_id in found]
+
     async def stored_so_far(self, record: JobRecord) -> list[str]:
         """The file ids of the job's outputs stored so far (the first of its ids)."""
         stored: list[str] = []

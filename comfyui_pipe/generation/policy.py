@@ -20,6 +20,9 @@ class Policy:
     cancel_on_shutdown: bool = False
     """Cancel this process's jobs on ComfyUI when it stops, instead of leaving them for
     the next process to adopt."""
+    max_attempts: int = 3
+    """Runs of a job that ComfyUI may lose (it restarted or died while running it) before
+    the job fails: until then it is queued again at the front, same graph and seed."""
     progress_save_every: float = 0.0
     """Seconds between writes of a running job's progress to its record (for readers in
     other processes); 0: its record is written only as its state changes."""

@@ -103,13 +103,14 @@ class ProgressRelay:
             # to send the newest: hundreds of waiting jobs moving up need no wake-up each
             self._wake.set()
 
-    async def close(self, record: JobRecord, files: Sequence[StoredFile] = ()) -> None:
-        """Show the last progress, then the end of the job (``record``); bounded."""
+    async def close(self, record: JobRecord, files: Sequence[StoredFile] = ()) -> bool:
+        """Show the last progress, then the end of the job (``record``); bounded. Whether
+        the end was shown."""
         self._closing = True
         self._wake.set()
         await self._bounded(self._task)
         self.record = record
-        await self._bounded(self._guarded(self._sink.end, record, files))
+        return await self._bounded(self._guarded(self._sink.end, record, files))
 
     async def abandon(self) -> None:
         """Stop without showing an end (the job goes on elsewhere)."""
@@ -149,16 +150,21 @@ class ProgressRelay:
                 # the outcome is shown by the sink's end, with the stored outputs
                 await self._guarded(self._sink.show, self.record, snapshot)
 
-    async def _guarded(self, call: Callable[..., Awaitable[None]], *args: Any) -> None:
+    async def _guarded(self, call: Callable[..., Awaitable[None]], *args: Any) -> bool:
         try:
             await call(*args)
         except Exception:
             logger.exception("showing the progress of generation %s", self.record.id)
+            return False
+        return True
 
     @staticmethod
-    async def _bounded(work: Awaitable[None]) -> None:
+    async def _bounded(work: Awaitable[bool | None]) -> bool:
+        """Whether ``work`` ended in time (and did not say it failed)."""
         task = asyncio.ensure_future(work)
         done, _ = await asyncio.wait([task], timeout=FLUSH_TIMEOUT)
         if not done:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+            return False
+        return task.result() is not False

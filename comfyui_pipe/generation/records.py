@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Protocol
 
-from comfyui_pipe.progress import ProgressSnapshot
+from comfyui_pipe.progress import ProgressSnapshot, ProgressTracker, Stage
 
 from .failures import Failure
 
@@ -63,6 +63,13 @@ class JobRecord:
     claimed_file_ids: list[str] = field(default_factory=list)
     """The file ids its outputs are being stored under (see ``sink.output_file_id``),
     known to the process storing them; written with the record's end."""
+    attempt: int = 1
+    """Which run of the job this is: one more each time ComfyUI lost it while it ran
+    (restarted, crashed) and it was queued again."""
+    awaits_delivery: bool = False
+    """It ended and its end is still to be shown on its chat message: set by its terminal
+    record, cleared once shown. A process dying in between leaves it to the one that
+    adopts its jobs (see ``adoption``)."""
 
     @property
     def dispatched(self) -> bool:
@@ -84,6 +91,8 @@ class JobRecord:
         error = values.pop("error", None)
         # A column added by an upgrade is NULL in older rows.
         values["claimed_file_ids"] = values.get("claimed_file_ids") or []
+        values["attempt"] = values.get("attempt") or 1
+        values["awaits_delivery"] = bool(values.get("awaits_delivery"))
         values["state"] = JobState(values["state"])
         values["failure"] = Failure.from_json(error) if error else None
         return cls(**values)
@@ -108,6 +117,7 @@ class QueuedJob:
     worker_id: str | None
     backend: str | None
     prompt_id: str | None
+    attempt: int = 1
 
     @classmethod
     def of(cls, record: JobRecord) -> QueuedJob:
@@ -119,6 +129,7 @@ class QueuedJob:
             record.worker_id,
             record.backend,
             record.prompt_id,
+            record.attempt,
         )
 
     @property
@@ -145,11 +156,19 @@ class JobStore(Protocol):
 
     async def adopt(self, job_id: str, previous_worker: str | None, worker_id: str) -> bool:
         """Make ``worker_id`` the job's owner if ``previous_worker`` still is and it has
-        not ended (compare-and-set)."""
+        not ended, or its end awaits delivery (compare-and-set)."""
         ...
 
     async def unfinished(self) -> list[QueuedJob]:
         """Every job that has not ended, oldest first."""
+        ...
+
+    async def undelivered(self) -> list[QueuedJob]:
+        """Every ended job whose end awaits delivery (``JobRecord.awaits_delivery``)."""
+        ...
+
+    async def delivered(self, record: JobRecord) -> bool:
+        """Store that ``record``'s end was shown, if its ``worker_id`` still owns it."""
         ...
 
     async def get(self, job_id: str) -> JobRecord | None: ...
@@ -159,6 +178,21 @@ class JobStore(Protocol):
     ) -> tuple[list[JobRecord], int]:
         """Newest first; ``owner_id=None`` lists everyone's. Returns (page, total)."""
         ...
+
+
+def resume_progress(tracker: ProgressTracker, record: JobRecord) -> None:
+    """Show on ``tracker`` where the running job's record last left its progress (for a
+    job adopted mid-run, until its own events say more)."""
+    progress = record.progress or {}
+    if record.state is not JobState.RUNNING or progress.get("stage") not in set(Stage):
+        return
+    step, steps, percent = progress.get("step"), progress.get("steps"), progress.get("percent")
+    tracker.resume(
+        Stage(progress["stage"]),
+        step if isinstance(step, int) else None,
+        steps if isinstance(steps, int) else None,
+        float(percent) if isinstance(percent, int | float) else 0.0,
+    )
 
 
 def progress_summary(snapshot: ProgressSnapshot) -> dict[str, Any]:

@@ -17,10 +17,9 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from comfyui_pipe.comfy import Backend, ComfyError, Ending, FollowedJob, JobOutcome, JobUpdate
+from comfyui_pipe.comfy import Backend, ComfyError, FollowedJob, JobOutcome, JobUpdate
 from comfyui_pipe.comfy.errors import briefly_unavailable
 from comfyui_pipe.comfy.queue import QueuePosition
 from comfyui_pipe.errors import PipeError
@@ -28,15 +27,14 @@ from comfyui_pipe.progress import ProgressSnapshot, ProgressTracker, Stage
 from comfyui_pipe.progress.throttle import ProgressThrottle
 
 from .backends import BackendPool
-from .costs import ServerCosts
+from .endings import Deliver, after_run
 from .failures import Failure, FailureKind, failure_of
-from .handoff import HandOff
-from .output_store import OutputStore, kept_outputs, output_file_ids
-from .policy import Policy
+from .output_store import kept_outputs, output_file_ids
 from .prepare import submit
-from .progress_relay import ProgressRelay, ProgressSink, UpdateLane
+from .progress_relay import ProgressRelay, ProgressSink
 from .record_writes import RecordWriter, write_record
-from .records import JobRecord, JobState, JobStore, progress_summary
+from .records import JobRecord, JobState, progress_summary, resume_progress
+from .run_context import RunContext
 from .run_watch import RunWatch
 from .shapes import shape_of
 from .sink import StoredFile
@@ -45,6 +43,7 @@ from .transitions import (
     Change,
     Claim,
     Complete,
+    Delivered,
     Dispatch,
     Fail,
     Rename,
@@ -68,22 +67,6 @@ _FINAL_STAGES: dict[type[Complete | Fail | Cancel], Stage] = {
 
 class _NoLongerOurs(Exception):
     """The job's record was ended by another process, or another process owns it now."""
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """What every job run of one process shares."""
-
-    store: JobStore
-    outputs: OutputStore
-    costs: ServerCosts
-    handoff: HandOff
-    lane: UpdateLane
-    policy: Callable[[], Policy]
-    """The current policy (an admin may change it while jobs run)."""
-    wake_dispatcher: Callable[[], None]
-    forget: Callable[[JobRun], None]
-    """Take an ended run off the process's list."""
 
 
 class JobRun:
@@ -121,6 +104,8 @@ class JobRun:
         self._context = context
         self._tracker = ProgressTracker(record.prompt or {})
         self._watch = RunWatch(self.shape)
+        if adopted:
+            resume_progress(self._tracker, record)
         self._position: tuple[int, int] | None = None
         self._writer = RecordWriter(context.store)
         self._saved_progress_at = time.monotonic()
@@ -139,7 +124,12 @@ class JobRun:
         return self.record.created_at + self._context.policy().job_timeout
 
     def snapshot(self) -> ProgressSnapshot:
-        return self._tracker.snapshot()
+        snapshot = self._tracker.snapshot()
+        attempt = self.record.attempt
+        if attempt == 1:
+            return snapshot
+        attempts = max(self._context.policy().max_attempts, attempt)
+        return replace(snapshot, attempt=attempt, attempts=attempts)
 
     def live(self) -> JobRecord:
         """Its record with its progress now."""
@@ -211,18 +201,26 @@ class JobRun:
             raise
         await self._follow()
 
-    async def requeue(self) -> None:
-        """Back into our queue: its server died or forgot it before running it."""
-        if self.pinned:
-            await self.end(Fail(Failure(FailureKind.LOST), time.time()))
-            return
+    async def requeue(self, ran: bool = False) -> None:
+        """Back into our queue: its server was unavailable, or forgot it. One that ``ran``
+        is run again as its next attempt (first in the queue, see ``FairTurns``); a job
+        whose input images are on its server waits for that one."""
+        if self.adopted and ran:  # an earlier owner may have stored some of its outputs
+            await self._context.outputs.discard(
+                await self._context.outputs.stored_so_far(self.record)
+            )
         self.job = self.server = self.task = None
-        self._position = None
+        self._position = self.ran_from = None
         self._tracker = ProgressTracker(self.record.prompt or {})
         self._watch = RunWatch(self.shape)
-        if not await self._writer.write(self.apply(Requeue())):
+        self.apply(Requeue(ran=ran, pinned=self.pinned))
+        if not await self._writer.write(
+            self.apply(SaveProgress(progress_summary(self.snapshot())))
+        ):
             await self.let_go()
             return
+        if self._relay is not None:
+            self._relay.offer(self.snapshot())
         self._context.wake_dispatcher()
 
     # -- on ComfyUI ------------------------------------------------------------------------
@@ -308,20 +306,18 @@ class JobRun:
             self._context.costs.observe(backend, self.shape, observed)
 
     async def _end_with(self, outcome: JobOutcome, server: Backend) -> None:
-        now = time.time()
-        match outcome.ending:
-            case Ending.SUCCEEDED:
+        max_attempts = self._context.policy().max_attempts
+        cancelled = self.cancel_requested
+        match after_run(
+            outcome, self.record, cancelled=cancelled, max_attempts=max_attempts, at=time.time()
+        ):
+            case Deliver():
                 await self._deliver(outcome, server)
-            case Ending.INTERRUPTED:
-                await self.end(Cancel(now))
-            case Ending.LOST if self.record.state is JobState.QUEUED and not self.cancel_requested:
-                await self.requeue()
-            case Ending.LOST:
-                await self.end(Fail(Failure(FailureKind.LOST), now))
-            case Ending.FAILED:
-                await self.end(Fail(Failure(FailureKind.NODE_FAILED, node=outcome.failure), now))
-            case Ending.NO_OUTPUT:
-                await self.end(Fail(Failure(FailureKind.NO_OUTPUT), now))
+            case Requeue(ran=ran):
+                logger.info("generation %s was lost by its server; queued again", self.record.id)
+                await self.requeue(ran=ran)
+            case Fail() | Cancel() as change:
+                await self.end(change)
 
     async def _deliver(self, outcome: JobOutcome, server: Backend) -> None:
         """Its outputs into the host's files, exactly once, then its end."""
@@ -370,9 +366,16 @@ class JobRun:
         self.record = ended
         kept = ended.keeps(claimed)
         await self._context.outputs.discard([file_id for file_id in claimed if file_id not in kept])
-        if self._relay is not None:
-            await self._relay.close(ended, delivered)
+        shown = await self._relay.close(ended, delivered) if self._relay is not None else True
+        if shown and ended.awaits_delivery:
+            await self._delivered()
         self._forget()
+
+    async def _delivered(self) -> None:
+        try:
+            await self._context.store.delivered(self.apply(Delivered()))
+        except Exception:
+            logger.exception("saving that generation %s was delivered", self.record.id)
 
     def _finished(self, change: Complete | Fail | Cancel) -> JobRecord:
         self._tracker.finish(_FINAL_STAGES[type(change)])
@@ -413,5 +416,5 @@ class JobRun:
     def _forget(self) -> None:
         if self._start_write is not None:
             self._start_write.cancel()
-        self._context.forget(self)
+        self._context.forget(self.record.id)
         self.ended.set()

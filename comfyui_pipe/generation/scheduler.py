@@ -41,7 +41,8 @@ class FairTurns:
     included, and a user who waited for nothing earns no turns meanwhile: their clock
     starts at the queue's (the clock of the last job that left). After the queue was
     empty (nothing runs, and every waiting job came after the last one left), every
-    clock starts level again."""
+    clock starts level again. A job run again after ComfyUI lost it (its attempt after
+    the first) had its turn: it goes first."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
@@ -71,6 +72,7 @@ class FairTurns:
                 waiting[job.owner_id].append(job)
         ranked = [
             (
+                job.attempt == 1,
                 _turn(self._start(owner) + index / max(weight(owner), 1e-9)),
                 job.created_at,
                 job.id,
@@ -79,7 +81,7 @@ class FairTurns:
             for owner, jobs in waiting.items()
             for index, job in enumerate(jobs)
         ]
-        return [job for *_, job in sorted(ranked, key=lambda item: item[:3])]
+        return [job for *_, job in sorted(ranked, key=lambda item: item[:4])]
 
     def served(self, job: QueuedJob, weight: float) -> None:
         """``job`` left the queue (counted once, however often it is reported)."""

@@ -24,7 +24,6 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
@@ -46,7 +45,8 @@ from .progress_relay import ProgressSink, UpdateLane
 from .records import JobRecord, JobStore
 from .remote_cancel import cancel_elsewhere, stored_record
 from .request import GenerationRequest
-from .run import JobRun, RunContext
+from .run import JobRun
+from .run_context import RunContext
 from .scheduler import QueueWeights
 from .sink import OutputSink
 from .transitions import Cancel
@@ -119,6 +119,7 @@ class GenerationService:
                 self.worker_id,
                 leases,
                 store,
+                self._outputs,
                 self._runs,
                 lambda record, sink: self._enter(record, sink, adopted=True),
                 lambda: self._pool,
@@ -148,8 +149,28 @@ class GenerationService:
             self._loops.append(asyncio.create_task(self._leases.run(), name="comfyui-leases"))
 
     async def aclose(self) -> None:
-        """Stop following jobs and close owned pools. Jobs on ComfyUI are left running for
-        the next process to adopt, unless the policy says to cancel them on shutdown."""
+        """Hand every job over (see :meth:`hand_over`), give up this process's lease (the
+        next process adopts them at once) and close owned pools."""
+        await self.hand_over()
+        await self._lane.aclose()
+        if self._leases is not None:
+            await self._leases.leave()
+        for pool in list(self._owned):
+            await pool.aclose()
+        self._owned.clear()
+
+    @property
+    def closed(self) -> bool:
+        """This process has stopped following jobs (it stops)."""
+        return self._closed
+
+    async def hand_over(self) -> None:
+        """Stop following jobs, at once: those on ComfyUI are left running and those in our
+        queue waiting, for the next process to adopt (cancelled instead when the policy
+        says so); :meth:`wait` raises ``JobHandedOver``. The lease is kept until
+        :meth:`aclose`, so that nobody adopts them while this process still answers."""
+        if self._closed:
+            return
         self._closed = True
         for loop in self._loops:
             loop.cancel()
@@ -165,12 +186,6 @@ class GenerationService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self._lane.aclose()
-        if self._leases is not None:
-            await self._leases.leave()
-        for pool in list(self._owned):
-            await pool.aclose()
-        self._owned.clear()
 
     @property
     def pool(self) -> BackendPool:
@@ -251,6 +266,8 @@ class GenerationService:
         self.open()
         admitted = await self._admission.admit(request, self.running(request.owner_id))
         record = admitted.record
+        if self._closed:  # this process stops meanwhile: the next one runs it
+            return record
         self._enter(record, sink, adopted=False, pinned=bool(request.images))
         self._dispatcher.validated(record.id, admitted.server)
         self._dispatcher.wake()  # jobs started at once leave our queue in one look at it
@@ -295,10 +312,10 @@ class GenerationService:
         self._runs[record.id] = run
         return run
 
-    def _forget(self, run: JobRun) -> None:
-        self._runs.pop(run.record.id, None)
-        self._dispatcher.forget(run.record.id)
-        if not run.left_server:  # one that left has woken the dispatcher then
+    def _forget(self, job_id: str) -> None:
+        run = self._runs.pop(job_id, None)
+        self._dispatcher.forget(job_id)
+        if run is None or not run.left_server:  # one that left woke the dispatcher then
             self._dispatcher.wake()
 
     async def _retire(self, pool: BackendPool) -> None:

@@ -10,8 +10,10 @@ The life of a job::
     queued ──Dispatch──▶ queued on ComfyUI ──Start──▶ running ──Complete──▶ completed
       ▲                      │  (Rename)                 │
       └───────Requeue────────┘◀──────────Requeue─────────┘
+    (a Requeue of a job that ran is its next attempt: ``attempt`` counts them)
     any unfinished state ──Fail──▶ failed, ──Cancel──▶ cancelled
-    (Adopt, SaveProgress and Claim keep the state; a terminal record never changes.)
+    (Adopt, SaveProgress and Claim keep the state. A terminal record never changes, but
+    for the delivery of its end to its chat message: taken over (Adopt), then Delivered.)
 """
 
 from __future__ import annotations
@@ -52,7 +54,12 @@ class Rename:
 
 @dataclass(frozen=True)
 class Requeue:
-    """Back into our queue: its server died or forgot it."""
+    """Back into our queue: its server was unavailable or forgot it. ``ran``: it was
+    running (its next run is its next attempt); ``pinned``: its input images are on its
+    server, it waits for that one."""
+
+    ran: bool = False
+    pinned: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,11 @@ class Adopt:
 
 
 @dataclass(frozen=True)
+class Delivered:
+    """Its end was shown on its chat message."""
+
+
+@dataclass(frozen=True)
 class Complete:
     output_file_ids: tuple[str, ...]
     at: float
@@ -99,7 +111,17 @@ class Cancel:
 
 
 Change = (
-    Dispatch | Rename | Requeue | Start | SaveProgress | Claim | Adopt | Complete | Fail | Cancel
+    Dispatch
+    | Rename
+    | Requeue
+    | Start
+    | SaveProgress
+    | Claim
+    | Adopt
+    | Delivered
+    | Complete
+    | Fail
+    | Cancel
 )
 
 
@@ -112,9 +134,15 @@ def transition(record: JobRecord, change: Change) -> JobRecord:
             return replace(record, backend=backend, prompt_id=prompt_id, client_id=client_id)
         case Rename(prompt_id=prompt_id):
             return replace(record, prompt_id=prompt_id)
-        case Requeue():
+        case Requeue(ran=ran, pinned=pinned):
             return replace(
-                record, state=JobState.QUEUED, backend=None, prompt_id=None, client_id=None
+                record,
+                state=JobState.QUEUED,
+                backend=record.backend if pinned else None,
+                prompt_id=None,
+                client_id=None,
+                started_at=None,
+                attempt=record.attempt + 1 if ran else record.attempt,
             )
         case Start(at=at):
             return replace(record, state=JobState.RUNNING, started_at=at)
@@ -124,6 +152,8 @@ def transition(record: JobRecord, change: Change) -> JobRecord:
             return replace(record, claimed_file_ids=list(file_ids))
         case Adopt(worker_id=worker_id):
             return replace(record, worker_id=worker_id)
+        case Delivered():
+            return replace(record, awaits_delivery=False)
         case Complete(output_file_ids=ids, at=at, progress=progress):
             ended = replace(record, state=JobState.COMPLETED, output_file_ids=list(ids))
             return _ended(ended, at, progress)
@@ -137,18 +167,26 @@ def transition(record: JobRecord, change: Change) -> JobRecord:
 def _allowed(record: JobRecord, change: Change) -> bool:
     """The table of legal changes, by the record's state and whether it is on ComfyUI."""
     if record.state.terminal:
-        return False
+        return record.awaits_delivery and isinstance(change, Adopt | Delivered)
     on_comfyui = record.dispatched
     match change:
         case Dispatch():
             return record.state is JobState.QUEUED and not on_comfyui
         case Rename() | Start():
             return record.state is JobState.QUEUED and on_comfyui
+        case Requeue(ran=True):
+            return record.state is JobState.RUNNING
         case Requeue() | Claim() | Complete():
             return on_comfyui
         case SaveProgress() | Adopt() | Fail() | Cancel():
             return True
+        case Delivered():
+            return False
 
 
 def _ended(record: JobRecord, at: float, progress: dict[str, Any] | None) -> JobRecord:
-    return replace(record, finished_at=at, progress=progress or record.progress)
+    """Ended: a job with a chat message awaits the delivery of its end there."""
+    in_chat = record.chat_id is not None and record.message_id is not None
+    return replace(
+        record, finished_at=at, progress=progress or record.progress, awaits_delivery=in_chat
+    )

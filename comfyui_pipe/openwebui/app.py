@@ -8,7 +8,8 @@ videos in the chat no larger than their natural size, see ``console.chat_media``
 lifespan that installs or refreshes our plugins (the Pipe, the Actions, the Tool, the media
 Filter) before Open WebUI's startup, then, before it serves anyone, starts the plugin
 runtime (our tables, the settings, the chat models) and takes the startup heap out of
-garbage collection; on shutdown it closes the runtime.
+garbage collection; a stop signal hands the generations over at once
+(``graceful_stop``); on shutdown it closes the runtime.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from comfyui_pipe.openwebui.api.router import router
 from comfyui_pipe.openwebui.app_middleware import PublishModelsFirst, ReloadOnValvesSaved
 from comfyui_pipe.openwebui.console.chat_media import NaturalSizeMedia
 from comfyui_pipe.openwebui.console.page import mount_console
+from comfyui_pipe.openwebui.graceful_stop import HandOverOnStop, hand_over_jobs
 from comfyui_pipe.openwebui.host import open_webui_app
 from comfyui_pipe.openwebui.install import install_plugins
 from comfyui_pipe.openwebui.runtime import MOUNTED, close_runtime, get_runtime, runtime_of
@@ -74,10 +76,12 @@ def _with_plugin_lifespan(open_webui_lifespan: Any) -> Any:
             # every full collection walked them all (0.1-0.6 s pauses under load, holding
             # up every progress event). Frozen, collections look at newer objects only.
             gc.freeze()
-            try:
-                yield state
-            finally:
-                await close_runtime(app)
+            with HandOverOnStop(lambda: hand_over_jobs(app)) as stop:
+                try:
+                    yield state
+                finally:
+                    await stop.finished()
+                    await close_runtime(app)
 
     return lifespan
 

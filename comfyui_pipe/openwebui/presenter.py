@@ -97,6 +97,11 @@ def describe_failure(failure: Failure) -> str:
             return "The generation was stopped because the server shut down."
         case FailureKind.NODE_FAILED:
             return describe_node_failure(failure.node or NodeFailure(None, None))
+        case FailureKind.LOST if (failure.attempts or 1) > 1:
+            return (
+                f"ComfyUI restarted or crashed during each of this job's {failure.attempts} "
+                "attempts; it was given up."
+            )
         case FailureKind.LOST:
             return "ComfyUI restarted and lost this job."
         case FailureKind.NO_OUTPUT:

@@ -45,6 +45,10 @@ class ProgressSnapshot:
     """The running node's title, for the ``RUNNING`` stage."""
     jobs_ahead: int | None = None
     """Before it starts: the jobs the plan runs before it on its server."""
+    attempt: int = 1
+    """Which run of the job this is (more than one after ComfyUI lost a run)."""
+    attempts: int = 1
+    """The runs it may have in all."""
 
     @property
     def finished(self) -> bool:
@@ -64,17 +68,23 @@ class ProgressSnapshot:
 
     def describe(self) -> str:
         """One line for a chat status, e.g. ``Sampling 12/30 · 40% · ~6 s left`` or
-        ``Queued (#2 of 5) · ~40 s, after 2 jobs``."""
+        ``Queued (#2 of 5) · ~40 s, after 2 jobs``; a job run again after ComfyUI lost it
+        says so until it ends."""
         if self.finished:
             return self.activity
+        again = f"attempt {self.attempt} of {self.attempts}" if self.attempt > 1 else None
         if not self.started:
+            if again is not None:
+                parts = [f"ComfyUI restarted — running again ({again})"]
+                parts += [self.activity] if (self.queue_position or 0) > 1 else []
+                return " · ".join(parts)
             if self.eta_seconds is None:
                 return self.activity
             return f"{self.activity} · ~{format_duration(self.eta_seconds)}{self._after()}"
         parts = [self.activity, f"{math.floor(self.percent)}%"]
         if self.eta_seconds is not None:
             parts.append(f"~{format_duration(self.eta_seconds)} left")
-        return " · ".join(parts)
+        return " · ".join(parts + ([again] if again is not None else []))
 
     def _after(self) -> str:
         if not self.jobs_ahead:

@@ -60,6 +60,7 @@ class ProgressTracker:
         self._next_preview: Preview | None = None
         self._planned_end: float | None = None
         self._jobs_ahead: int | None = None
+        self._resumed: Stage | None = None
 
     def feed(self, event: Event | QueuePosition) -> None:
         if self._outcome is not None:
@@ -105,6 +106,14 @@ class ProgressTracker:
         """When the scheduler's plan expects the job to end (this tracker's clock), and how
         many jobs run before it on its server; renewed as the plan is."""
         self._planned_end, self._jobs_ahead = end_at, jobs_ahead
+
+    def resume(self, stage: Stage, step: int | None, steps: int | None, percent: float) -> None:
+        """Where the job's previous follower last saw it (a job adopted mid-run): shown until
+        its own events name its running node."""
+        if self._started or stage.finished or stage in (Stage.WAITING, Stage.QUEUED):
+            return
+        self._started, self._resumed = True, stage
+        self._step, self._steps, self._percent = step, steps, percent
 
     def finish(self, outcome: Stage) -> None:
         """How the job ended, whoever learnt it (its events, a reconciliation, a cancel,
@@ -168,6 +177,8 @@ class ProgressTracker:
         node = event.node or self._current
         if node is None or node not in self._weights:
             return
+        if self._current is None:
+            self._join(node)
         self._set_partial(node, event.value, event.max)
         if node in self._sampler_steps:
             self._step, self._steps = event.value, event.max
@@ -180,7 +191,16 @@ class ProgressTracker:
             if state.get("state") == "finished":
                 self._mark_done(node)
             elif state.get("state") == "running":
+                if self._current is None:
+                    self._join(node)
                 self._set_partial(node, state.get("value"), state.get("max"))
+
+    def _join(self, node: str) -> None:
+        """A job followed from the middle of its run (adopted from another process) hears
+        its running node first from that node's progress: the ``executing`` that named
+        it went to the process that followed it then."""
+        if node not in self._done:
+            self._enter(node)
 
     def _set_partial(self, node: str, value: Any, maximum: Any) -> None:
         numbers = isinstance(value, int | float) and isinstance(maximum, int | float)
@@ -210,6 +230,8 @@ class ProgressTracker:
             if self._current in self._sampler_steps:
                 return Stage.SAMPLING
             return stage_of_node(class_of(self._graph, self._current))
+        if self._resumed is not None:
+            return self._resumed
         if self._started or self._queue_position == 0:
             return Stage.STARTING
         if self._queue_position is not None:

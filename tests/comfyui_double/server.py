@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import json
 import shutil
@@ -92,6 +93,7 @@ class ComfyDouble:
         self._changed = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._port = 0
 
@@ -114,8 +116,8 @@ class ComfyDouble:
         Routes(self).register(app)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
+        self._site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await self._site.start()
         self._port = self._runner.addresses[0][1]
         self._worker = asyncio.create_task(self._work())
         return self
@@ -133,16 +135,50 @@ class ComfyDouble:
         if self._tempdir is not None:
             self._tempdir.cleanup()
 
-    async def restart(self) -> None:
+    async def restart(self, down_for: float = 0.0) -> None:
         """Like a server restart: queue, history, cache and number counter are gone, sockets
-        closed, temp/ wiped; the port, input/ and output/ stay."""
+        closed, temp/ wiped; the port, input/ and output/ stay. With ``down_for``, like a
+        crash: every connection is closed and nothing listens for that many seconds."""
         await self._stop_worker()
         await self._hub.close_all()
+        if down_for > 0:
+            await self._stop_listening()
         self.state = ServerState()
         self.memory.forget()
         shutil.rmtree(self.workspace.temp_dir)
         self.workspace.temp_dir.mkdir()
+        if down_for > 0:
+            await asyncio.sleep(down_for)
+            await self._listen_again()
         self._worker = asyncio.create_task(self._work())
+
+    async def restart_mid_job(self, down_for: float = 0.0, wait: float = 5.0) -> bool:
+        """A restart (see :meth:`restart`) while a prompt runs, once it has stepped: waits
+        up to ``wait`` seconds for one; whether one was running when it restarted."""
+
+        async def one_running() -> None:
+            while self.state.running is None:
+                self._changed.clear()
+                await self._changed.wait()
+
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(one_running(), wait)
+        running = self.state.running is not None
+        if running:
+            await asyncio.sleep(self.step_seconds * 1.5)
+        await self.restart(down_for)
+        return running
+
+    async def _stop_listening(self) -> None:
+        assert self._runner is not None and self._runner.server is not None
+        if self._site is not None:
+            await self._site.stop()
+        await self._runner.server.shutdown(0.1)
+
+    async def _listen_again(self) -> None:
+        assert self._runner is not None
+        self._site = web.TCPSite(self._runner, "127.0.0.1", self._port, reuse_address=True)
+        await self._site.start()
 
     async def _stop_worker(self) -> None:
         if self._worker is not None:

@@ -1,14 +1,17 @@
 """Many API jobs through ``comfyui-pipe serve`` processes over several ComfyUI doubles
 while faults are injected (seeded, bounded): socket drops, ComfyUI restarts, 5xx answers,
-a slow ``/view``, and one SIGKILL of a serve process. Used by the suite (a CI-sized run)
-and by ``bench/durability_faults.py`` (1,000 jobs).
+a slow ``/view``, one SIGKILL of a serve process, and — from a second seeded stream, so
+that the first one's faults stay what they were — ComfyUI crashing mid-job (down for a
+moment, then restarted without its queue) and 503s on ``POST /prompt`` and ``/view``.
+Used by the suite (a CI-sized run) and by ``bench/durability_faults.py`` (1,000 jobs).
 
 What counts: a job is **lost** when its 202 named a job that the database does not
 hold; **hung** when its record has not ended by the deadline; **duplicated** when its
 outputs are not exactly its own files (a file id shared with another job, or more
 files in a user's Files than their completed jobs delivered); a failure is **not a
 sentence** when its error is not one line starting with a capital and ending in a full
-stop.
+stop; a failure is **recoverable** unless it says the job's attempts ran out (every
+fault injected here can be recovered from).
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ class LoadPlan:
     """The fraction of the jobs accepted when one serve process is killed."""
     fault_every: float = 1.0
     """Mean seconds between two injected faults."""
+    crash_every: float = 3.0
+    """Mean seconds between two faults of the second stream (crashes mid-job, 503s on
+    submit and on /view)."""
     deadline: float = 80.0
     """Seconds after the last job was accepted by which every job must have ended."""
 
@@ -55,6 +61,8 @@ class LoadReport:
     hung: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     not_sentences: list[str] = field(default_factory=list)
+    recoverable: list[str] = field(default_factory=list)
+    """Failures of jobs whose attempts had not run out."""
     errors: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
@@ -64,7 +72,8 @@ class LoadReport:
             f"{self.accepted} jobs accepted in {self.seconds:.1f} s: {self.completed} completed, "
             f"{self.failed} failed, {self.cancelled} cancelled",
             f"lost {len(self.lost)}, hung {len(self.hung)}, duplicated {len(self.duplicated)}, "
-            f"failures that are not a sentence {len(self.not_sentences)}",
+            f"failures that are not a sentence {len(self.not_sentences)}, "
+            f"failed for a fault it could recover from {len(self.recoverable)}",
             "faults: " + ", ".join(f"{name} ×{n}" for name, n in sorted(self.faults.items())),
         ]
         lines += [f"  {n} × {error}" for error, n in self.errors.most_common()]
@@ -73,6 +82,11 @@ class LoadReport:
 
 def is_sentence(text: str | None) -> bool:
     return bool(text) and "\n" not in text and text[0].isupper() and text.endswith(".")
+
+
+def attempts_ran_out(text: str | None) -> bool:
+    """Whether a job's error says ComfyUI lost each of its attempts."""
+    return bool(text) and "attempts; it was given up." in str(text)
 
 
 class FaultLoad:
@@ -103,15 +117,20 @@ class FaultLoad:
         users = self._users()
         per_user = [self.plan.jobs // len(users)] * len(users)
         per_user[0] += self.plan.jobs - sum(per_user)
-        chaos = threading.Thread(target=self._chaos, name="faults")
-        chaos.start()
+        chaos = [
+            threading.Thread(target=self._chaos, name="faults"),
+            threading.Thread(target=self._crashes, name="crashes"),
+        ]
+        for thread in chaos:
+            thread.start()
         try:
             seeds = [self._random.randrange(2**32) for _ in users]
             with ThreadPoolExecutor(len(users)) as pool:
                 list(pool.map(self._submit, users, per_user, seeds))
         finally:
             self._done.set()
-            chaos.join()
+            for thread in chaos:
+                thread.join()
             self._heal()
         self._wait_for_ends(users, time.monotonic() + self.plan.deadline)
         self._check(users)
@@ -186,6 +205,20 @@ class FaultLoad:
             else:
                 _for_a_while(double.double.faults.slow_routes, "/view", 2.0, 3.0)
 
+    def _crashes(self) -> None:
+        chooser = random.Random(self.plan.seed + 2)
+        while not self._done.wait(chooser.expovariate(1 / self.plan.crash_every)):
+            double = chooser.choice(self.doubles)
+            fault = chooser.choice(["crash mid-job", "503 on /prompt", "503 on /view"])
+            down_for = chooser.uniform(0.2, 1.5)
+            if fault == "crash mid-job":
+                ran = double.run(double.double.restart_mid_job(down_for=down_for), timeout=30)
+                fault += "" if ran else " (idle)"
+            else:
+                route = fault.removeprefix("503 on ")
+                _for_a_while(double.double.faults.failing_routes, route, 503, down_for)
+            self.report.faults[fault] += 1
+
     def _heal(self) -> None:
         for double in self.doubles:
             double.reset_faults()
@@ -244,6 +277,8 @@ class FaultLoad:
                 report.errors[job["error"]] += 1
                 if not is_sentence(job["error"]):
                     report.not_sentences.append(job["error"])
+                if state == "failed" and not attempts_ran_out(job["error"]):
+                    report.recoverable.append(job["id"])
             else:
                 report.hung.append(job["id"])
         return delivered

@@ -4,12 +4,15 @@ them over HTTP."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,7 @@ class Host:
             **os.environ,
             **open_webui_environment(self.data_dir),
             "COMFYUI_URL": comfy_url,
+            "PYTHONUNBUFFERED": "1",  # what it logged while dying by a signal is kept
             **environment,
         }
         self.port = free_port()
@@ -61,10 +65,32 @@ class Host:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(30)
 
+    def terminate(self, timeout: float) -> float:
+        """SIGTERM, as ``docker stop`` or systemd stop it: the seconds it took to exit
+        (AssertionError, and killed, when it had not within ``timeout``)."""
+        assert self.process is not None
+        sent = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"serve ({self.name}) still ran {timeout} s after SIGTERM"
+            ) from None
+        return time.monotonic() - sent
+
     def stop(self) -> None:
         """Kill it if it still runs (a fixture's last word)."""
         if self.process is not None and self.process.poll() is None:
             self.kill()
+
+    def logs(self) -> str:
+        """What every start of it wrote."""
+        return "".join(
+            (self.root / f"serve-{self.name}-{n}.log").read_text(errors="replace")
+            for n in range(1, self.starts + 1)
+        )
 
     def _up(self) -> bool:
         assert self.process is not None
@@ -73,6 +99,23 @@ class Host:
             return httpx.get(f"{self.url}/health", timeout=2).status_code == 200
         except httpx.TransportError:
             return False
+
+
+@contextmanager
+def running_pair(
+    comfy_url: str, root: Path, environment: Mapping[str, str] = {}
+) -> Iterator[tuple[Host, Host]]:
+    """Two serve processes on one data directory (and ``environment``: a database of
+    their own, say), both on ``comfy_url``; killed at the end if they still run."""
+    shared = {"WEBUI_SECRET_KEY": secrets.token_urlsafe(24), **environment}
+    pair = (Host("a", comfy_url, root, shared), Host("b", comfy_url, root, shared))
+    try:
+        for host in pair:  # one after the other: the first one creates the database
+            host.start()
+        yield pair
+    finally:
+        for host in pair:
+            host.stop()
 
 
 def wait_until(found: Callable[[], Any], timeout: float, failure: str) -> Any:
@@ -105,14 +148,43 @@ def change_settings(http: httpx.Client, admin: dict, **values: Any) -> None:
 
 
 def start_chat_generation(
-    http: httpx.Client, headers: dict[str, str], text: str
+    http: httpx.Client, headers: dict[str, str], text: str, model: str = MODEL
 ) -> tuple[str, str]:
     """A chat message answered by the ComfyUI model, sent as the web UI does; the reply is
     not awaited (the process answering it may be about to die)."""
+    chat_id, reply_id, body = chat_turn(http, headers, text, model)
+    try:
+        http.post("/api/chat/completions", headers=headers, json=body, timeout=3)
+    except httpx.ReadTimeout:
+        pass  # streaming until the job ends
+    return chat_id, reply_id
+
+
+def stream_chat_generation(
+    url: str, headers: dict[str, str], text: str, model: str = MODEL
+) -> tuple[str, str, Future[str]]:
+    """Like :func:`start_chat_generation`, with the streamed answer read to its end in a
+    thread: (chat id, reply message id, the answer's text once it ended)."""
+    with httpx.Client(base_url=url, timeout=30) as http:
+        chat_id, reply_id, body = chat_turn(http, headers, text, model)
+
+    def answer() -> str:
+        with httpx.Client(base_url=url, timeout=600) as streaming:
+            response = streaming.post("/api/chat/completions", headers=headers, json=body)
+            return response.text
+
+    return chat_id, reply_id, ThreadPoolExecutor(1).submit(answer)
+
+
+def chat_turn(
+    http: httpx.Client, headers: dict[str, str], text: str, model: str
+) -> tuple[str, str, dict[str, Any]]:
+    """A new chat and the completion request of its first turn, as the web UI sends it
+    without a socket: (chat id, reply message id, request body)."""
     created = http.post(
         "/api/v1/chats/new",
         headers=headers,
-        json={"chat": {"title": "Test", "models": [MODEL], "history": {"messages": {}}}},
+        json={"chat": {"title": "Test", "models": [model], "history": {"messages": {}}}},
     )
     created.raise_for_status()
     chat_id, user_message_id, reply_id = created.json()["id"], str(uuid.uuid4()), str(uuid.uuid4())
@@ -122,11 +194,11 @@ def start_chat_generation(
         "content": text,
         "parentId": None,
         "childrenIds": [],
-        "models": [MODEL],
+        "models": [model],
         "timestamp": int(time.time()),
     }
     body = {
-        "model": MODEL,
+        "model": model,
         "stream": True,
         "messages": [{"role": "user", "content": text}],
         "chat_id": chat_id,
@@ -134,11 +206,7 @@ def start_chat_generation(
         "parent_id": None,
         "user_message": user_message,
     }
-    try:
-        http.post("/api/chat/completions", headers=headers, json=body, timeout=3)
-    except httpx.ReadTimeout:
-        pass  # streaming until the job ends
-    return chat_id, reply_id
+    return chat_id, reply_id, body
 
 
 def only_job(http: httpx.Client, headers: dict[str, str], state: str | None = None) -> Any:

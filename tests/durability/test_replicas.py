@@ -5,7 +5,6 @@ the middle of a chat generation the other adopts the job and delivers it once.""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,6 +19,7 @@ from .hosts import (
     file_count,
     finished_message,
     only_job,
+    running_pair,
     sign_up,
     start_chat_generation,
     wait_until,
@@ -42,20 +42,9 @@ def replicas(
 ) -> Iterator[tuple[Host, Host]]:
     root = tmp_path_factory.mktemp("replicas")
     with postgres_cluster() as database_url, redis_server() as redis_url:
-        shared = {
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "WEBSOCKET_MANAGER": "redis",
-            "WEBUI_SECRET_KEY": secrets.token_urlsafe(24),
-        }
-        hosts = (Host("a", comfy.url, root, shared), Host("b", comfy.url, root, shared))
-        try:
-            for host in hosts:  # one after the other: the first one migrates the database
-                host.start()
+        shared = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+        with running_pair(comfy.url, root, {**shared, "WEBSOCKET_MANAGER": "redis"}) as hosts:
             yield hosts
-        finally:
-            for host in hosts:
-                host.stop()
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,19 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from comfyui_pipe.generation.failures import Failure, FailureKind
 from comfyui_pipe.generation.records import JobRecord, JobState
+from comfyui_pipe.generation.transitions import (
+    Delivered,
+    Dispatch,
+    Fail,
+    Requeue,
+    Start,
+    transition,
+)
 from comfyui_pipe.openwebui.store import jobs_table
 from comfyui_pipe.openwebui.store.jobs_table import SqlJobStore, create_job_table
 
@@ -109,11 +117,19 @@ async def test_only_the_owner_writes_and_one_adopter_wins(engine: AsyncEngine) -
     assert await store.update(job("job-1", worker_id=new_owner)) is True
 
 
+NEWER_COLUMNS = (
+    "worker_id",
+    "client_id",
+    "prompt",
+    "claimed_file_ids",
+    "attempt",
+    "awaits_delivery",
+)
+
+
 async def test_a_table_of_an_older_version_gains_the_new_columns(engine: AsyncEngine) -> None:
     old_columns = [
-        column
-        for column in jobs_table.job_table.columns
-        if column.name not in ("worker_id", "client_id", "prompt", "claimed_file_ids")
+        column for column in jobs_table.job_table.columns if column.name not in NEWER_COLUMNS
     ]
     async with engine.begin() as connection:
         columns = ", ".join(
@@ -137,5 +153,42 @@ async def test_a_table_of_an_older_version_gains_the_new_columns(engine: AsyncEn
         ["file-1"],
         [],
     )
+    assert (old.attempt, old.awaits_delivery) == (1, False)
     await store.create(job("new"), 2)
     assert [queued.id for queued in await store.unfinished()] == ["new"]
+    assert await store.undelivered() == []
+    async with engine.connect() as connection:
+        indexes = await connection.run_sync(
+            lambda sync: {i["name"] for i in inspect(sync).get_indexes("comfyui_pipe_job")}
+        )
+    assert "comfyui_pipe_job_delivery_idx" in indexes
+
+
+async def test_an_attempt_is_kept_and_an_undelivered_end_is_adopted_once_then_delivered(
+    engine: AsyncEngine,
+) -> None:
+    await create_job_table(engine)
+    store = SqlJobStore(engine)
+    record = replace(job("chat-1"), chat_id="c", message_id="m", backend="b", prompt_id="p")
+    await store.create(record, 2)
+    running = transition(record, Start(at=2.0))
+    assert await store.update(transition(running, Requeue(ran=True)))
+    assert [queued.attempt for queued in await store.unfinished()] == [2]
+    ended = transition(
+        transition(await store.get("chat-1"), Dispatch("b", "p-2", "c-1")),
+        Fail(Failure(FailureKind.NODE_FAILED), at=3.0),
+    )
+    assert ended.awaits_delivery and await store.update(ended)
+    assert [queued.id for queued in await store.undelivered()] == ["chat-1"]
+
+    adopted = await asyncio.gather(
+        *(store.adopt("chat-1", "worker-1", f"adopter-{n}") for n in range(3))
+    )
+
+    assert sorted(adopted) == [False, False, True]
+    taken = await store.get("chat-1")
+    assert (taken.state, taken.attempt) == (JobState.FAILED, 2)
+    assert await store.delivered(ended) is False  # the dead owner no longer owns it
+    assert await store.delivered(transition(taken, Delivered())) is True
+    assert await store.undelivered() == []
+    assert await store.adopt("chat-1", taken.worker_id, "another") is False

@@ -77,13 +77,27 @@ class MemoryJobStore:
 
     async def adopt(self, job_id: str, previous_worker: str | None, worker_id: str) -> bool:
         stored = self.records.get(job_id)
-        if stored is None or stored.state.terminal or stored.worker_id != previous_worker:
+        if stored is None or stored.worker_id != previous_worker:
+            return False
+        if stored.state.terminal and not stored.awaits_delivery:
             return False
         self.records[job_id] = replace(stored, worker_id=worker_id)
         return True
 
+    async def delivered(self, record: JobRecord) -> bool:
+        stored = self.records.get(record.id)
+        if stored is None or not stored.awaits_delivery or stored.worker_id != record.worker_id:
+            return False
+        self.records[record.id] = replace(stored, awaits_delivery=False)
+        self.writes[record.id] += 1
+        return True
+
     async def unfinished(self) -> list[QueuedJob]:
         found = [QueuedJob.of(r) for r in self.records.values() if not r.state.terminal]
+        return sorted(found, key=lambda job: (job.created_at, job.id))
+
+    async def undelivered(self) -> list[QueuedJob]:
+        found = [QueuedJob.of(r) for r in self.records.values() if r.awaits_delivery]
         return sorted(found, key=lambda job: (job.created_at, job.id))
 
     async def heartbeat(self, worker_id: str, now: float) -> None:

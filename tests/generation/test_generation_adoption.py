@@ -7,11 +7,14 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import pytest
+from comfyui_double import ComfyDouble
 from conftest import MODELS, FolderSink, MemoryJobStore, ServiceFactory
 from test_generation_service import ProgressLog, ask
 
+from comfyui_pipe.comfy.outputs import outputs_from_history
 from comfyui_pipe.generation import (
     Failure,
     FailureKind,
@@ -24,7 +27,17 @@ from comfyui_pipe.generation import (
 )
 from comfyui_pipe.generation.errors import JobHandedOver
 from comfyui_pipe.generation.sink import output_file_id
-from comfyui_pipe.progress import ProgressSnapshot
+from comfyui_pipe.progress import ProgressSnapshot, Stage
+
+
+async def one_output(double: ComfyDouble, prompt_id: str) -> tuple[Any, Any, dict[str, Any]]:
+    """What the sink is given to store the first output of ``prompt_id``."""
+    [ref] = outputs_from_history(double.history[prompt_id])
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield (double.workspace.output_dir / ref.subfolder / ref.filename).read_bytes()
+
+    return ref, chunks(), {}
 
 
 class RecordingDelivery:
@@ -85,6 +98,24 @@ async def test_a_stopping_process_leaves_its_job_running_for_the_next_one(
     assert steps and max(steps) == 30  # progress resumed on the adopting process
 
 
+async def test_an_adopted_job_shows_its_sampler_steps_at_once_not_starting(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.05)
+    record = await stop_while_sampling(await make_service([double.url]), steps=40)
+
+    delivery = RecordingDelivery()
+    await make_service([double.url], delivery=delivery)
+    await delivery.wait(record.id)
+
+    shown = [snapshot.describe() for snapshot in delivery.snapshots]
+    stepping = [s for s in delivery.snapshots if s.step is not None]
+    assert stepping and stepping[0].activity == f"Sampling {stepping[0].step}/40", shown
+    assert not [s for s in stepping if s.stage is Stage.STARTING], shown
+    # the first thing shown is where the stopping process last saw it, not "Waiting"
+    assert delivery.snapshots[0].activity.startswith("Sampling "), shown
+
+
 async def test_a_job_that_finished_while_nobody_watched_is_delivered(
     comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore, sink: FolderSink
 ) -> None:
@@ -100,7 +131,7 @@ async def test_a_job_that_finished_while_nobody_watched_is_delivered(
     assert [saved.job_id for saved in sink.saved] == [record.id]
 
 
-async def test_a_job_comfyui_forgot_fails_with_a_sentence(
+async def test_a_job_comfyui_forgot_while_nobody_watched_runs_again(
     comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore, sink: FolderSink
 ) -> None:
     double = await comfy_double_factory(models=MODELS, step_seconds=0.05)
@@ -111,9 +142,33 @@ async def test_a_job_comfyui_forgot_fails_with_a_sentence(
     await make_service([double.url], delivery=delivery)
     adopted, files = await delivery.wait(record.id)
 
-    assert adopted.state is JobState.FAILED
-    assert adopted.failure == Failure(FailureKind.LOST)
-    assert files == [] and sink.saved == []
+    assert (adopted.state, adopted.attempt) == (JobState.COMPLETED, 2)
+    assert files == [saved.stored.id for saved in sink.saved] and len(files) == 1
+    assert len(double.prompts_received) == 2
+    lines = [snapshot.describe() for snapshot in delivery.snapshots]
+    assert "ComfyUI restarted — running again (attempt 2 of 3)" in lines, lines
+
+
+async def test_outputs_an_earlier_owner_stored_of_a_run_comfyui_forgot_are_discarded(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore, sink: FolderSink
+) -> None:
+    """The earlier owner died while storing a finished run's outputs, and ComfyUI restarted
+    before anyone fetched the rest: the job runs again; only the new run's file stays."""
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.02)
+    record = await stop_while_sampling(await make_service([double.url]), steps=4)
+    await double.wait_idle()
+    prompt_id = store.records[record.id].prompt_id
+    assert prompt_id is not None
+    stale = output_file_id(record.id, prompt_id, 0)
+    await sink.save(store.records[record.id], *await one_output(double, prompt_id), stale)
+    await double.restart()
+
+    delivery = RecordingDelivery()
+    await make_service([double.url], delivery=delivery)
+    adopted, files = await delivery.wait(record.id)
+
+    assert (adopted.state, adopted.attempt) == (JobState.COMPLETED, 2)
+    assert [saved.stored.id for saved in sink.saved] == files and stale not in files
 
 
 async def test_a_restart_keeps_our_queue(
@@ -212,3 +267,58 @@ async def test_another_process_cancels_a_job_waiting_in_our_queue(
     assert (await owner.wait(waiting.id)).state is JobState.CANCELLED
     assert (await owner.wait(running.id)).state is JobState.COMPLETED
     assert all(body["prompt_id"] != waiting.prompt_id for body in double.prompts_received)
+
+
+class DiesAtTheEnd:
+    """The sink of a chat job whose process dies right after the job's terminal record:
+    the end never reaches the message."""
+
+    def __init__(self) -> None:
+        self.ending = asyncio.Event()
+
+    async def show(self, record: JobRecord, snapshot: ProgressSnapshot) -> None:
+        return None
+
+    async def end(self, record: JobRecord, files: Sequence[StoredFile]) -> None:
+        self.ending.set()
+        await asyncio.Event().wait()  # the process is gone: nothing more happens here
+
+
+async def test_the_end_of_a_chat_job_whose_process_died_after_its_last_write_is_shown(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore, sink: FolderSink
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.01)
+    first = await make_service([double.url])
+    dying = DiesAtTheEnd()
+    chat = await first.start(ask("a lighthouse --steps 2", chat_id="c", message_id="m"), dying)
+    api = await first.start(ask("a harbour --steps 2"), DiesAtTheEnd())
+    async with asyncio.timeout(10):
+        await dying.ending.wait()
+    store.killed.add(first.worker_id)
+    ended = store.records[chat.id]
+    assert (ended.state, ended.awaits_delivery) == (JobState.COMPLETED, True)
+
+    delivery = RecordingDelivery()
+    second = await make_service([double.url], delivery=delivery)
+    shown, files = await delivery.wait(chat.id)
+
+    assert shown.state is JobState.COMPLETED and files == shown.output_file_ids
+    assert files == [saved.stored.id for saved in sink.saved if saved.job_id == chat.id]
+    stored = store.records[chat.id]
+    assert (stored.awaits_delivery, stored.worker_id) == (False, second.worker_id)
+    await asyncio.sleep(0.5)  # a few of the second process's looks at the table
+    assert list(delivery.ends) == [chat.id]  # once, and not the API job's (no message)
+    assert store.records[api.id].awaits_delivery is False
+
+
+async def test_a_chat_job_shown_to_its_end_awaits_no_delivery(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.01)
+    service = await make_service([double.url])
+    record = await service.start(ask("a cat --steps 2", chat_id="c", message_id="m"), ProgressLog())
+
+    ended = await service.wait(record.id)
+
+    assert ended.state is JobState.COMPLETED
+    assert store.records[record.id].awaits_delivery is False

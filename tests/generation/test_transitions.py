@@ -8,6 +8,8 @@ from itertools import product
 
 import pytest
 
+from comfyui_pipe.comfy import Ending, JobOutcome
+from comfyui_pipe.generation.endings import after_run
 from comfyui_pipe.generation.failures import Failure, FailureKind
 from comfyui_pipe.generation.records import JobRecord, JobState
 from comfyui_pipe.generation.transitions import (
@@ -16,6 +18,7 @@ from comfyui_pipe.generation.transitions import (
     Change,
     Claim,
     Complete,
+    Delivered,
     Dispatch,
     Fail,
     IllegalTransition,
@@ -34,6 +37,7 @@ CHANGES: list[Change] = [
     SaveProgress({"percent": 50.0}),
     Claim(("file-1",)),
     Adopt("worker-2"),
+    Delivered(),
     Complete(("file-1",), at=3.0),
     Fail(Failure(FailureKind.LOST), at=3.0),
     Cancel(at=3.0),
@@ -46,9 +50,11 @@ ENDED = [
     dataclasses.replace(RUNNING, state=state, finished_at=3.0)
     for state in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
 ]
+AWAITING_DELIVERY = dataclasses.replace(ENDED[0], chat_id="c", awaits_delivery=True)
 STATES = {"waiting": WAITING, "on ComfyUI": ON_COMFYUI, "running": RUNNING} | {
     f"{record.state}": record for record in ENDED
 }
+STATES["ended, its chat message unfinished"] = AWAITING_DELIVERY
 
 LEGAL = {
     "waiting": {Dispatch, SaveProgress, Adopt, Fail, Cancel},
@@ -57,6 +63,7 @@ LEGAL = {
     "completed": set(),
     "failed": set(),
     "cancelled": set(),
+    "ended, its chat message unfinished": {Adopt, Delivered},
 }
 
 
@@ -124,3 +131,56 @@ def test_a_failure_is_stored_as_json_and_an_earlier_versions_sentence_is_kept() 
     assert JobRecord.from_row(legacy).failure == Failure(
         FailureKind.EARLIER_VERSION, text="ComfyUI restarted and lost this job."
     )
+
+
+def test_a_requeue_after_a_run_is_the_next_attempt_and_only_a_running_job_has_one() -> None:
+    again = transition(RUNNING, Requeue(ran=True))
+    assert (again.state, again.attempt, again.prompt_id, again.started_at) == (
+        JobState.QUEUED,
+        2,
+        None,
+        None,
+    )
+    assert transition(ON_COMFYUI, Requeue()).attempt == 1
+    with pytest.raises(IllegalTransition):
+        transition(ON_COMFYUI, Requeue(ran=True))
+    pinned = transition(RUNNING, Requeue(ran=True, pinned=True))
+    assert (pinned.backend, pinned.dispatched) == ("http://comfy:8188", False)
+    assert transition(pinned, Dispatch("http://comfy:8188", "p-2", "c")).attempt == 2
+
+
+def test_an_attempt_is_stored_and_an_older_row_without_one_is_the_first() -> None:
+    again = transition(RUNNING, Requeue(ran=True))
+    assert JobRecord.from_row(again.to_row()).attempt == 2
+    assert JobRecord.from_row({**again.to_row(), "attempt": None}).attempt == 1
+
+
+@pytest.mark.parametrize(
+    ("record", "max_attempts", "expected"),
+    [
+        (ON_COMFYUI, 1, Requeue()),
+        (RUNNING, 3, Requeue(ran=True)),
+        (dataclasses.replace(RUNNING, attempt=2), 3, Requeue(ran=True)),
+        (
+            dataclasses.replace(RUNNING, attempt=3),
+            3,
+            Fail(Failure(FailureKind.LOST, attempts=3), at=5.0),
+        ),
+        (RUNNING, 1, Fail(Failure(FailureKind.LOST, attempts=1), at=5.0)),
+    ],
+)
+def test_a_run_comfyui_lost_is_run_again_until_its_attempts_run_out(
+    record: JobRecord, max_attempts: int, expected: Change
+) -> None:
+    lost = JobOutcome("p-1", Ending.LOST)
+    assert after_run(lost, record, cancelled=False, max_attempts=max_attempts, at=5.0) == expected
+    assert after_run(lost, record, cancelled=True, max_attempts=3, at=5.0) == Cancel(at=5.0)
+
+
+def test_the_end_of_a_job_in_a_chat_awaits_its_delivery_there() -> None:
+    in_chat = dataclasses.replace(RUNNING, chat_id="c", message_id="m")
+    for change in (Complete((), at=3.0), Fail(Failure(FailureKind.LOST), at=3.0), Cancel(3.0)):
+        assert transition(in_chat, change).awaits_delivery is True
+        assert transition(RUNNING, change).awaits_delivery is False
+    shown = transition(transition(in_chat, Cancel(3.0)), Delivered())
+    assert (shown.state, shown.awaits_delivery) == (JobState.CANCELLED, False)

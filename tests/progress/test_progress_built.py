@@ -304,3 +304,46 @@ def test_a_server_that_only_says_executing_none_still_ends_done(clock):
     done = run.feed(Executing(PROMPT_ID, None))
 
     assert (done.activity, done.percent, done.finished) == ("Done", 100.0, True)
+
+
+def test_a_tracker_joining_a_running_job_shows_its_sampler_from_its_first_step(clock):
+    """An adopted job's tracker starts mid-run: its first events are the sampler's step
+    frames, not the ``executing`` that named the sampler long ago."""
+    for first in (
+        ProgressState(PROMPT_ID, {"first": {"state": "running", "value": 7, "max": 20}}),
+        Progress(PROMPT_ID, "first", 7, 20),
+    ):
+        tracker = ProgressTracker(HIRES_FIX, clock=clock)
+        tracker.feed(first)
+        tracker.feed(Progress(PROMPT_ID, "first", 8, 20))
+        joined = tracker.snapshot()
+        assert (joined.stage, joined.activity) == (Stage.SAMPLING, "Sampling 8/20")
+        assert joined.started and joined.steps == 20
+
+        tracker.feed(Executing(PROMPT_ID, "enlarge"))
+        tracker.feed(Executing(PROMPT_ID, "second"))
+        assert tracker.snapshot().activity == "Sampling 0/10"
+
+
+def test_a_joining_tracker_keeps_to_the_node_that_executing_named(clock):
+    run = Run(HIRES_FIX, clock)
+    run.execute("decode")
+    run.feed(ProgressState(PROMPT_ID, {"first": {"state": "running", "value": 1, "max": 2}}))
+    assert run.tracker.snapshot().stage is Stage.DECODING
+
+
+def test_a_resumed_tracker_shows_where_the_job_was_until_its_events_say_more(clock):
+    tracker = ProgressTracker(HIRES_FIX, clock=clock)
+    tracker.resume(Stage.SAMPLING, 7, 20, 41.0)
+    resumed = tracker.snapshot()
+    assert (resumed.activity, resumed.percent, resumed.started) == ("Sampling 7/20", 41.0, True)
+
+    tracker.feed(Progress(PROMPT_ID, "first", 9, 20))
+    assert tracker.snapshot().activity == "Sampling 9/20"
+    assert tracker.snapshot().percent >= 41.0
+    tracker.feed(Executing(PROMPT_ID, "decode"))
+    assert tracker.snapshot().stage is Stage.DECODING
+
+    waiting = ProgressTracker(HIRES_FIX, clock=clock)
+    waiting.resume(Stage.QUEUED, None, None, 0.0)
+    assert waiting.snapshot().stage is Stage.WAITING

@@ -60,6 +60,12 @@ class V2Server:
         return self.client.answered
 
     @property
+    def down_for(self) -> float:
+        """Always 0: a v2 server keeps its jobs while it does not answer, so none of its
+        running jobs is ever taken for lost."""
+        return 0.0
+
+    @property
     def jobs(self) -> list[V2Job]:
         return list(self._jobs.values())
 

@@ -51,6 +51,7 @@ def job_event_data(record: JobRecord, progress: dict[str, Any]) -> dict[str, Any
         "phase": progress.get("phase"),
         "description": failure or progress.get("text"),
         "eta": progress.get("eta_seconds"),
+        "attempt": record.attempt,
         "preview": None,
         "output_file_ids": record.output_file_ids,
     }

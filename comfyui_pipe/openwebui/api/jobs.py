@@ -172,6 +172,7 @@ def job_out(record: JobRecord) -> JobOut:
         started_at=_time(record.started_at),
         finished_at=_time(record.finished_at),
         error=describe_failure(record.failure) if record.failure is not None else None,
+        attempt=record.attempt,
         output_file_ids=record.output_file_ids,
         progress=_progress_of(record),
         links=JobLinks(

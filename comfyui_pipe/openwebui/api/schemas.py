@@ -163,6 +163,7 @@ _JOB_EXAMPLE = {
     "started_at": "2025-01-01T12:00:01Z",
     "finished_at": "2025-01-01T12:00:15Z",
     "error": None,
+    "attempt": 1,
     "output_file_ids": ["0c9d…"],
     "progress": {
         "text": "Done",
@@ -197,6 +198,11 @@ class JobOut(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = Field(None, description="Why the job failed, as a sentence.")
+    attempt: int = Field(
+        1,
+        description="Which run of the job this is: more than 1 once ComfyUI restarted or "
+        "crashed while running it and it was queued again (up to the admin's max_attempts).",
+    )
     output_file_ids: list[str] = Field(description="Open WebUI file ids of the outputs.")
     progress: JobProgress | None = Field(None, description="The latest progress.")
     links: JobLinks

@@ -62,7 +62,8 @@ async def run_job(
     try:
         record = await service.wait(record.id)
     except asyncio.CancelledError:
-        await asyncio.shield(stop_job(service, record))
+        if not service.closed:  # a Stop; when this process stops, the job goes on elsewhere
+            await asyncio.shield(stop_job(service, record))
         raise
     stored = await stored_files(files, record) if record.state is JobState.COMPLETED else []
     return FinishedJob(record, stored, await output_texts(files, stored))

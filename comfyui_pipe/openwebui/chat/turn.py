@@ -107,7 +107,8 @@ class ChatTurn:
         try:
             finished = await run_job(self._runtime.service, self._host.files, request, progress)
         except asyncio.CancelledError:
-            if progress is not None and message.text_is_the_reply:
+            closed = self._runtime.service.closed  # handed over: the next process goes on
+            if progress is not None and message.text_is_the_reply and not closed:
                 await asyncio.shield(progress.replace_content(CANCELLED_MESSAGE))
             raise
         return Turned(workflow, finished)

@@ -13,10 +13,12 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Connection,
     Float,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -26,8 +28,10 @@ from sqlalchemy import (
     insert,
     inspect,
     literal,
+    or_,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -62,8 +66,11 @@ job_table = Table(
     Column("client_id", String(64)),
     Column("prompt", JSON),
     Column("claimed_file_ids", JSON),
+    Column("attempt", Integer),
+    Column("awaits_delivery", Boolean),
     Index("comfyui_pipe_job_owner_created_idx", "owner_id", "created_at"),
     Index("comfyui_pipe_job_state_idx", "state"),
+    Index("comfyui_pipe_job_delivery_idx", "awaits_delivery"),
 )
 
 FIXED_AT_CREATION = (
@@ -91,18 +98,23 @@ worker_table = Table(
 
 async def create_job_table(engine: AsyncEngine) -> None:
     """Create ``comfyui_pipe_job`` and ``comfyui_pipe_worker`` if they do not exist yet;
-    add the columns an older ``comfyui_pipe_job`` lacks."""
+    add the columns and indexes an older ``comfyui_pipe_job`` lacks."""
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all, checkfirst=True)
         await connection.run_sync(_add_missing_columns)
 
 
 def _add_missing_columns(connection: Connection) -> None:
-    present = {column["name"] for column in inspect(connection).get_columns(job_table.name)}
+    table = inspect(connection)
+    present = {column["name"] for column in table.get_columns(job_table.name)}
     for column in job_table.columns:
         if column.name not in present:
             ddl = CreateColumn(column).compile(dialect=connection.dialect)
             connection.execute(text(f"ALTER TABLE {job_table.name} ADD COLUMN {ddl}"))
+    indexed = {index["name"] for index in table.get_indexes(job_table.name)}
+    for index in job_table.indexes:
+        if index.name not in indexed:
+            index.create(connection)
 
 
 class SqlJobStore:
@@ -168,17 +180,36 @@ class SqlJobStore:
         )
 
     async def adopt(self, job_id: str, previous_worker: str | None, worker_id: str) -> bool:
+        columns = job_table.c
         return await self._changed(
             update(job_table)
             .where(
-                job_table.c.id == job_id,
-                job_table.c.state.in_(UNFINISHED),
-                job_table.c.worker_id.is_not_distinct_from(previous_worker),
+                columns.id == job_id,
+                or_(columns.state.in_(UNFINISHED), columns.awaits_delivery == true()),
+                columns.worker_id.is_not_distinct_from(previous_worker),
             )
             .values(worker_id=worker_id)
         )
 
+    async def delivered(self, record: JobRecord) -> bool:
+        columns = job_table.c
+        return await self._changed(
+            update(job_table)
+            .where(
+                columns.id == record.id,
+                columns.awaits_delivery == true(),
+                columns.worker_id.is_not_distinct_from(record.worker_id),
+            )
+            .values(awaits_delivery=False)
+        )
+
     async def unfinished(self) -> list[QueuedJob]:
+        return await self._queued(job_table.c.state.in_(UNFINISHED))
+
+    async def undelivered(self) -> list[QueuedJob]:
+        return await self._queued(job_table.c.awaits_delivery == true())
+
+    async def _queued(self, condition: Any) -> list[QueuedJob]:
         columns = job_table.c
         query = (
             select(
@@ -189,14 +220,15 @@ class SqlJobStore:
                 columns.worker_id,
                 columns.backend,
                 columns.prompt_id,
+                columns.attempt,
             )
-            .where(columns.state.in_(UNFINISHED))
+            .where(condition)
             .order_by(columns.created_at, columns.id)
         )
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).all()
         return [
-            QueuedJob(row[0], row[1], row[2], JobState(row[3]), row[4], row[5], row[6])
+            QueuedJob(row[0], row[1], row[2], JobState(row[3]), row[4], row[5], row[6], row[7] or 1)
             for row in rows
         ]
 
