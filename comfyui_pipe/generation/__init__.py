@@ -33,7 +33,6 @@ from .sink import OutputSink, StoredFile
 
 __all__ = [
     "BackendHealth",
-    "ServerHealth",
     "BackendPool",
     "Failure",
     "FailureKind",
@@ -57,6 +56,7 @@ __all__ = [
     "QueueWeights",
     "RequestError",
     "RequestOptions",
+    "ServerHealth",
     "StoredFile",
     "TooManyJobs",
     "UnknownWorkflow",

@@ -24,7 +24,6 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
