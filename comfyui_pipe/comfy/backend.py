@@ -147,6 +147,10 @@ class Backend(Protocol):
         """The model files in ``folder``; ``NotListed`` when the server lists none."""
         ...
 
+    async def model_folders(self) -> list[str]:
+        """Its model folders' names; ``NotListed`` when the server lists none."""
+        ...
+
     async def cancel(self, prompt_id: str) -> None:
         """Cancel exactly ``prompt_id`` there, followed here or not."""
         ...

@@ -121,6 +121,9 @@ class ComfyServer:
     async def models(self, folder: str) -> list[str]:
         return await self.client.models(folder)
 
+    async def model_folders(self) -> list[str]:
+        return await self.client.models()
+
     async def cancel(self, prompt_id: str) -> None:
         await self.client.cancel(prompt_id)
 

@@ -113,6 +113,9 @@ class V2Server:
     async def models(self, folder: str) -> list[str]:
         raise NotListed("models")
 
+    async def model_folders(self) -> list[str]:
+        raise NotListed("models")
+
     async def cancel(self, prompt_id: str) -> None:
         await self.client.cancel(prompt_id)
 

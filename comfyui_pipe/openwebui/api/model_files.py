@@ -176,7 +176,7 @@ async def _comfy_folders(runtime: PluginRuntime, url: str) -> list[str]:
     """The model folders ComfyUI on ``url`` has (none when it does not answer)."""
     try:
         server = await runtime.service.pool.server(url)
-        return await server.client.models()
+        return await server.model_folders()
     except ComfyError:  # an unreachable server has no folder to download into
         return []
 

@@ -63,9 +63,9 @@ async def _comfy_lists(
 ) -> tuple[dict[str, list[str]], Mapping[str, Any]]:
     pool = runtime.service.pool
     server = await pool.server(url)
-    folders = await server.client.models()
-    files = await asyncio.gather(*(server.client.models(folder) for folder in folders))
-    return dict(zip(folders, files, strict=True)), await pool.object_info(server)
+    folders = await server.model_folders()
+    files = await asyncio.gather(*(server.models(folder) for folder in folders))
+    return dict(zip(folders, files, strict=True)), await pool.object_info(server) or {}
 
 
 def _folders(listed: Mapping[str, list[str]], on_disk: list[FolderContents]) -> list[FolderOut]:
