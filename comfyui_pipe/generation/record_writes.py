@@ -58,6 +58,14 @@ class RecordWriter:
         """Whether every write so far went through (False: the job is not ours)."""
         return True if self._last is None else await asyncio.shield(self._last)
 
+    async def stored(self, job_id: str) -> JobRecord | None:
+        """The job's record as stored now (None when it cannot be read)."""
+        try:
+            return await self._store.get(job_id)
+        except Exception:
+            logger.exception("reading generation %s", job_id)
+            return None
+
     async def _after(self, previous: asyncio.Future[bool] | None, record: JobRecord) -> bool:
         if previous is not None and not await previous:
             return False

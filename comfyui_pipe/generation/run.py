@@ -5,10 +5,8 @@ through ``transitions.transition``), whether it has started (its ComfyUI job say
 its deadline (``created_at`` + the job timeout, enforced here only) and its outcome
 (the terminal record). The job's events come in synchronously from its ComfyUI job
 (:meth:`JobRun.on_update`), feed its tracker and go to its progress relay; its record
-is written when it is dispatched, a second after it starts (a job that ends sooner
-writes its start with its end: one write fewer for most quick jobs) and when it ends (and
-its progress on a timer if asked), each write after the one before, never holding up its
-events.
+is written when it is dispatched, after it starts (see ``progress_saves``) and when it
+ends, each write after the one before, never holding up its events.
 """
 
 from __future__ import annotations
@@ -32,6 +30,7 @@ from .failures import Failure, FailureKind, failure_of
 from .output_store import kept_outputs, output_file_ids
 from .prepare import submit
 from .progress_relay import ProgressRelay, ProgressSink
+from .progress_saves import ProgressSaves
 from .record_writes import RecordWriter, write_record
 from .records import JobRecord, JobState, progress_summary, resume_progress
 from .run_context import RunContext
@@ -54,9 +53,6 @@ from .transitions import (
 )
 
 logger = logging.getLogger(__name__)
-
-START_WRITE_DELAY = 1.0
-"""Seconds a job runs before its start is written on its own."""
 
 _FINAL_STAGES: dict[type[Complete | Fail | Cancel], Stage] = {
     Complete: Stage.DONE,
@@ -108,8 +104,7 @@ class JobRun:
             resume_progress(self._tracker, record)
         self._position: tuple[int, int] | None = None
         self._writer = RecordWriter(context.store)
-        self._saved_progress_at = time.monotonic()
-        self._start_write: asyncio.TimerHandle | None = None
+        self._saves = ProgressSaves(self._save_progress, context.policy)
         throttle = ProgressThrottle(previews=policy.previews)
         self._relay = ProgressRelay(record, sink, context.lane, throttle) if sink else None
 
@@ -231,25 +226,17 @@ class JobRun:
         self._watch.feed(update)
         if self._relay is not None:
             self._relay.offer(self.snapshot())
-        job, now = self.job, time.monotonic()
+        job = self.job
         if job is not None and job.started and self.record.state is JobState.QUEUED:
-            self.ran_from = self._saved_progress_at = now
+            self.ran_from = time.monotonic()
             self.apply(Start(time.time()))
-            loop = asyncio.get_running_loop()
-            self._start_write = loop.call_later(START_WRITE_DELAY, self._write_start)
-            return
-        every = self._context.policy().progress_save_every
-        if every > 0 and now - self._saved_progress_at >= every:
-            self._saved_progress_at = now
-            self._save_progress()
+            self._saves.started()
+        else:
+            self._saves.progressed()
 
     def _save_progress(self) -> None:
-        self._writer.write_soon(self.apply(SaveProgress(progress_summary(self.snapshot()))))
-
-    def _write_start(self) -> None:
         if self.record.state is JobState.RUNNING:
-            self._saved_progress_at = time.monotonic()
-            self._save_progress()
+            self._writer.write_soon(self.apply(SaveProgress(progress_summary(self.snapshot()))))
 
     async def _follow(self) -> None:
         job, server = self.job, self.server
@@ -362,7 +349,7 @@ class JobRun:
         claimed = ended.claimed_file_ids
         if not await write_record(self._context.store, ended, final=True):
             delivered = []
-            ended = await self._stored() or ended
+            ended = await self._writer.stored(self.record.id) or ended
         self.record = ended
         kept = ended.keeps(claimed)
         await self._context.outputs.discard([file_id for file_id in claimed if file_id not in kept])
@@ -383,7 +370,7 @@ class JobRun:
 
     async def let_go(self) -> None:
         """Stop following a job another process ended or owns now; keep what it stored."""
-        stored = await self._stored()
+        stored = await self._writer.stored(self.record.id)
         if stored is not None and stored.state.terminal:
             self.record = stored
             if self._relay is not None:
@@ -406,15 +393,7 @@ class JobRun:
             await self._relay.abandon()
         self._forget()
 
-    async def _stored(self) -> JobRecord | None:
-        try:
-            return await self._context.store.get(self.record.id)
-        except Exception:
-            logger.exception("reading generation %s", self.record.id)
-            return None
-
     def _forget(self) -> None:
-        if self._start_write is not None:
-            self._start_write.cancel()
+        self._saves.stop()
         self._context.forget(self.record.id)
         self.ended.set()

@@ -113,20 +113,21 @@ class GenerationService:
         self._admission = Admission(
             store, now_pool, now_policy, lambda: self._workflows, self.worker_id
         )
-        self._leases = None
-        if leases is not None:
-            self._leases = LeaseKeeper(
-                self.worker_id,
-                leases,
-                store,
-                self._outputs,
-                self._runs,
-                lambda record, sink: self._enter(record, sink, adopted=True),
-                lambda: self._pool,
-                lambda: self._lease_times,
-                delivery,
-                self._dispatcher.wake,
-            )
+        self._leases = self._lease_keeper(leases, delivery) if leases is not None else None
+
+    def _lease_keeper(self, leases: LeaseStore, delivery: Delivery | None) -> LeaseKeeper:
+        return LeaseKeeper(
+            self.worker_id,
+            leases,
+            self._store,
+            self._outputs,
+            self._runs,
+            lambda record, sink: self._enter(record, sink, adopted=True),
+            lambda: self._pool,
+            lambda: self._lease_times,
+            delivery,
+            self._dispatcher.wake,
+        )
 
     async def __aenter__(self) -> Self:
         self.open()
