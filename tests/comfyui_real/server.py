@@ -114,8 +114,13 @@ class RealComfyUI:
             self._process.wait(STOP_TIMEOUT)
         self._forget_process()
 
-    def restart(self) -> None:
+    def restart(self, *, stock_input: bool = False) -> None:
+        """Stop and start again; ``stock_input``: with the input folder as a stock server's
+        (what earlier tests uploaded taken out)."""
         self.stop()
+        if stock_input:
+            shutil.rmtree(self.run_dir / "input")
+            shutil.copytree(self.env.comfyui / "input", self.run_dir / "input")
         self.start()
 
     def get(self, path: str, timeout: float = 30.0) -> Any:

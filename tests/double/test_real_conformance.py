@@ -58,8 +58,9 @@ class Replays:
 @pytest.fixture(scope="module")
 def session(real_comfyui: RealComfyUI) -> dict[str, Replays]:
     """Each scenario as the live server and the double answered it, in recorded order."""
-    if real_comfyui.get("/history?max_items=1") or not real_comfyui.is_idle():
-        real_comfyui.restart()  # as recorded: fresh history, caches and queue
+    # as recorded: fresh history, caches and queue, and only ComfyUI's own example in
+    # the input folder (LoadImage lists it; earlier tests upload images there)
+    real_comfyui.restart(stock_input=True)
     return asyncio.run(_replay_session(real_comfyui))
 
 
