@@ -77,8 +77,11 @@ class Dispatcher:
             self._runnable[(job_id, url)] = (id(info), True)
 
     def forget(self, job_id: str) -> None:
+        """``job_id`` ended here (and is off the list of runs)."""
         for key in [key for key in self._runnable if key[0] == job_id]:
             del self._runnable[key]
+        if not self._runs:
+            self._turns.idle()
 
     def servers_changed(self) -> None:
         self._runnable.clear()

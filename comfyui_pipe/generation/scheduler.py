@@ -8,7 +8,6 @@ to their weights, whoever queued first. Where each job goes is the plan's
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Protocol
@@ -39,15 +38,13 @@ class FairTurns:
     their owners' clocks reach them. So users with waiting jobs alternate (a user
     weighing 3 gets three turns to another's one), the one who queued a batch first
     included, and a user who waited for nothing earns no turns meanwhile: their clock
-    starts at the queue's (the clock of the last job that left). After the queue was
-    empty (nothing runs, and every waiting job came after the last one left), every
-    clock starts level again. A job run again after ComfyUI lost it (its attempt after
-    the first) had its turn: it goes first."""
+    starts at the queue's (the clock of the last job that left). After this process
+    had nothing left to run (:meth:`idle`), the next jobs find every clock level again,
+    unless some job is on a server then. A job run again after ComfyUI lost it (its
+    attempt after the first) had its turn: it goes first."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
-        self._left_at = float("-inf")
-        """When the last job left the queue (seconds since the epoch, like ``created_at``)."""
+    def __init__(self) -> None:
+        self._idle = True
         self._now = 0.0
         self._next: dict[str, float] = {}  # owner id -> clock of their next job
         self._counted: set[str] = set()  # ids of the dispatched jobs already counted
@@ -59,9 +56,10 @@ class FairTurns:
         jobs that left it since the last look (those of other processes too)."""
         by_age = sorted(unfinished, key=lambda job: (job.created_at, job.id))
         dispatched = {job.id for job in by_age if job.dispatched}
-        if not dispatched and all(job.created_at > self._left_at for job in by_age):
+        if self._idle and not dispatched:
             # a new busy period: what users were served before is owed by no one now
             self._next.clear()
+        self._idle = False
         self._counted &= dispatched
         for job in by_age:
             if job.dispatched:
@@ -88,10 +86,14 @@ class FairTurns:
         if job.id in self._counted:
             return
         self._counted.add(job.id)
-        self._left_at = self._clock()
+        self._idle = False
         self._now = start = self._start(job.owner_id)
         self._next[job.owner_id] = start + 1 / max(weight, 1e-9)
         self._next = {owner: at for owner, at in self._next.items() if at > self._now}
+
+    def idle(self) -> None:
+        """Nothing is left to run here: the next jobs start a new busy period."""
+        self._idle = True
 
     def _start(self, owner_id: str) -> float:
         return max(self._next.get(owner_id, self._now), self._now)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection, Mapping
 
+import pytest
 from comfyui_double import ComfyDouble
 from conftest import MODELS, FolderSink, MemoryJobStore, ServiceFactory
 from test_generation_service import ProgressLog, ask, prompts_posted
@@ -281,27 +282,29 @@ async def test_weights_that_cannot_be_read_leave_everyone_taking_turns(
     assert [owner[body["prompt_id"]] for body in double.prompts_received] == ["alice", "bob"] * 2
 
 
-def test_after_the_queue_was_empty_nobody_is_behind_for_what_they_had_before() -> None:
-    now = [100.0]
-    turns = FairTurns(clock=lambda: now[0])
-    for n in range(3):  # bob alone earlier: three jobs left the queue at 100
+@pytest.mark.parametrize("blocker_ended", [False, True], ids=["running", "ended"])
+def test_after_the_queue_was_empty_nobody_is_behind_for_what_they_had_before(
+    blocker_ended: bool,
+) -> None:
+    turns = FairTurns()
+    for n in range(3):  # bob alone earlier: three jobs left the queue
         turns.served(queued(f"b{n}", "bob", 90 + n), 1.0)
-    now[0] = 200.0  # idle since; then alice's job starts at once
+    turns.idle()  # nothing left to run; then alice's job starts at once
     (blocker,) = turns.order([queued("a0", "alice", 150)])
     turns.served(blocker, 1.0)
-    waiting = [queued("a0", "alice", 150, backend="gpu")]
+    waiting = [] if blocker_ended else [queued("a0", "alice", 150, backend="gpu")]
     waiting += [queued("a1", "alice", 152), queued("a2", "alice", 153)]
     waiting += [queued("b3", "bob", 160), queued("b4", "bob", 161)]
 
-    # bob's earlier jobs count for nothing now: alice just had one, so bob is next
+    # bob's earlier jobs count for nothing now: alice just had one, so bob is next, whether
+    # her job still runs or ended before the next look
     assert [job.id for job in turns.order(waiting)] == ["b3", "a1", "b4", "a2"]
 
 
 def test_jobs_that_wait_through_the_look_keep_the_turns_they_had() -> None:
-    now = [100.0]
-    turns = FairTurns(clock=lambda: now[0])
+    turns = FairTurns()
     turns.served(queued("a0", "alice", 10), 1.0)
-    now[0] = 200.0  # a long job ran; bob's job waited all along, alice asked again
+    # a long job ran; bob's job waited all along, alice asked again
     waiting = [queued("b0", "bob", 50), queued("a1", "alice", 150)]
 
     assert [job.id for job in turns.order(waiting)] == ["b0", "a1"]
