@@ -22,7 +22,7 @@ from ..followed import FollowedPrompt, JobListener
 from ..job import JobTimeouts
 from ..outcome import Ending
 from .client import V2Client
-from .translate import QUEUED, TERMINAL, LiveEvents, outcome_of, place_in_line
+from .translate import EXPIRED, QUEUED, TERMINAL, LiveEvents, outcome_of, place_in_line
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +79,15 @@ class V2Job(FollowedPrompt):
 
     async def _follow(self) -> None:
         live = LiveEvents(self.prompt_id)
+        looked_again = False
         while not self._outcome.done():
             job = await self._look()
+            if job is not None and job.get("status") == EXPIRED and not looked_again:
+                # comfy-api-proxy reads ComfyUI's history, then its queue: a job that ends
+                # between the two reads is neither, so "expired" for a moment
+                looked_again = True
+                await asyncio.sleep(self._poll)
+                continue
             if job is None or job.get("status") in TERMINAL:
                 self._settle(outcome_of(job or {"id": self.prompt_id}, self._cancelling))
                 return

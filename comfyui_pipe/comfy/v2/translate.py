@@ -22,8 +22,8 @@ from ..outputs import OutputKind, OutputRef, in_node_order
 from ..queue import QueuePosition
 from .sse import ServerEvent
 
-QUEUED, RUNNING = "queued", "running"
-TERMINAL = frozenset({"succeeded", "canceled", "failed", "expired"})
+QUEUED, RUNNING, EXPIRED = "queued", "running", "expired"
+TERMINAL = frozenset({"succeeded", "canceled", "failed", EXPIRED})
 _KINDS: Mapping[str, OutputKind] = {"image": "image", "video": "video", "audio": "audio"}
 """The v2 output types that are files we keep (``text``, ``file``, ``latent``: not)."""
 
