@@ -1,6 +1,8 @@
-"""When a running job's progress is written into its record: a second after it starts (a
-job that ends sooner writes its start with its end: one write fewer for most quick
-jobs), then every ``progress_save_every`` seconds when the admin asks for it."""
+"""When a running job's progress is written into its record: as its sampler begins (a
+process that adopts it then shows its steps at once), a second after it starts if it
+has not sampled by then (a job that ends sooner writes its start with its end: one
+write fewer for a quick job without a sampler), and every ``progress_save_every``
+seconds when the admin asks for it."""
 
 from __future__ import annotations
 
@@ -21,12 +23,18 @@ class ProgressSaves:
         """The current policy: its ``progress_save_every`` (0: only the start is written)."""
         self._saved_at = time.monotonic()
         self._start_write: asyncio.TimerHandle | None = None
+        self._sampled = False
 
     def started(self) -> None:
         self._saved_at = time.monotonic()
         self._start_write = asyncio.get_running_loop().call_later(START_WRITE_DELAY, self._write)
 
-    def progressed(self) -> None:
+    def progressed(self, sampling: bool) -> None:
+        if sampling and not self._sampled:
+            self._sampled = True
+            self.stop()
+            self._write()
+            return
         every = self._policy().progress_save_every
         if every > 0 and time.monotonic() - self._saved_at >= every:
             self._write()

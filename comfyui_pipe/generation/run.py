@@ -224,15 +224,16 @@ class JobRun:
         """One of its events (or its place in a queue), as it comes."""
         self._tracker.feed(update)
         self._watch.feed(update)
+        snapshot = self.snapshot()
         if self._relay is not None:
-            self._relay.offer(self.snapshot())
+            self._relay.offer(snapshot)
         job = self.job
         if job is not None and job.started and self.record.state is JobState.QUEUED:
             self.ran_from = time.monotonic()
             self.apply(Start(time.time()))
             self._saves.started()
         else:
-            self._saves.progressed()
+            self._saves.progressed(sampling=snapshot.stage is Stage.SAMPLING)
 
     def _save_progress(self) -> None:
         if self.record.state is JobState.RUNNING:

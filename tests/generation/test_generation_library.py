@@ -137,6 +137,18 @@ async def test_upscalers_enlarge_by_their_factor(
     assert sizes == [(192, 128), (384, 256)]
 
 
+async def test_a_quick_job_without_a_sampler_writes_its_start_with_its_end(
+    current_service: GenerationService, store: MemoryJobStore
+) -> None:
+    image = InputImage("in.png", rgba_png((96, 64)), "image/png")
+    request = GenerationRequest("alice", "upscale_2x", "", images=[image])
+    record = await current_service.start(request)
+    done = await current_service.wait(record.id)
+
+    assert done.state is JobState.COMPLETED and done.started_at is not None
+    assert store.writes[record.id] == 3  # created, queued on ComfyUI, finished
+
+
 async def test_inpaint_with_a_mask_image_as_second_attachment(
     current_service: GenerationService, sink: FolderSink
 ) -> None:

@@ -120,9 +120,9 @@ async def test_a_thirty_step_job_writes_its_record_a_few_times_not_once_per_step
 
     assert done.state is JobState.COMPLETED
     assert {s.step for s in progress.snapshots} >= set(range(1, 31))
-    # created, queued on ComfyUI, started, finished (the output files' ids are derived,
-    # not claimed first): progress is saved only when an admin asks for it
-    # (Policy.progress_save_every)
+    # created, queued on ComfyUI, started (as its sampler began), finished (the output
+    # files' ids are derived, not claimed first): progress is saved only when an admin
+    # asks for it (Policy.progress_save_every)
     assert store.writes[record.id] == 4
     assert done.progress is not None and done.progress["percent"] == 100
 
@@ -152,9 +152,9 @@ async def test_jobs_waiting_in_our_queue_are_not_written_while_they_wait(
     for record in records:
         assert (await service.wait(record.id)).state is JobState.COMPLETED
 
-    # created, queued on ComfyUI, finished, whatever their place while waiting (a run
-    # this short ends before its start is worth writing)
-    assert {store.writes[record.id] for record in records} == {3}
+    # created, queued on ComfyUI, started (as its sampler began), finished, whatever their
+    # place while waiting
+    assert {store.writes[record.id] for record in records} == {4}
 
 
 async def test_the_random_seed_is_reported_as_used(

@@ -127,6 +127,8 @@ def test_upload_and_a_test_run_work_from_the_keyboard_alone(
     open_console(page, owui, "workflows")
     saved = tmp_path / "keyboard_flow.json"
     saved.write_text(json.dumps(ui_workflow()))
+    # the list is in (nothing renders again under the keyboard's focus)
+    page.locator("section").first.wait_for(timeout=30_000)
 
     tab_to(page, "el => el.id === 'workflow-files'")
     with page.expect_file_chooser() as chooser:
