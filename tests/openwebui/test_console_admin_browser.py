@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from deploy.model_server import ModelServer
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from openwebui.console_browser import (
     browser,
@@ -116,6 +117,21 @@ def test_an_admin_drops_a_ui_template_and_test_runs_it_with_progress(
     assert made.evaluate("img => img.complete && img.naturalWidth") == 512
 
 
+def chooser_by_keyboard(page: Any, is_it: str, tries: int = 3) -> Any:
+    """The file chooser that Enter opens on the element ``is_it`` picks, reached by Tab.
+    Tried again from the start when none opens: under load a late render of the page has
+    been seen to take the focus between the Tab and the Enter."""
+    for _ in range(tries):
+        tab_to(page, is_it)
+        try:
+            with page.expect_file_chooser(timeout=10_000) as chooser:
+                page.keyboard.press("Enter")
+            return chooser.value
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"Enter never opened a file chooser on {is_it}")
+
+
 def test_upload_and_a_test_run_work_from_the_keyboard_alone(
     admin_page: Any,
     owui: OpenWebUIServer,
@@ -130,10 +146,8 @@ def test_upload_and_a_test_run_work_from_the_keyboard_alone(
     # the list is in (nothing renders again under the keyboard's focus)
     page.locator("section").first.wait_for(timeout=30_000)
 
-    tab_to(page, "el => el.id === 'workflow-files'")
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Enter")
-    chooser.value.set_files(str(saved))
+    chooser = chooser_by_keyboard(page, "el => el.id === 'workflow-files'")
+    chooser.set_files(str(saved))
     region(page, "Checked keyboard_flow.json").get_by_text("Editor (UI) format").wait_for()
     in_card = "el.closest('[aria-label=\"Checked keyboard_flow.json\"]')"
     tab_to(page, f"el => el.textContent === 'Save' && {in_card}")
