@@ -27,10 +27,14 @@ from openwebui.test_input_rules import assert_sentence, post_raw
 ROUNDS = 7
 SLOWER_BY_AT_MOST = 0.25
 """Seconds by which another user's GET /workflows may be slower (median of ``ROUNDS``) while
-a bomb is refused, and after, than alone; each one must also take under 1 s. Alone it takes
-about 0.1 s on an idle machine, and about as long while a bomb is refused; a bomb that held
-the server up (as before the limits) made it seconds. Not tighter: on a machine busy with
-other work, any request may take twice as long."""
+a bomb is refused, and after, than alone. Alone it takes about 0.1 s on an idle machine, and
+about as long while a bomb is refused; a bomb that held the server up (as before the limits)
+made it seconds. Not tighter: on a machine busy with other work, any request may take twice
+as long."""
+NEVER_AS_LONG_AS = 3.0
+"""Seconds no single request (the refusal, or another user's listing) may take: the bombs
+held other users up for 4 s and more before the limits. Not tighter: in a full CI run on two
+busy cores one listing of seven took 1.3 s where the others took 0.4 s."""
 
 Timed = tuple[httpx.Response, float]
 
@@ -123,12 +127,12 @@ def test_an_expansion_bomb_is_refused_at_once_and_others_do_not_wait(
 
     for response, seconds in (refused for refused, _ in during):
         assert_sentence(response, 413, f"has {nodes}", "most a workflow may have is 5,000")
-        assert seconds < 1
+        assert seconds < NEVER_AS_LONG_AS
     usual = _median(alone)
     for listed in ([listed for _, listed in during], after):
         assert all(response.status_code == 200 for response, _ in listed)
         assert _median(listed) < usual + SLOWER_BY_AT_MOST, (usual, listed)
-        assert all(seconds < 1 for _, seconds in listed), listed
+        assert all(seconds < NEVER_AS_LONG_AS for _, seconds in listed), listed
     assert "bomb" not in {w["id"] for w in after[-1][0].json()}
 
 
