@@ -4,9 +4,8 @@ A :class:`JobRun` owns the job's facts while it lives here: its record (changed 
 through ``transitions.transition``), whether it has started (its ComfyUI job says),
 its deadline (``created_at`` + the job timeout, enforced here only) and its outcome
 (the terminal record). The job's events come in synchronously from its ComfyUI job
-(:meth:`JobRun.on_update`), feed its tracker and go to its progress relay; its record
-is written when it is dispatched, after it starts (see ``progress_saves``) and when it
-ends, each write after the one before, never holding up its events.
+(:meth:`JobRun.on_update`), feed its tracker and go to its progress relay; its record is
+written when dispatched, after it starts (``progress_saves``) and when it ends, in order.
 """
 
 from __future__ import annotations
@@ -130,6 +129,9 @@ class JobRun:
         """Its record with its progress now."""
         return replace(self.record, progress=progress_summary(self.snapshot()))
 
+    def _keep_progress(self) -> JobRecord:
+        return self.apply(SaveProgress(progress_summary(self.snapshot())))
+
     def apply(self, change: Change) -> JobRecord:
         """The one way its record changes."""
         self.record = transition(self.record, change)
@@ -209,9 +211,7 @@ class JobRun:
         self._tracker = ProgressTracker(self.record.prompt or {})
         self._watch = RunWatch(self.shape)
         self.apply(Requeue(ran=ran, pinned=self.pinned))
-        if not await self._writer.write(
-            self.apply(SaveProgress(progress_summary(self.snapshot())))
-        ):
+        if not await self._writer.write(self._keep_progress()):
             await self.let_go()
             return
         if self._relay is not None:
@@ -237,7 +237,7 @@ class JobRun:
 
     def _save_progress(self) -> None:
         if self.record.state is JobState.RUNNING:
-            self._writer.write_soon(self.apply(SaveProgress(progress_summary(self.snapshot()))))
+            self._writer.write_soon(self._keep_progress())
 
     async def _follow(self) -> None:
         job, server = self.job, self.server
@@ -387,7 +387,7 @@ class JobRun:
         shows its progress as this one last saw it."""
         self.handed_over = True
         if self.record.state is JobState.RUNNING:
-            await self._writer.write(self.apply(SaveProgress(progress_summary(self.snapshot()))))
+            await self._writer.write(self._keep_progress())
         if self.job is not None:
             await self.job.abandon()
         if self._relay is not None:
