@@ -58,7 +58,7 @@ MULTI_GPU_FILES = [
     STACK_DIR / "compose.test.yaml", STACK_DIR / "compose.test-gpu.yaml",
     STACK_DIR / "compose.test-multi-gpu.yaml",
 ]  # fmt: skip
-# Health checks run every 2 s while starting (docker-compose.yaml): healthy once it answers.
+# The test override checks health every 2 s (compose.test.yaml): healthy once it answers.
 HEALTHY_WITHIN = 240
 MODEL_BYTES = bytes(range(256)) * 64
 # Small and few: a 256² step of the random SD 1.5 takes seconds on 2 busy cores.
