@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from openwebui.harness import Account, ThreadedDouble
-from openwebui.test_api_jobs import API, finished, started
+from openwebui.test_api_jobs import API, finished, started, wait_for_job
 
 BLOCKER_SEED, USER_SEEDS, PRO_SEEDS = 1, range(100, 103), range(200, 204)
 
@@ -58,11 +58,18 @@ def owners_in_turn(
     http: httpx.Client, comfy: ThreadedDouble, user: Account, pro: Account
 ) -> list[str]:
     """A blocking job of ``user``'s, then three more of theirs and four of ``pro``'s
-    queued behind it: whose job ComfyUI got each time it freed."""
+    queued behind it; once all are queued the blocker is stopped: whose job ComfyUI
+    got each time it freed."""
     since = len(comfy.double.prompts_received)
-    jobs = [(user, started(http, user, prompt="a wall", seed=BLOCKER_SEED, steps=20))]
-    jobs += [(user, started(http, user, prompt="a cat", seed=seed)) for seed in USER_SEEDS]
+    quick, comfy.double.step_seconds = comfy.double.step_seconds, 1.0
+    blocker = started(http, user, prompt="a wall", seed=BLOCKER_SEED, steps=20)
+    wait_for_job(http, user, blocker["id"], lambda job: job["state"] == "running")
+    comfy.double.step_seconds = quick
+    jobs = [(user, started(http, user, prompt="a cat", seed=seed)) for seed in USER_SEEDS]
     jobs += [(pro, started(http, pro, prompt="a dog", seed=seed)) for seed in PRO_SEEDS]
+    stopped = http.post(f"{API}/jobs/{blocker['id']}/cancel", headers=user.headers)
+    assert stopped.status_code == 200, stopped.text
+    assert finished(http, user, blocker["id"])["state"] == "cancelled"
     for account, job in jobs:
         assert finished(http, account, job["id"])["state"] == "completed"
     seeds = seeds_in_the_order_comfyui_got_them(comfy, since)
