@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -20,11 +19,11 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     RowMapping,
-    Select,
     String,
     Table,
     Text,
     and_,
+    bindparam,
     delete,
     insert,
     or_,
@@ -65,6 +64,12 @@ thumbnail_table = Table(
     Column("file_id", String(64), primary_key=True),
     Column("data", LargeBinary, nullable=False),
 )
+
+# Built once: a statement built per call costs SQLAlchemy its cache key each time.
+_FILE_ID = "_file_id"
+_BY_ID = select(output_table).where(output_table.c.file_id == bindparam(_FILE_ID))
+_ADD_OUTPUT = insert(output_table)
+_ADD_THUMBNAIL = insert(thumbnail_table)
 
 KINDS = {"image": ("image",), "animated": ("animated", "gif"), "video": ("video",)}
 """A kind asked for -> the output kinds it shows (an animated image may be a GIF)."""
@@ -117,12 +122,12 @@ class SqlGallery:
         """Keep ``output`` (once: another owner of its job may have added it already)."""
 
         async def added(connection: AsyncConnection) -> None:
-            if (await connection.execute(_by_id(output.file_id))).first() is not None:
+            if (await connection.execute(_BY_ID, {_FILE_ID: output.file_id})).first() is not None:
                 return
-            await connection.execute(insert(output_table).values(**asdict(output)))
+            await connection.execute(_ADD_OUTPUT, asdict(output))
             if thumbnail is not None:
                 row = {"file_id": output.file_id, "data": thumbnail}
-                await connection.execute(insert(thumbnail_table).values(**row))
+                await connection.execute(_ADD_THUMBNAIL, row)
 
         try:
             await self._writes.run(added)
@@ -156,7 +161,7 @@ class SqlGallery:
 
     async def get(self, file_id: str) -> Output | None:
         async with self._engine.connect() as connection:
-            row = (await connection.execute(_by_id(file_id))).mappings().first()
+            row = (await connection.execute(_BY_ID, {_FILE_ID: file_id})).mappings().first()
         return None if row is None else _output(row)
 
     async def thumbnail(self, file_id: str) -> bytes | None:
@@ -187,10 +192,6 @@ def _read_cursor(cursor: str) -> tuple[float, str]:
     if not sep or not file_id or not math.isfinite(moment):
         raise BadCursor("That page cursor was not given by this listing.")
     return moment, file_id
-
-
-def _by_id(file_id: str) -> Select[Any]:
-    return select(output_table).where(output_table.c.file_id == file_id)
 
 
 def _output(row: RowMapping) -> Output:
