@@ -213,12 +213,11 @@ async def alive(store: MemoryJobStore, worker_id: str) -> AsyncIterator[None]:
 async def test_a_process_that_lost_its_job_leaves_it_and_its_files_to_the_new_owner(
     comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore, sink: FolderSink
 ) -> None:
-    double = await comfy_double_factory(models=MODELS, step_seconds=0.05)
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.02)
     service = await make_service([double.url])
     progress = ProgressLog()
-    record = await service.start(
-        ask("a cat --steps 10"), progress
-    )  # ends before its start is written
+    # its 0.2 s of sampling end before its progress is written (half a second in)
+    record = await service.start(ask("a cat --steps 10"), progress)
     await progress.wait_sampling()
 
     # another process took the job over (this one looked dead to it), and lives on

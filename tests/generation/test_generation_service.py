@@ -120,11 +120,32 @@ async def test_a_thirty_step_job_writes_its_record_a_few_times_not_once_per_step
 
     assert done.state is JobState.COMPLETED
     assert {s.step for s in progress.snapshots} >= set(range(1, 31))
-    # created, queued on ComfyUI, started (as its sampler began), finished (the output
-    # files' ids are derived, not claimed first): progress is saved only when an admin
-    # asks for it (Policy.progress_save_every)
+    # created, queued on ComfyUI, started (half a second into sampling), finished (the
+    # output files' ids are derived, not claimed first): progress is saved only when an
+    # admin asks for it (Policy.progress_save_every)
     assert store.writes[record.id] == 4
     assert done.progress is not None and done.progress["percent"] == 100
+
+
+async def test_a_sampling_job_s_record_shows_its_steps_within_a_second_for_an_adopter(
+    comfy_double_factory, make_service: ServiceFactory, store: MemoryJobStore
+) -> None:
+    double = await comfy_double_factory(models=MODELS, step_seconds=0.1)
+    service = await make_service([double.url])
+    progress = ProgressLog()
+
+    record = await service.start(ask("a lighthouse --steps 30"), progress)
+    await progress.wait_sampling()
+    sampling_seen = time.monotonic()
+    while (stored := await store.get(record.id)) is not None and not (
+        stored.progress and stored.progress.get("stage") == "sampling"
+    ):
+        assert time.monotonic() - sampling_seen < 1.0, stored
+        await asyncio.sleep(0.02)
+
+    assert stored is not None and stored.state is JobState.RUNNING
+    assert stored.progress is not None and stored.progress["steps"] == 30
+    assert (await service.wait(record.id)).state is JobState.COMPLETED
 
 
 async def test_progress_is_saved_on_a_slow_timer_when_asked(
@@ -152,9 +173,9 @@ async def test_jobs_waiting_in_our_queue_are_not_written_while_they_wait(
     for record in records:
         assert (await service.wait(record.id)).state is JobState.COMPLETED
 
-    # created, queued on ComfyUI, started (as its sampler began), finished, whatever their
-    # place while waiting
-    assert {store.writes[record.id] for record in records} == {4}
+    # created, queued on ComfyUI, finished, whatever their place while waiting (their
+    # three steps end before their start is due to be written on its own)
+    assert {store.writes[record.id] for record in records} == {3}
 
 
 async def test_the_random_seed_is_reported_as_used(
