@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 from deploy.model_server import ModelServer
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from openwebui.console_browser import (
     browser,
@@ -120,15 +119,25 @@ def test_an_admin_drops_a_ui_template_and_test_runs_it_with_progress(
 def chooser_by_keyboard(page: Any, is_it: str, tries: int = 3) -> Any:
     """The file chooser that Enter opens on the element ``is_it`` picks, reached by Tab.
     Tried again from the start when none opens: under load a late render of the page has
-    been seen to take the focus between the Tab and the Enter."""
-    for _ in range(tries):
-        tab_to(page, is_it)
-        try:
-            with page.expect_file_chooser(timeout=10_000) as chooser:
-                page.keyboard.press("Enter")
-            return chooser.value
-        except PlaywrightTimeout:
-            continue
+    been seen to take the focus between the Tab and the Enter. A chooser that opens late
+    still counts (a listener on the page takes every chooser from the first Enter on:
+    Chromium opens no second one while the first is pending)."""
+    choosers: list[Any] = []
+
+    def opened(chooser: Any) -> None:
+        choosers.append(chooser)
+
+    page.on("filechooser", opened)
+    try:
+        for _ in range(tries):
+            tab_to(page, is_it)
+            page.keyboard.press("Enter")
+            for _ in range(100):  # 10 s
+                if choosers:
+                    return choosers[0]
+                page.wait_for_timeout(100)
+    finally:
+        page.remove_listener("filechooser", opened)
     raise AssertionError(f"Enter never opened a file chooser on {is_it}")
 
 
