@@ -109,6 +109,9 @@ _CREATE_WITHIN_LIMIT = insert(job_table).from_select(
         _UNFINISHED_OF_OWNER < bindparam(_MAX_UNFINISHED)
     ),
 )
+_CREATE_WITHIN_LIMIT_RETURNING_ID = _CREATE_WITHIN_LIMIT.returning(job_table.c.id)
+"""PostgreSQL's: psycopg counts no rows for INSERT ... SELECT, the id it returns says."""
+_LOCK_OWNER = select(func.pg_advisory_xact_lock(func.hashtext(bindparam(_OWNER))))
 _UPDATE_OWN_UNFINISHED = (
     update(job_table)
     .where(
@@ -173,11 +176,9 @@ class SqlJobStore:
         async def created(connection: AsyncConnection) -> bool:
             if connection.dialect.name != "postgresql":
                 return bool((await connection.execute(_CREATE_WITHIN_LIMIT, params)).rowcount == 1)
-            key = func.hashtext(record.owner_id)
-            await connection.execute(select(func.pg_advisory_xact_lock(key)))
-            # psycopg counts no rows for INSERT ... SELECT: the id it returns says
-            returning = _CREATE_WITHIN_LIMIT.returning(job_table.c.id)
-            return (await connection.execute(returning, params)).first() is not None
+            await connection.execute(_LOCK_OWNER, {_OWNER: record.owner_id})
+            created = await connection.execute(_CREATE_WITHIN_LIMIT_RETURNING_ID, params)
+            return created.first() is not None
 
         return await self._writes.run(created)
 
