@@ -145,12 +145,14 @@ def test_installing_the_current_source_again_changes_nothing(http, admin, owui):
 
 
 def test_the_jobs_table_round_trips_a_job(owui):
-    # owners of their own: other tests' jobs share this database
+    # owners of their own: other tests' jobs share this database (and its queue: a job
+    # left unfinished would be adopted by the app and wait there for good)
     owner, someone_else = str(uuid.uuid4()), str(uuid.uuid4())
     jobs = owui.run(get_runtime(owui.app)).jobs
     first = new_record(owner, chat_id="chat-1", message_id="message-1")
-    second = new_record(owner, created_at=first.created_at + 1)
-    someone_elses = new_record(someone_else)
+    ended = {"state": JobState.CANCELLED, "finished_at": first.created_at + 2}
+    second = new_record(owner, created_at=first.created_at + 1, **ended)
+    someone_elses = new_record(someone_else, **ended)
     for record in (first, second, someone_elses):
         owui.run(jobs.create(record))
 

@@ -3,6 +3,7 @@ three turns to another user's one, through the real Open WebUI's groups."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,8 +16,19 @@ from openwebui.test_api_jobs import API, finished, started, wait_for_job
 BLOCKER_SEED, USER_SEEDS, PRO_SEEDS = 1, range(100, 103), range(200, 204)
 
 
+def wait_for_an_empty_queue(http: httpx.Client, admin: Account) -> None:
+    """Turns are counted from the last time nothing was queued: a job left over by
+    another test (one no server can run waits for good) would carry its users' turns
+    into these."""
+    deadline = time.monotonic() + 30
+    while items := http.get(f"{API}/queue?all=true", headers=admin.headers).json()["items"]:
+        assert time.monotonic() < deadline, f"jobs left in the queue by other tests: {items}"
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def one_job_at_a_time(http: httpx.Client, admin: Account, comfy: ThreadedDouble) -> Iterator[None]:
+    wait_for_an_empty_queue(http, admin)
     before = http.get(f"{API}/settings", headers=admin.headers).json()
     changed = {"server_queue_depth": 1, "jobs_per_user": 8}
     http.put(f"{API}/settings", headers=admin.headers, json=changed).raise_for_status()
