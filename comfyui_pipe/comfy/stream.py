@@ -259,6 +259,8 @@ class EventStream:
             self._client.ws_url,
             additional_headers=self._client.headers,
             max_size=MAX_FRAME_BYTES,
+            # small JSON and JPEG frames over a LAN: deflating them costs both ends CPU
+            compression=None,
             ping_interval=self._ping_interval,
             ping_timeout=self._ping_interval,
             open_timeout=self._open_timeout,

@@ -2,14 +2,19 @@
 throttled (steps, previews and places in line alike).
 
 Only the newest snapshot is ever kept, so nothing older than what the plugin holds is
-ever sent. A snapshot at a new *milestone* (a new stage or a new step) is due at
-once; one at the milestone last sent is an update, due when the window the last
-send opened ends (longer while the job waits in line), or, when it carries a new
-preview, as soon as the preview window has passed since the last preview shown. A
-preview goes with the snapshot of its own step (the tracker pairs them), only when
-its window has passed; otherwise the snapshot goes without it. Nothing here sleeps or
-sends: the caller asks :meth:`ProgressThrottle.due_at` when to come back and
-:meth:`ProgressThrottle.take` what to send. Pure: no I/O, no asyncio.
+ever sent. A snapshot at a new *milestone* is due at once when it shows a step not
+shown yet (a sampler step, or the last one, which comes with the stage after the
+sampler) or a place in line; any other new stage of a running job is due once it has
+lasted the stage window (a job goes through several stages within milliseconds —
+starting, loading, decoding, saving — and a user sees the one it is in). One at the
+milestone last sent is an update, due when the window the last send opened ends
+(longer while the job waits in line), or, when it carries a new preview, as soon as
+the preview window has passed since the last preview shown. A preview goes with the
+snapshot of its own step (the tracker pairs them), only when its window has passed;
+otherwise the snapshot goes without it. At the job's end only a step not shown yet
+still goes: its end says the rest. Nothing here sleeps or sends: the caller asks
+:meth:`ProgressThrottle.due_at` when to come back and :meth:`ProgressThrottle.take`
+what to send. Pure: no I/O, no asyncio.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from .stage import Stage
 
 STEP_WINDOW = 0.5
 """Seconds between two sends within one stage and step."""
+STAGE_WINDOW = 0.1
+"""Seconds a running job's new stage (not a step) lasts before it is shown: one that a
+newer stage or step replaces sooner never is."""
 WAITING_WINDOW = 2.0
 """Seconds between two sends of a waiting job's place in line."""
 PREVIEW_WINDOW = 1.0
@@ -35,7 +43,7 @@ _NOTHING_SENT = object()
 
 
 def milestone(snapshot: ProgressSnapshot) -> Hashable:
-    """What a user must see at once: a new stage, a new step."""
+    """What a user must see: a new stage, a new step."""
     return snapshot.stage, snapshot.step
 
 
@@ -45,23 +53,30 @@ class ProgressThrottle:
         clock: Callable[[], float] = time.monotonic,
         *,
         step_window: float = STEP_WINDOW,
+        stage_window: float = STAGE_WINDOW,
         waiting_window: float = WAITING_WINDOW,
         preview_window: float = PREVIEW_WINDOW,
         previews: bool = True,
     ) -> None:
         self._clock = clock
         self._step_window = step_window
+        self._stage_window = stage_window
         self._waiting_window = waiting_window
         self._preview_window = preview_window
         self._previews = previews
         self._newest: ProgressSnapshot | None = None
         self._sent_milestone: Hashable = _NOTHING_SENT
         self._sent_at = float("-inf")
+        self._sent_step: int | None = None
+        self._held_since = float("-inf")
+        """When the milestone held was first offered."""
         self._preview_shown: Preview | None = None
         self._preview_shown_at = float("-inf")
 
     def offer(self, snapshot: ProgressSnapshot) -> None:
         """Hold ``snapshot``; it replaces whatever was held and not sent yet."""
+        if self._newest is None or milestone(self._newest) != milestone(snapshot):
+            self._held_since = self._clock()
         self._newest = snapshot
 
     def now(self) -> float:
@@ -73,15 +88,16 @@ class ProgressThrottle:
         if self._newest is None:
             return None
         if self._new_milestone():
-            return float("-inf")
+            settles = self._newest.stage not in WAITING_STAGES and not self._new_step(self._newest)
+            return self._held_since + self._stage_window if settles else float("-inf")
         due = self._sent_at + self._window()
         if self._new_preview():
             due = min(due, self._preview_shown_at + self._preview_window)
         return due
 
     def urgent(self) -> bool:
-        """Whether the held snapshot is news that cannot wait: a new milestone, or a new
-        preview whose window has passed (not merely a newer state of the same step)."""
+        """Whether the held snapshot is news that cannot wait once due: a new milestone, or
+        a new preview whose window has passed (not merely a newer state of the same step)."""
         return self._new_milestone() or (self._new_preview() and self._preview_due())
 
     def waiting(self) -> bool:
@@ -96,11 +112,23 @@ class ProgressThrottle:
         return self._send()
 
     def take_last(self) -> ProgressSnapshot | None:
-        """The held snapshot whether due or not, for the end of the job."""
-        return self._send() if self._newest is not None else None
+        """At the end of the job: the held snapshot, due or not, if it is a step not shown
+        yet (every step is shown); a stage or an update the end makes moot is dropped."""
+        if self._newest is None or not self._new_step(self._newest):
+            self._newest = None
+            return None
+        return self._send()
 
     def _new_milestone(self) -> bool:
-        return self._newest is not None and milestone(self._newest) != self._sent_milestone
+        return self._newest is not None and self._is_new(self._newest)
+
+    def _is_new(self, snapshot: ProgressSnapshot) -> bool:
+        return milestone(snapshot) != self._sent_milestone
+
+    def _new_step(self, snapshot: ProgressSnapshot) -> bool:
+        """Whether ``snapshot`` shows a step not shown yet: a new sampler step, or another
+        stage that carries one (the last step comes with the stage after the sampler)."""
+        return snapshot.step is not None and snapshot.step != self._sent_step
 
     def _new_preview(self) -> bool:
         preview = self._newest.preview if self._newest is not None else None
@@ -119,6 +147,7 @@ class ProgressThrottle:
         now = self._clock()
         self._newest = None
         self._sent_milestone, self._sent_at = milestone(snapshot), now
+        self._sent_step = snapshot.step
         if shows_preview:
             self._preview_shown, self._preview_shown_at = snapshot.preview, now
             return snapshot

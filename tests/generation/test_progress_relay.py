@@ -74,6 +74,7 @@ async def test_a_new_step_goes_before_a_burst_of_places_in_line() -> None:
     for place, each in enumerate(waiting, start=1):  # the queue moves: all at once
         each.offer(snapshot(Stage.QUEUED, place=place))
     running.offer(snapshot(Stage.SAMPLING, step=2))
+    await asyncio.sleep(0.05)  # the lane has sent them all (an end drops what it holds)
     await close([*waiting, running], lane)
 
     order = [job_id for job_id, state in shown.sent if isinstance(state, ProgressSnapshot)]
@@ -92,6 +93,7 @@ async def test_a_new_step_goes_before_the_first_places_of_a_burst_of_new_jobs() 
     for place, each in enumerate(queued, start=1):  # jobs queued at once: first places
         each.offer(snapshot(Stage.QUEUED, place=place))
     running.offer(snapshot(Stage.SAMPLING, step=2))
+    await asyncio.sleep(0.05)
     await close([*queued, running], lane)
 
     order = [job_id for job_id, state in shown.sent if isinstance(state, ProgressSnapshot)]

@@ -1,6 +1,7 @@
 """The one throttle of progress, on an injected clock: a step never goes out older than the
-newest one held, new steps and stages go at once, updates within a step wait for their
-window, previews travel with the step they belong to and at most one a second."""
+newest one held, new steps go at once, stages passed within a moment show as the newest,
+updates within a step wait for their window, previews travel with the step they belong
+to and at most one a second, and a job's end drops all but a step not shown yet."""
 
 from __future__ import annotations
 
@@ -137,3 +138,52 @@ def test_a_new_preview_of_the_same_step_goes_as_soon_as_its_window_has_passed(
     clock.now += 0.1
     assert throttle.urgent()
     assert throttle.take() == at(1, preview=preview_of(1))
+
+
+def running(stage: Stage, step: int | None = None) -> ProgressSnapshot:
+    return replace(at(0), stage=stage, step=step)
+
+
+def test_a_stage_shows_once_it_has_lasted_its_window_and_a_passing_one_never(
+    clock: Clock,
+) -> None:
+    throttle = ProgressThrottle(clock, stage_window=0.25)
+    throttle.offer(running(Stage.STARTING))
+    clock.now += 0.125
+    throttle.offer(running(Stage.LOADING))  # starting lasted an eighth of a second
+    assert throttle.due_at() == 100.375 and throttle.take() is None
+    clock.now += 0.125
+    throttle.offer(replace(running(Stage.LOADING), eta_seconds=0.5))  # same stage: no reset
+    clock.now += 0.125
+    assert throttle.take() == replace(running(Stage.LOADING), eta_seconds=0.5)
+
+    throttle.offer(running(Stage.RUNNING))
+    clock.now += 0.125
+    throttle.offer(at(0))  # the sampler's first step does not wait, nor let "running" go
+    assert throttle.due_at() == float("-inf") and throttle.take() == at(0)
+    assert throttle.take() is None
+
+
+def test_a_stage_that_brings_a_step_not_shown_goes_at_once(clock: Clock) -> None:
+    throttle = ProgressThrottle(clock, stage_window=0.2)
+    throttle.offer(at(29))
+    assert throttle.take() == at(29)
+    clock.now += 0.01
+    throttle.offer(running(Stage.DECODING, step=30))  # the sampler's last step came with it
+    assert throttle.take() == running(Stage.DECODING, step=30)
+    throttle.offer(running(Stage.SAVING, step=30))
+    assert throttle.take() is None  # a stage with no new step waits for its window
+
+
+def test_at_the_end_only_a_step_not_shown_yet_still_goes(clock: Clock) -> None:
+    throttle = ProgressThrottle(clock, stage_window=0.2)
+    throttle.offer(at(5))
+    assert throttle.take() == at(5)
+    throttle.offer(at(6))
+    throttle.offer(running(Stage.DECODING, step=6))
+    assert throttle.take_last() == running(Stage.DECODING, step=6)
+
+    throttle.offer(running(Stage.SAVING, step=6))  # the end says more than "Saving"
+    assert throttle.take_last() is None
+    throttle.offer(replace(at(6), eta_seconds=0.1))  # nor does an update of a step shown
+    assert throttle.take_last() is None
