@@ -20,6 +20,7 @@ import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from .shapes import REFERENCE_PIXELS, JobShape
 
@@ -51,7 +52,7 @@ class Resident:
     """The model sets of its last jobs, newest first."""
     keeps: int = 1
 
-    @property
+    @cached_property
     def models(self) -> frozenset[str]:
         return frozenset().union(*self.recent[: self.keeps])
 
@@ -126,6 +127,9 @@ class ServerCosts:
 
     def __init__(self) -> None:
         self._runs: dict[tuple[str, str], deque[_Run]] = {}
+        self._fits: dict[tuple[str, str], tuple[float, float | None, float]] = {}
+        """``_fit`` of each ``_runs`` entry, made when first asked after it changed (the
+        planner prices every waiting job on every look)."""
         self._loads: dict[str, dict[str, float]] = {}
         self._resident: dict[str, Resident] = {}
 
@@ -164,6 +168,7 @@ class ServerCosts:
         fixed = max(seconds - shape.steps * (per_step or 0.0), 0.0)
         runs = self._runs.setdefault((url, shape.workflow), deque(maxlen=WINDOW))
         runs.append(_Run(shape.pixels, shape.steps, per_step if shape.steps else None, fixed))
+        self._fits.pop((url, shape.workflow), None)
 
     def estimate(self, url: str, shape: JobShape, resident: Resident | None = None) -> Estimate:
         """``shape``'s expected cost on ``url`` holding ``resident`` (by default, what it
@@ -232,8 +237,13 @@ class ServerCosts:
         return math.exp(sum(logs) / len(logs)) if logs else None
 
     def _fit(self, url: str, workflow: str) -> tuple[float, float | None, float] | None:
-        runs = self._runs.get((url, workflow))
-        return _fit(list(runs)) if runs else None
+        key = (url, workflow)
+        if key not in self._fits:
+            runs = self._runs.get(key)
+            if not runs:
+                return None
+            self._fits[key] = _fit(list(runs))
+        return self._fits[key]
 
     def _load_seconds(self, url: str, model: str) -> float:
         here = self._loads.get(url, {})

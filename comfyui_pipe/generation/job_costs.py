@@ -25,13 +25,17 @@ class JobCosts:
         self._costs = costs
         self._runs = runs
         self._now = now
+        self._estimates: dict[tuple[str, str, Resident], Estimate] = {}
 
     def shape(self, job: QueuedJob) -> JobShape:
         run = self._runs.get(job.id)
         return run.shape if run is not None else ELSEWHERE
 
     def estimate(self, job: QueuedJob, url: str, resident: Resident) -> Estimate:
-        return self._costs.estimate(url, self.shape(job), resident)
+        key = (job.id, url, resident)
+        if key not in self._estimates:  # the planner asks again for the server it chose
+            self._estimates[key] = self._costs.estimate(url, self.shape(job), resident)
+        return self._estimates[key]
 
     def models(self, job: QueuedJob) -> frozenset[str]:
         return self.shape(job).models
