@@ -36,11 +36,6 @@ logger = logging.getLogger(__name__)
 DISPATCH_POLL = 1.0
 """Seconds between looks at the shared queue while this process has jobs waiting or
 queued on ComfyUI (other processes free servers too; servers die)."""
-CROWDED = 8
-"""Jobs of ours left waiting after a look from which the next look is spaced out."""
-CROWDED_SPACING = 0.02
-"""Seconds between two looks while the queue is crowded: a burst of submissions is
-looked at once, not once each (a look prices every waiting job)."""
 RUN_LOST_AFTER = 10.0
 """Seconds without its server's socket after which a running job whose server does not
 answer is taken as lost (its server crashed): it runs again, there or elsewhere. A server
@@ -68,8 +63,6 @@ class Dispatcher:
         self._turns = FairTurns()
         self._wake = asyncio.Event()
         self._looking = asyncio.Lock()
-        self._next_look = 0.0
-        """Monotonic time before which no look starts (while the queue is crowded)."""
         self._runnable: dict[tuple[str, str], tuple[int, bool]] = {}
         """(job, server) → (the node schemas it was checked against, whether it runs there)."""
 
@@ -102,7 +95,6 @@ class Dispatcher:
                         await self._wake.wait()
             else:
                 await self._wake.wait()
-            await asyncio.sleep(max(self._next_look - time.monotonic(), 0.0))
             self._wake.clear()
             try:
                 async with self._looking:
@@ -111,8 +103,6 @@ class Dispatcher:
                     self._handoff.looked(time.monotonic() - started)
             except Exception:
                 logger.exception("dispatching generations")
-            crowded = sum(run.waiting for run in self._runs.values()) >= CROWDED
-            self._next_look = time.monotonic() + CROWDED_SPACING if crowded else 0.0
 
     async def _look(self) -> None:
         # Only a job that waited before the look can be missing from it because it
