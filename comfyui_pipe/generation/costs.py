@@ -220,10 +220,10 @@ class ServerCosts:
         mine = [run for (server, _), runs in self._runs.items() if server == url for run in runs]
         if not mine:
             return None
-        for (other, known), runs in self._runs.items():
+        for other, known in self._runs:
             ratio = self._ratio(url, other) if known == workflow and other != url else None
-            if ratio is not None:
-                fixed, per_step, exponent = _fit(list(runs))
+            if ratio is not None and (fit := self._fit(other, known)) is not None:
+                fixed, per_step, exponent = fit
                 return fixed * ratio, None if per_step is None else per_step * ratio, exponent
         return _fit(mine)
 

@@ -20,7 +20,7 @@ what to send. Pure: no I/O, no asyncio.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import replace
 
 from comfyui_pipe.comfy.events import Preview
@@ -39,10 +39,11 @@ PREVIEW_WINDOW = 1.0
 """Seconds between two previews shown."""
 
 WAITING_STAGES = frozenset({Stage.WAITING, Stage.QUEUED})
-_NOTHING_SENT = object()
+
+Milestone = tuple[Stage, int | None]
 
 
-def milestone(snapshot: ProgressSnapshot) -> Hashable:
+def milestone(snapshot: ProgressSnapshot) -> Milestone:
     """What a user must see: a new stage, a new step."""
     return snapshot.stage, snapshot.step
 
@@ -65,9 +66,8 @@ class ProgressThrottle:
         self._preview_window = preview_window
         self._previews = previews
         self._newest: ProgressSnapshot | None = None
-        self._sent_milestone: Hashable = _NOTHING_SENT
+        self._sent_milestone: Milestone | None = None
         self._sent_at = float("-inf")
-        self._sent_step: int | None = None
         self._held_since = float("-inf")
         """When the milestone held was first offered."""
         self._preview_shown: Preview | None = None
@@ -128,7 +128,8 @@ class ProgressThrottle:
     def _new_step(self, snapshot: ProgressSnapshot) -> bool:
         """Whether ``snapshot`` shows a step not shown yet: a new sampler step, or another
         stage that carries one (the last step comes with the stage after the sampler)."""
-        return snapshot.step is not None and snapshot.step != self._sent_step
+        sent_step = self._sent_milestone[1] if self._sent_milestone is not None else None
+        return snapshot.step is not None and snapshot.step != sent_step
 
     def _new_preview(self) -> bool:
         preview = self._newest.preview if self._newest is not None else None
@@ -147,7 +148,6 @@ class ProgressThrottle:
         now = self._clock()
         self._newest = None
         self._sent_milestone, self._sent_at = milestone(snapshot), now
-        self._sent_step = snapshot.step
         if shows_preview:
             self._preview_shown, self._preview_shown_at = snapshot.preview, now
             return snapshot
